@@ -1,0 +1,61 @@
+/* Records shared by the kernel side (bpf/) and user space (src/).
+ * Fixed-size __u types only; never include vmlinux.h here. */
+#ifndef TCPCONNECT_ABI_H
+#define TCPCONNECT_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define TC_COMM_LEN 16
+#define TC_MAX_PORTS 64
+
+/* AF_INET / AF_INET6 as the kernel spells them. */
+#define TC_AF_INET 2
+#define TC_AF_INET6 10
+
+/* Every ring-buffer record starts with this tag. */
+enum tc_record_type {
+	TC_REC_CONNECT = 1,
+};
+
+/* How the real source port was learned for a connect record. The port is
+ * still 0 at CLOSE->SYN_SENT (sock:inet_sock_set_state fires before
+ * inet_hash_connect() picks it), so the record is sent from the first later
+ * hook that sees the socket. */
+enum tc_emit_point {
+	TC_EMIT_CONNECT_RETURN = 1, /* syscalls:sys_exit_connect in the same thread */
+	TC_EMIT_STATE_CHANGE = 2,   /* SYN_SENT -> ESTABLISHED / CLOSE */
+	TC_EMIT_SYN_RETRANSMIT = 3, /* tcp:tcp_retransmit_skb of the SYN */
+};
+
+struct tc_connect_record {
+	__u64 ts_ns; /* bpf_ktime_get_ns() at CLOSE->SYN_SENT (CLOCK_MONOTONIC) */
+	__u32 pid;   /* tgid of the task that initiated the connect */
+	__u32 tid;
+	__u32 uid;
+	__u8 type; /* TC_REC_CONNECT */
+	__u8 af;   /* TC_AF_INET or TC_AF_INET6 */
+	__u16 sport; /* host byte order */
+	__u16 dport; /* host byte order */
+	__u16 emit_point; /* enum tc_emit_point */
+	__u32 pad;
+	__u8 saddr[16]; /* IPv4 uses the first 4 bytes */
+	__u8 daddr[16];
+	char comm[TC_COMM_LEN];
+};
+
+/* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT). */
+struct tc_count_key {
+	__u16 af;
+	__u16 dport; /* host byte order */
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct tc_connect_record) == 80, "ABI: connect record size");
+static_assert(sizeof(struct tc_count_key) == 36, "ABI: count key size");
+#endif
+
+#endif

@@ -1,0 +1,41 @@
+// Command line: argv -> Options. Pure; no I/O, unit-tested.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tcpconnect {
+
+enum class AttachMode { Auto, TpBtf, RawTp, Tracepoint };
+
+struct Options {
+  bool timestamp = false;             // -t
+  std::optional<std::uint32_t> pid;   // -p PID (tgid)
+  std::vector<std::uint16_t> ports;   // -P PORTS (destination), empty = all
+  bool ipv4 = false;                  // -4
+  bool ipv6 = false;                  // -6
+  bool lport = false;                 // -L / -s
+  bool print_uid = false;             // -U
+  std::optional<std::uint32_t> uid;   // -u UID
+  bool count = false;                 // -c
+  bool json = false;                  // -j
+  std::optional<double> duration_s;   // --duration SECONDS (> 0)
+  bool verbose = false;               // -v
+  AttachMode attach = AttachMode::Auto;  // --attach
+};
+
+struct ParseResult {
+  enum class Kind { Run, Help, Error };
+  Kind kind = Kind::Run;
+  Options options;
+  std::string text;   // help text (Help) or one-line error (Error)
+  int exit_code = 0;  // 0 for Run/Help, 2 for Error
+};
+
+ParseResult parse_options(int argc, const char* const* argv);
+
+const char* attach_mode_name(AttachMode m);
+
+}  // namespace tcpconnect

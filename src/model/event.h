@@ -1,0 +1,56 @@
+// Decoded events: what the rest of user space sees of the kernel's records.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace tcpconnect {
+
+using AddrBytes = std::array<std::uint8_t, 16>;
+
+// One active TCP connect, attributed to the task that initiated it.
+struct ConnectEvent {
+  std::uint64_t ts_ns = 0;    // wall clock, ns since the Unix epoch
+  std::uint64_t mono_ns = 0;  // CLOCK_MONOTONIC as the kernel stamped it
+  std::uint32_t pid = 0;
+  std::uint32_t tid = 0;
+  std::uint32_t uid = 0;
+  int ip = 4;  // 4 or 6, as bcc's IP column
+  AddrBytes saddr{};
+  AddrBytes daddr{};
+  std::uint16_t sport = 0;
+  std::uint16_t dport = 0;
+  std::string comm;  // raw bytes up to the first NUL (may be invalid UTF-8)
+};
+
+// One row of the -c table (bcc: LADDR RADDR RPORT CONNECTS).
+struct CountRow {
+  int ip = 4;
+  AddrBytes saddr{};
+  AddrBytes daddr{};
+  std::uint16_t dport = 0;
+  std::uint64_t count = 0;
+};
+
+// Decodes one ring-buffer sample. Returns nullopt for records that are
+// too short or of an unknown type. `mono_to_wall_ns` is added to the
+// kernel's monotonic stamp to get wall-clock time.
+std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
+                                           std::int64_t mono_to_wall_ns);
+
+// Decodes a count-map entry (raw tc_count_key bytes + value).
+std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uint64_t value);
+
+// RFC 5952 text of an address (inet_ntop): "10.0.0.1", "2001:db8::1",
+// "::1", "::ffff:10.0.0.1".
+std::string format_address(int ip, const AddrBytes& bytes);
+
+// Sorts count rows most frequent first; ties are ordered by IP version,
+// addresses and port so the output is deterministic.
+void sort_count_rows(std::vector<CountRow>& rows);
+
+}  // namespace tcpconnect

@@ -1,0 +1,44 @@
+// Output sinks: the last stage of the pipeline (kernel -> decode -> sinks).
+// Sinks write to injected streams so tests can compare strings.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cli/options.h"
+#include "model/event.h"
+
+namespace tcpconnect {
+
+struct StartInfo {
+  std::string version;        // e.g. "0.1.0"
+  std::string attach_method;  // e.g. "tp_btf"
+  std::uint64_t ts_ns = 0;    // wall clock at start, ns since epoch
+};
+
+struct FinishInfo {
+  std::uint64_t lost_total = 0;
+  std::uint64_t events = 0;  // connect events seen (not counted in -c mode)
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Called once every program is attached: header line / start record.
+  virtual void start(const StartInfo& info) = 0;
+  virtual void connect(const ConnectEvent& ev) = 0;
+  // `delta` events were lost since the last call; `total` since start.
+  virtual void lost(std::uint64_t delta, std::uint64_t total) = 0;
+  // -c mode, at exit: rows from the kernel's count map (unsorted).
+  virtual void counts(std::vector<CountRow> rows) = 0;
+  virtual void finish(const FinishInfo& info) = 0;
+};
+
+// Text (bcc-compatible columns) or JSON lines, chosen from the options.
+// `out` receives events; `err` receives warnings (text mode lost notices).
+std::unique_ptr<Sink> make_sink(const Options& opts, std::ostream& out, std::ostream& err);
+
+}  // namespace tcpconnect
