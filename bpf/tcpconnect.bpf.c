@@ -1,3 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Kernel side of tcpconnect: tracepoints only.
+ *
+ * An active connect is seen at sock:inet_sock_set_state CLOSE -> SYN_SENT,
+ * in the context of the task that initiated it (connect(), io_uring's
+ * IORING_OP_CONNECT, sendto(MSG_FASTOPEN)). Filters and the -c count run
+ * there. The source port is still 0 at that point, so the record itself is
+ * sent from the first later hook that sees the socket with its port chosen:
+ * the same thread's connect() return, the SYN_SENT -> next state change, or
+ * a retransmit of the SYN. Each hook has thin SEC() entry points for the
+ * three attach mechanisms; user space autoloads one set. */
 #include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "tcpconnect.bpf.h"
+
 char LICENSE[] SEC("license") = "GPL";
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(state_btf, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return handle_state_change((__u64)sk, oldstate, newstate);
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(state_raw, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return handle_state_change((__u64)sk, oldstate, newstate);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int state_tp(struct tp_inet_sock_set_state *ctx)
+{
+	return handle_state_change((__u64)ctx->skaddr, ctx->oldstate, ctx->newstate);
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(retransmit_btf, const struct sock *sk)
+{
+	return handle_retransmit((__u64)sk);
+}
+
+SEC("raw_tp/tcp_retransmit_skb")
+int BPF_PROG(retransmit_raw, const struct sock *sk)
+{
+	return handle_retransmit((__u64)sk);
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int retransmit_tp(struct tp_tcp_retransmit_skb *ctx)
+{
+	return handle_retransmit((__u64)ctx->skaddr);
+}
+
+/* Only the per-syscall tracepoint: the raw sys_exit hook would run on every
+ * syscall of the host. */
+SEC("tracepoint/syscalls/sys_exit_connect")
+int connect_exit_tp(struct tp_sys_exit *ctx)
+{
+	return handle_connect_return();
+}

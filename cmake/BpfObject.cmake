@@ -3,6 +3,7 @@
 # skeleton with bpftool, and exposes an INTERFACE target <name>_skel whose
 # include directory holds <name>.skel.h.
 find_program(BPF_CLANG NAMES clang clang-14 REQUIRED)
+find_program(BPF_STRIP NAMES llvm-strip llvm-strip-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|amd64")
@@ -26,6 +27,8 @@ function(bpf_object name source)
             -I${CMAKE_SOURCE_DIR}/bpf/${BPF_ARCH} -I${CMAKE_SOURCE_DIR}/bpf
             -I${CMAKE_SOURCE_DIR}/include
             -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${obj}
+    # Keep BTF (needed for CO-RE), drop DWARF: the object is embedded in the binary.
+    COMMAND ${BPF_STRIP} -g ${obj}
     DEPENDS ${source} ${bpf_headers} ${CMAKE_SOURCE_DIR}/include/tcpconnect/abi.h
     COMMENT "BPF ${source}"
     VERBATIM)

@@ -1,1 +1,380 @@
-// placeholder
+// Command line: argv -> Options. CLI11 tokenizes argv (short/long forms, clusters such as -tU,
+// --opt=value, -pVALUE, "--"); values are kept as strings and validated here so that every error
+// is one deterministic line of our own wording. Nothing is printed and exit() is never called.
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace tcpconnect {
+namespace {
+
+constexpr const char* kProg = "tcpconnect";
+constexpr std::uint64_t kMaxPid = 4194304;        // PID_MAX_LIMIT on 64-bit Linux
+constexpr std::uint64_t kMaxUid = 4294967294ULL;  // (uid_t)-1 is "no uid"
+constexpr std::size_t kMaxPorts = 64;
+constexpr double kMaxDurationS = 1e9;  // keeps seconds->nanoseconds within int64
+constexpr std::size_t kMaxShown = 80;  // longest user value echoed back in a message
+
+constexpr const char* kDescription =
+    "Trace TCP active connections (connect()) and print one line per attempt.";
+
+constexpr const char* kExamples =
+    "examples:\n"
+    "    tcpconnect                  # trace every TCP connect()\n"
+    "    tcpconnect -t               # prefix each line with a timestamp\n"
+    "    tcpconnect -p 181           # only connects made by PID 181\n"
+    "    tcpconnect -P 80            # only connects to destination port 80\n"
+    "    tcpconnect -P 80,81         # only connects to destination port 80 or 81\n"
+    "    tcpconnect -4               # only IPv4 connects\n"
+    "    tcpconnect -6               # only IPv6 connects\n"
+    "    tcpconnect -U               # add a UID column\n"
+    "    tcpconnect -u 1000          # only connects made by UID 1000\n"
+    "    tcpconnect -c               # count connects per source IP and destination IP/port\n"
+    "    tcpconnect -L               # add a local port (LPORT) column\n"
+    "    tcpconnect -j               # print one JSON object per line\n"
+    "    tcpconnect --duration 10    # stop tracing after 10 seconds\n"
+    "    tcpconnect --attach raw_tp  # force the raw tracepoint attach mechanism\n";
+
+// argparse-like layout: usage line, blank, description, options, examples. CLI11's own usage
+// line would also list the hidden catch-all positional, so it is replaced by a fixed one.
+class Formatter : public CLI::Formatter {
+ public:
+  std::string make_description(const CLI::App*) const override { return {}; }
+  std::string make_usage(const CLI::App* app, std::string) const override {
+    return std::string("Usage: ") + kProg + " [OPTIONS]\n\n" + app->get_description() + "\n";
+  }
+};
+
+// Quotes a user-supplied string for a one-line message: control characters, quotes and
+// backslashes are escaped and very long values are shortened.
+std::string quote(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  const std::size_t n = std::min(s.size(), kMaxShown);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\\' || c == '\'') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > n) out += "...";
+  out += '\'';
+  return out;
+}
+
+// Strict unsigned decimal: one or more ASCII digits, nothing else (no sign, space, 0x, ...).
+std::optional<std::uint64_t> parse_decimal(std::string_view s, std::uint64_t lo, std::uint64_t hi) {
+  if (s.empty()) return std::nullopt;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  std::uint64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;  // overflow
+  if (v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+// Seconds as DIGITS[.DIGITS] or .DIGITS; > 0 and <= kMaxDurationS.
+std::optional<double> parse_duration(std::string_view s) {
+  std::size_t digits = 0, dots = 0;
+  for (char c : s) {
+    if (c >= '0' && c <= '9') {
+      ++digits;
+    } else if (c == '.') {
+      ++dots;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (digits == 0 || dots > 1) return std::nullopt;
+  double v = 0;
+  const auto [ptr, ec] =
+      std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::fixed);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  if (!std::isfinite(v) || !(v > 0) || v > kMaxDurationS) return std::nullopt;
+  return v;
+}
+
+std::optional<AttachMode> parse_attach(std::string_view s) {
+  for (AttachMode m :
+       {AttachMode::Auto, AttachMode::TpBtf, AttachMode::RawTp, AttachMode::Tracepoint}) {
+    if (s == attach_mode_name(m)) return m;
+  }
+  return std::nullopt;
+}
+
+// CLI11's help with blank-line runs collapsed and exactly one trailing newline.
+std::string help_text(const CLI::App& app) {
+  const std::string raw = app.help();
+  std::string out;
+  out.reserve(raw.size());
+  for (char c : raw) {
+    if (c == '\n' && out.size() >= 2 && out[out.size() - 1] == '\n' &&
+        out[out.size() - 2] == '\n') {
+      continue;
+    }
+    out += c;
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  out += '\n';
+  return out;
+}
+
+ParseResult error(std::string msg) {
+  ParseResult r;
+  r.kind = ParseResult::Kind::Error;
+  r.exit_code = 2;
+  r.text = std::string(kProg) + ": " + std::move(msg);
+  // Guarantee the one-line contract even for messages we did not anticipate.
+  for (char& c : r.text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!r.text.empty() && r.text.back() == ' ') r.text.pop_back();
+  return r;
+}
+
+// An option that takes exactly one value, captured as a string and validated afterwards.
+struct ValueOption {
+  CLI::Option* opt = nullptr;
+  const char* label = "";  // how messages name it, e.g. "-p/--pid"
+  const char* type = "";   // metavariable, e.g. "PID"
+};
+
+ValueOption add_value(CLI::App& app, const char* names, const char* label, const char* type,
+                      const char* desc) {
+  CLI::Option* opt = app.add_option(names, CLI::callback_t{}, desc);
+  opt->type_name(type);
+  // Collect every occurrence so that repeats can be reported with our own message.
+  opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  return ValueOption{opt, label, type};
+}
+
+// The single value of `v`, or an error if it was given more than once. nullopt value = absent.
+struct Single {
+  std::optional<std::string> value;
+  std::optional<ParseResult> err;
+};
+
+Single single(const ValueOption& v) {
+  const auto& res = v.opt->results();
+  if (res.empty()) return {};
+  if (res.size() > 1) {
+    return {std::nullopt, error(std::string("option ") + v.label + " given more than once")};
+  }
+  return {res.front(), std::nullopt};
+}
+
+// "-p/--pid" etc. for the option CLI11 names in `msg` ("--pid: 1 required PID missing").
+const ValueOption* find_named(const std::vector<ValueOption>& opts, const std::string& msg) {
+  for (const auto& v : opts) {
+    const std::string name = v.opt->get_name();
+    if (!name.empty() && msg.rfind(name + ":", 0) == 0) return &v;
+  }
+  return nullptr;
+}
+
+std::optional<ParseResult> parse_ports(const std::string& text, std::vector<std::uint16_t>& out) {
+  const std::string allowed = "expected comma-separated port numbers in 1..65535";
+  if (text.empty()) return error("invalid -P/--port value " + quote(text) + ": " + allowed);
+  std::vector<std::string_view> items;
+  std::string_view rest = text;
+  while (true) {
+    const auto comma = rest.find(',');
+    items.push_back(rest.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (items.size() > kMaxPorts) {
+    return error("too many ports in -P/--port: " + std::to_string(items.size()) +
+                 " given, at most " + std::to_string(kMaxPorts) + " allowed");
+  }
+  out.clear();
+  for (std::string_view item : items) {
+    if (item.empty()) {
+      return error("invalid -P/--port value " + quote(text) + ": empty entry; " + allowed);
+    }
+    const auto port = parse_decimal(item, 1, 65535);
+    if (!port) {
+      return error("invalid port " + quote(item) +
+                   " in -P/--port: expected an integer in 1..65535");
+    }
+    const auto p = static_cast<std::uint16_t>(*port);
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* attach_mode_name(AttachMode m) {
+  switch (m) {
+    case AttachMode::Auto:
+      return "auto";
+    case AttachMode::TpBtf:
+      return "tp_btf";
+    case AttachMode::RawTp:
+      return "raw_tp";
+    case AttachMode::Tracepoint:
+      return "tracepoint";
+  }
+  return "unknown";
+}
+
+ParseResult parse_options(int argc, const char* const* argv) {
+  ParseResult result;
+  Options& o = result.options;
+
+  CLI::App app(kDescription, kProg);
+  app.formatter(std::make_shared<Formatter>());
+  app.get_formatter()->column_width(34);
+  app.set_help_flag("-h,--help", "show this help message and exit");
+  app.footer(kExamples);
+  app.allow_extras(true);  // unknown options end up in remaining(); reported below
+
+  auto flag = [&app](const char* names, bool& target, const char* desc) {
+    CLI::Option* f = app.add_flag(names, target, desc);
+    f->disable_flag_override();  // "--json=false" is rejected, "-j" / "--json" only
+    return f;
+  };
+
+  flag("-t,--timestamp", o.timestamp, "include a timestamp column");
+  const ValueOption pid =
+      add_value(app, "-p,--pid", "-p/--pid", "PID", "only trace connects made by this process ID");
+  const ValueOption port = add_value(app, "-P,--port", "-P/--port", "PORTS",
+                                     "only trace these destination ports (comma-separated)");
+  flag("-4,--ipv4", o.ipv4, "only trace IPv4 connects");
+  flag("-6,--ipv6", o.ipv6, "only trace IPv6 connects");
+  flag("-L,-s,--lport,--source-port", o.lport, "include the local port (LPORT) column");
+  flag("-U,--print-uid", o.print_uid, "include the UID column");
+  const ValueOption uid =
+      add_value(app, "-u,--uid", "-u/--uid", "UID", "only trace connects made by this user ID");
+  flag("-c,--count", o.count, "count connects per source IP and destination IP/port");
+  flag("-j,--json", o.json, "print one JSON object per line");
+  const ValueOption duration = add_value(app, "--duration", "--duration", "SECONDS",
+                                         "stop after this many seconds (e.g. 10 or 0.5)");
+  flag("-v,--verbose", o.verbose, "print diagnostics (e.g. the attach mechanism) to stderr");
+  const ValueOption attach = add_value(app, "--attach", "--attach", "MODE",
+                                       "attach mechanism: auto, tp_btf, raw_tp, tracepoint "
+                                       "(default: auto)");
+  const std::vector<ValueOption> values = {pid, port, uid, duration, attach};
+
+  // Hidden catch-all so positionals (including anything after "--") are told apart from
+  // unknown options.
+  std::vector<std::string> positionals;
+  app.add_option("args", positionals)->group("");
+
+  std::vector<std::string> args;
+  if (argv != nullptr && argc > 1) {
+    args.reserve(static_cast<std::size_t>(argc - 1));
+    for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i] != nullptr ? argv[i] : "");
+  }
+
+  try {
+    app.parse(std::move(args));  // CLI11 wants the arguments reversed
+  } catch (const CLI::CallForHelp&) {
+    result.kind = ParseResult::Kind::Help;
+    result.exit_code = 0;
+    result.text = help_text(app);
+    return result;
+  } catch (const CLI::CallForAllHelp&) {
+    result.kind = ParseResult::Kind::Help;
+    result.exit_code = 0;
+    result.text = help_text(app);
+    return result;
+  } catch (const CLI::ArgumentMismatch& e) {
+    const std::string msg = e.what();
+    if (msg.find("disallowed flag override") != std::string::npos) {
+      // CLI11 reports the bare name; values can only be attached to long names (--name=VALUE).
+      const std::string name = msg.substr(0, msg.find(' '));
+      return error("option " + quote((name.size() == 1 ? "-" : "--") + name) +
+                   " does not take a value");
+    }
+    if (const ValueOption* v = find_named(values, msg)) {
+      return error(std::string("option ") + v->label + " requires a value (" + v->type + ")");
+    }
+    return error(msg);
+  } catch (const CLI::ParseError& e) {
+    return error(e.what());
+  }
+
+  // Unknown options first (in command-line order), then stray positionals.
+  for (const std::string& extra : app.remaining()) {
+    if (extra == "--") continue;  // end-of-options marker; what follows is in `positionals`
+    if (extra.size() > 1 && extra[0] == '-') return error("unknown option " + quote(extra));
+    return error("unexpected argument " + quote(extra) +
+                 ": tcpconnect takes no positional arguments");
+  }
+  if (!positionals.empty()) {
+    return error("unexpected argument " + quote(positionals.front()) +
+                 ": tcpconnect takes no positional arguments");
+  }
+
+  for (const ValueOption& v : values) {
+    if (auto s = single(v); s.err) return std::move(*s.err);
+  }
+
+  if (auto s = single(pid); s.value) {
+    const auto v = parse_decimal(*s.value, 1, kMaxPid);
+    if (!v) {
+      return error("invalid PID " + quote(*s.value) + " for -p/--pid: expected an integer in 1.." +
+                   std::to_string(kMaxPid));
+    }
+    o.pid = static_cast<std::uint32_t>(*v);
+  }
+  if (auto s = single(port); s.value) {
+    if (auto err = parse_ports(*s.value, o.ports)) return std::move(*err);
+  }
+  if (auto s = single(uid); s.value) {
+    const auto v = parse_decimal(*s.value, 0, kMaxUid);
+    if (!v) {
+      return error("invalid UID " + quote(*s.value) + " for -u/--uid: expected an integer in 0.." +
+                   std::to_string(kMaxUid));
+    }
+    o.uid = static_cast<std::uint32_t>(*v);
+  }
+  if (auto s = single(duration); s.value) {
+    const auto v = parse_duration(*s.value);
+    if (!v) {
+      return error("invalid duration " + quote(*s.value) +
+                   " for --duration: expected a number of seconds > 0 and <= 1000000000 "
+                   "(e.g. 10 or 0.5)");
+    }
+    o.duration_s = *v;
+  }
+  if (auto s = single(attach); s.value) {
+    const auto m = parse_attach(*s.value);
+    if (!m) {
+      return error("invalid attach mode " + quote(*s.value) +
+                   " for --attach: expected one of auto, tp_btf, raw_tp, tracepoint");
+    }
+    o.attach = *m;
+  }
+  if (o.ipv4 && o.ipv6) return error("options -4/--ipv4 and -6/--ipv6 are mutually exclusive");
+
+  return result;
+}
+
+}  // namespace tcpconnect

@@ -11,18 +11,18 @@ namespace tcpconnect {
 enum class AttachMode { Auto, TpBtf, RawTp, Tracepoint };
 
 struct Options {
-  bool timestamp = false;             // -t
-  std::optional<std::uint32_t> pid;   // -p PID (tgid)
-  std::vector<std::uint16_t> ports;   // -P PORTS (destination), empty = all
-  bool ipv4 = false;                  // -4
-  bool ipv6 = false;                  // -6
-  bool lport = false;                 // -L / -s
-  bool print_uid = false;             // -U
-  std::optional<std::uint32_t> uid;   // -u UID
-  bool count = false;                 // -c
-  bool json = false;                  // -j
-  std::optional<double> duration_s;   // --duration SECONDS (> 0)
-  bool verbose = false;               // -v
+  bool timestamp = false;                // -t
+  std::optional<std::uint32_t> pid;      // -p PID (tgid)
+  std::vector<std::uint16_t> ports;      // -P PORTS (destination), empty = all
+  bool ipv4 = false;                     // -4
+  bool ipv6 = false;                     // -6
+  bool lport = false;                    // -L / -s
+  bool print_uid = false;                // -U
+  std::optional<std::uint32_t> uid;      // -u UID
+  bool count = false;                    // -c
+  bool json = false;                     // -j
+  std::optional<double> duration_s;      // --duration SECONDS (0 < s <= 1e9)
+  bool verbose = false;                  // -v
   AttachMode attach = AttachMode::Auto;  // --attach
 };
 

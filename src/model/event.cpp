@@ -1,1 +1,96 @@
-// placeholder
+#include "model/event.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+#include "tcpconnect/abi.h"
+
+namespace tcpconnect {
+namespace {
+
+// Kernel address family -> bcc's IP column (4/6); 0 for anything else.
+int ip_version(unsigned af) {
+  switch (af) {
+    case TC_AF_INET:
+      return 4;
+    case TC_AF_INET6:
+      return 6;
+    default:
+      return 0;
+  }
+}
+
+// Copies a 16-byte kernel address. For IPv4 only the first 4 bytes are
+// meaningful; the rest is zeroed so equal addresses compare equal.
+AddrBytes copy_addr(const std::uint8_t (&src)[16], int ip) {
+  AddrBytes out{};
+  std::memcpy(out.data(), src, ip == 4 ? 4 : out.size());
+  return out;
+}
+
+}  // namespace
+
+std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
+                                           std::int64_t mono_to_wall_ns) {
+  tc_connect_record raw;
+  if (sample.size() < sizeof(raw)) return std::nullopt;
+  // Ring-buffer samples carry no alignment guarantee: copy, never cast.
+  std::memcpy(&raw, sample.data(), sizeof(raw));
+  if (raw.type != TC_REC_CONNECT) return std::nullopt;
+  const int ip = ip_version(raw.af);
+  if (ip == 0) return std::nullopt;
+
+  ConnectEvent ev;
+  ev.mono_ns = raw.ts_ns;
+  // Unsigned wrap-around makes a negative offset subtract.
+  ev.ts_ns = raw.ts_ns + static_cast<std::uint64_t>(mono_to_wall_ns);
+  ev.pid = raw.pid;
+  ev.tid = raw.tid;
+  ev.uid = raw.uid;
+  ev.ip = ip;
+  ev.saddr = copy_addr(raw.saddr, ip);
+  ev.daddr = copy_addr(raw.daddr, ip);
+  ev.sport = raw.sport;
+  ev.dport = raw.dport;
+  const void* nul = std::memchr(raw.comm, '\0', sizeof(raw.comm));
+  const std::size_t comm_len =
+      nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - raw.comm) : sizeof(raw.comm);
+  ev.comm.assign(raw.comm, comm_len);
+  return ev;
+}
+
+std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uint64_t value) {
+  tc_count_key raw;
+  if (key.size() != sizeof(raw)) return std::nullopt;
+  std::memcpy(&raw, key.data(), sizeof(raw));
+  const int ip = ip_version(raw.af);
+  if (ip == 0) return std::nullopt;
+
+  CountRow row;
+  row.ip = ip;
+  row.saddr = copy_addr(raw.saddr, ip);
+  row.daddr = copy_addr(raw.daddr, ip);
+  row.dport = raw.dport;
+  row.count = value;
+  return row;
+}
+
+std::string format_address(int ip, const AddrBytes& bytes) {
+  char buf[INET6_ADDRSTRLEN];
+  const int af = ip == 4 ? AF_INET : AF_INET6;
+  if (inet_ntop(af, bytes.data(), buf, sizeof(buf)) == nullptr) return {};
+  return buf;
+}
+
+void sort_count_rows(std::vector<CountRow>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const CountRow& a, const CountRow& b) {
+    if (a.count != b.count) return a.count > b.count;
+    return std::tie(a.ip, a.saddr, a.daddr, a.dport) < std::tie(b.ip, b.saddr, b.daddr, b.dport);
+  });
+}
+
+}  // namespace tcpconnect

@@ -1,1 +1,247 @@
-// placeholder
+#include "probe/tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+
+#include "probe/tracefs.h"
+#include "tc_bpf.skel.h"
+#include "tcpconnect/abi.h"
+
+namespace tcpconnect {
+
+namespace {
+
+LogFn g_log;  // libbpf's print callback is a plain C function
+
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+  if (!g_log || level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  int n = std::vsnprintf(buf, sizeof(buf), format, args);
+  if (n > 0) {
+    std::string line(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(buf) - 1));
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    g_log("libbpf: " + line);
+  }
+  return 0;
+}
+
+struct Candidate {
+  AttachMode mode;
+  const char* why;  // provenance shown under --verbose
+};
+
+// Best first: tp_btf reads typed arguments directly; raw_tp needs no BTF for
+// the context but still no tracefs; classic tracepoints need tracefs.
+constexpr Candidate kCandidates[] = {
+    {AttachMode::TpBtf, "typed BTF tracepoint, cheapest"},
+    {AttachMode::RawTp, "raw tracepoint, no tracefs needed"},
+    {AttachMode::Tracepoint, "perf-event tracepoint via tracefs"},
+};
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+struct Attempt {
+  struct tc_bpf* skel = nullptr;
+  std::string failure;  // empty on success
+  int err = 0;
+};
+
+Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
+  Attempt a;
+  a.skel = tc_bpf__open();
+  if (!a.skel) {
+    a.err = errno;
+    a.failure = "failed to open BPF object: " + errno_text(errno);
+    return a;
+  }
+  auto* ro = a.skel->rodata;
+  ro->filter_pid = cfg.pid;
+  ro->filter_uid_on = cfg.uid_on;
+  ro->filter_uid = cfg.uid;
+  ro->filter_af = cfg.af;
+  ro->filter_nports = static_cast<__u32>(std::min<std::size_t>(cfg.ports.size(), TC_MAX_PORTS));
+  for (std::size_t i = 0; i < ro->filter_nports; i++) ro->filter_ports[i] = cfg.ports[i];
+  ro->count_mode = cfg.count_mode;
+  ro->wakeup_interval_ns = cfg.wakeup_interval_ns;
+  ro->wakeup_bytes = cfg.ringbuf_bytes / 2;
+  bpf_map__set_max_entries(a.skel->maps.events, cfg.ringbuf_bytes);
+
+  auto& p = a.skel->progs;
+  bpf_program__set_autoload(p.state_btf, mode == AttachMode::TpBtf);
+  bpf_program__set_autoload(p.retransmit_btf, mode == AttachMode::TpBtf && !cfg.count_mode);
+  bpf_program__set_autoload(p.state_raw, mode == AttachMode::RawTp);
+  bpf_program__set_autoload(p.retransmit_raw, mode == AttachMode::RawTp && !cfg.count_mode);
+  bpf_program__set_autoload(p.state_tp, mode == AttachMode::Tracepoint);
+  bpf_program__set_autoload(p.retransmit_tp, mode == AttachMode::Tracepoint && !cfg.count_mode);
+  bpf_program__set_autoload(p.connect_exit_tp, have_tracefs && !cfg.count_mode);
+  if (mode == AttachMode::Tracepoint && !have_tracefs) {
+    a.err = ENOENT;
+    a.failure = "tracefs is not available";
+    return a;
+  }
+
+  if (int err = tc_bpf__load(a.skel); err) {
+    a.err = -err;
+    a.failure = "failed to load BPF programs: " + errno_text(err);
+    return a;
+  }
+
+  struct Prog {
+    bpf_program* prog;
+    bpf_link** link;
+    const char* hook;
+  };
+  auto& l = a.skel->links;
+  const Prog progs[] = {
+      {p.state_btf, &l.state_btf, "sock:inet_sock_set_state"},
+      {p.state_raw, &l.state_raw, "sock:inet_sock_set_state"},
+      {p.state_tp, &l.state_tp, "sock:inet_sock_set_state"},
+      {p.retransmit_btf, &l.retransmit_btf, "tcp:tcp_retransmit_skb"},
+      {p.retransmit_raw, &l.retransmit_raw, "tcp:tcp_retransmit_skb"},
+      {p.retransmit_tp, &l.retransmit_tp, "tcp:tcp_retransmit_skb"},
+      {p.connect_exit_tp, &l.connect_exit_tp, "syscalls:sys_exit_connect"},
+  };
+  for (const auto& pr : progs) {
+    if (!bpf_program__autoload(pr.prog)) continue;
+    *pr.link = bpf_program__attach(pr.prog);
+    if (!*pr.link) {
+      a.err = errno;
+      a.failure = fmt::format("failed to attach {}: {}", pr.hook, errno_text(errno));
+      return a;
+    }
+  }
+  return a;
+}
+
+}  // namespace
+
+TracerConfig tracer_config_from(const Options& opts) {
+  TracerConfig cfg;
+  cfg.pid = opts.pid.value_or(0);
+  cfg.uid_on = opts.uid.has_value();
+  cfg.uid = opts.uid.value_or(0);
+  cfg.af = opts.ipv4 ? TC_AF_INET : opts.ipv6 ? TC_AF_INET6 : 0;
+  cfg.ports = opts.ports;
+  cfg.count_mode = opts.count;
+  cfg.attach = opts.attach;
+  return cfg;
+}
+
+std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler handler, LogFn log,
+                                     Error& err) {
+  g_log = log;
+  libbpf_set_print(libbpf_print);
+  auto say = [&](const std::string& s) {
+    if (log) log(s);
+  };
+
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+    err = {"kernel BTF not found at /sys/kernel/btf/vmlinux",
+           "tcpconnect needs a kernel built with CONFIG_DEBUG_INFO_BTF=y", 1};
+    return nullptr;
+  }
+
+  bool mounted = false;
+  std::string tracefs_problem = ensure_tracefs(mounted);
+  bool have_tracefs = tracefs_problem.empty();
+  if (mounted) say("mounted tracefs at /sys/kernel/tracing");
+  if (!have_tracefs) say("tracefs unavailable (" + tracefs_problem + ")");
+
+  std::unique_ptr<Tracer> t(new Tracer());
+  t->handler_ = std::move(handler);
+  std::string failures;
+  int last_err = 0;
+  for (const auto& c : kCandidates) {
+    if (cfg.attach != AttachMode::Auto && cfg.attach != c.mode) continue;
+    Attempt a = try_mode(cfg, c.mode, have_tracefs);
+    if (a.failure.empty()) {
+      t->skel_ = a.skel;
+      t->method_ = attach_mode_name(c.mode);
+      say(fmt::format("attach: {} for sock:inet_sock_set_state and tcp:tcp_retransmit_skb ({})",
+                      t->method_, c.why));
+      break;
+    }
+    tc_bpf__destroy(a.skel);
+    last_err = a.err;
+    say(fmt::format("attach: {} unavailable: {}", attach_mode_name(c.mode), a.failure));
+    if (!failures.empty()) failures += "; ";
+    failures += fmt::format("{}: {}", attach_mode_name(c.mode), a.failure);
+  }
+  if (!t->skel_) {
+    err.message = failures.empty() ? "no attach mechanism to try" : failures;
+    if (last_err == EPERM || last_err == EACCES) {
+      err.hint = geteuid() != 0 ? "run tcpconnect as root (it needs CAP_BPF and CAP_PERFMON)"
+                                : "BPF was refused; check kernel.unprivileged_bpf_disabled, "
+                                  "lockdown and LSM policy";
+    }
+    err.exit_code = 1;
+    return nullptr;
+  }
+  if (!cfg.count_mode) {
+    if (have_tracefs) {
+      say("attach: tracepoint for syscalls:sys_exit_connect (source port at connect() return)");
+    } else {
+      say("warning: syscalls:sys_exit_connect not attached; blocking connects are shown when "
+          "their handshake ends");
+    }
+  }
+
+  t->rb_ = ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &Tracer::on_sample, t.get(),
+                            nullptr);
+  if (!t->rb_) {
+    err = {"failed to create ring buffer reader: " + errno_text(errno), "", 1};
+    return nullptr;
+  }
+  return t;
+}
+
+Tracer::~Tracer() {
+  ring_buffer__free(rb_);
+  tc_bpf__destroy(skel_);
+}
+
+int Tracer::on_sample(void* ctx, void* data, std::size_t size) {
+  auto* self = static_cast<Tracer*>(ctx);
+  self->handler_(std::span<const std::uint8_t>(static_cast<const std::uint8_t*>(data), size));
+  return 0;
+}
+
+int Tracer::poll(int timeout_ms) {
+  int n = ring_buffer__poll(rb_, timeout_ms);
+  if (n < 0) return n;
+  // Records submitted without a wake-up are only seen by consuming.
+  int m = ring_buffer__consume(rb_);
+  if (m < 0) return m;
+  return n + m;
+}
+
+std::uint64_t Tracer::lost() const {
+  return __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED);
+}
+
+std::vector<CountRow> Tracer::read_counts() const {
+  std::vector<CountRow> rows;
+  int fd = bpf_map__fd(skel_->maps.counts);
+  tc_count_key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    std::uint64_t value = 0;
+    if (bpf_map_lookup_elem(fd, &next, &value) == 0) {
+      auto row = decode_count(
+          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&next), sizeof(next)),
+          value);
+      if (row) rows.push_back(*row);
+    }
+    key = next;
+    prev = &key;
+  }
+  return rows;
+}
+
+}  // namespace tcpconnect

@@ -1,1 +1,191 @@
-// placeholder
+// Text output, column-compatible with bcc's tools/tcpconnect.py:
+//
+//   header: [TIME(s) %-9s][UID %-6s]%-7s %-12s %-2s %-16s %-16s %-6s
+//           (PID COMM IP SADDR DADDR DPORT), or with -L
+//           %-7s %-12s %-2s %-16s %-6s %-16s %-5s
+//           (PID COMM IP SADDR LPORT DADDR DPORT)
+//   rows:   [%-9.3f][%-6d]%-7d %-12.12s %-2d %-16s [%-6d] %-16s %-6d|%-5d
+//
+// Unlike bcc, trailing whitespace is stripped from every line.
+#include "sink/text_sink.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+namespace tcpconnect {
+namespace {
+
+constexpr std::size_t kCountAddrWidth = 25;  // bcc's %-25s LADDR / RADDR
+constexpr std::size_t kCommWidth = 12;       // bcc's %-12.12s COMM
+
+// Appends `s` left-aligned in a field of `width` bytes. Widths are counted in
+// bytes, as Python's %-Ns does on the bytes bcc prints (fmt would count code
+// points).
+void append_padded(fmt::memory_buffer& buf, std::string_view s, std::size_t width) {
+  buf.append(s);
+  if (s.size() < width) {
+    for (std::size_t i = s.size(); i < width; ++i) buf.push_back(' ');
+  }
+}
+
+// %-12.12s of the task name: at most 12 bytes. Control bytes (< 0x20, 0x7f)
+// become '?' so a task name cannot move the cursor or break the line; bytes
+// >= 0x80 pass through untouched.
+void append_comm(fmt::memory_buffer& buf, std::string_view comm) {
+  const std::size_t n = std::min(comm.size(), kCommWidth);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(comm[i]);
+    buf.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  }
+  for (std::size_t i = n; i < kCommWidth; ++i) buf.push_back(' ');
+}
+
+// Width a column needs so that `len` bytes are followed by padding: bcc's
+// width, or len + 1 for longer values.
+std::size_t grown_width(std::size_t current, std::size_t len) { return std::max(current, len + 1); }
+
+}  // namespace
+
+TextSink::TextSink(const Options& opts, std::ostream& out, std::ostream& err)
+    : timestamp_(opts.timestamp),
+      print_uid_(opts.print_uid),
+      lport_(opts.lport),
+      count_(opts.count),
+      out_(out),
+      err_(err) {}
+
+void TextSink::write_line(std::ostream& os) {
+  std::size_t n = buf_.size();
+  while (n > 0 && (buf_[n - 1] == ' ' || buf_[n - 1] == '\t')) --n;
+  buf_.resize(n);
+  buf_.push_back('\n');
+  os.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+}
+
+void TextSink::start(const StartInfo& /*info*/) {
+  // bcc prints no header in -c mode; its count table comes at exit.
+  if (count_) return;
+  buf_.clear();
+  if (timestamp_) append_padded(buf_, "TIME(s)", 9);
+  if (print_uid_) append_padded(buf_, "UID", 6);
+  append_padded(buf_, "PID", 7);
+  buf_.push_back(' ');
+  append_padded(buf_, "COMM", kCommWidth);
+  buf_.push_back(' ');
+  append_padded(buf_, "IP", 2);
+  buf_.push_back(' ');
+  append_padded(buf_, "SADDR", saddr_width_);
+  buf_.push_back(' ');
+  if (lport_) {
+    append_padded(buf_, "LPORT", 6);
+    buf_.push_back(' ');
+  }
+  append_padded(buf_, "DADDR", daddr_width_);
+  buf_.push_back(' ');
+  append_padded(buf_, "DPORT", lport_ ? 5 : 6);
+  write_line(out_);
+}
+
+void TextSink::connect(const ConnectEvent& ev) {
+  auto it = std::back_inserter(buf_);
+  buf_.clear();
+  if (timestamp_) {
+    // Seconds since the first event printed. Records can be emitted slightly
+    // out of stamp order, so the difference is signed.
+    if (!first_mono_ns_) first_mono_ns_ = ev.mono_ns;
+    const auto delta = static_cast<std::int64_t>(ev.mono_ns - *first_mono_ns_);
+    fmt::format_to(it, "{:<9.3f}", static_cast<double>(delta) / 1e9);
+  }
+  if (print_uid_) fmt::format_to(it, "{:<6}", ev.uid);
+  fmt::format_to(it, "{:<7} ", ev.pid);
+  append_comm(buf_, ev.comm);
+  fmt::format_to(it, " {:<2} ", ev.ip);
+
+  // Growing address columns: bcc pads SADDR / DADDR to 16 characters, which
+  // a long IPv6 address overflows, running into the next column. Instead each
+  // column's width starts at 16 and, whenever an address of 16 or more
+  // characters shows up, grows to len(address) + 1, so there is always at
+  // least one space of padding before the separator. Widths only ever grow
+  // (later rows stay aligned with the widest seen so far); the header is not
+  // reprinted. Each address is appended before the next cache lookup, which
+  // may reuse the cached string.
+  const std::string& saddr = addrs_.get(ev.ip, ev.saddr);
+  saddr_width_ = grown_width(saddr_width_, saddr.size());
+  append_padded(buf_, saddr, saddr_width_);
+  buf_.push_back(' ');
+  if (lport_) fmt::format_to(it, "{:<6} ", ev.sport);
+  const std::string& daddr = addrs_.get(ev.ip, ev.daddr);
+  daddr_width_ = grown_width(daddr_width_, daddr.size());
+  append_padded(buf_, daddr, daddr_width_);
+  if (lport_) {
+    fmt::format_to(it, " {:<5}", ev.dport);
+  } else {
+    fmt::format_to(it, " {:<6}", ev.dport);
+  }
+  write_line(out_);
+}
+
+void TextSink::lost(std::uint64_t delta, std::uint64_t total) {
+  buf_.clear();
+  fmt::format_to(std::back_inserter(buf_), "WARNING: {} events lost (total {})", delta, total);
+  write_line(err_);
+  err_.flush();
+}
+
+void TextSink::counts(std::vector<CountRow> rows) {
+  sort_count_rows(rows);
+
+  struct Texts {
+    std::string laddr;
+    std::string raddr;
+  };
+  std::vector<Texts> texts;
+  texts.reserve(rows.size());
+  // bcc's LADDR / RADDR are %-25s; a column is widened to longest + 1 (for
+  // the whole table, header included) when an address does not fit in 24.
+  std::size_t lwidth = kCountAddrWidth;
+  std::size_t rwidth = kCountAddrWidth;
+  for (const CountRow& r : rows) {
+    Texts t{format_address(r.ip, r.saddr), format_address(r.ip, r.daddr)};
+    lwidth = grown_width(lwidth, t.laddr.size());
+    rwidth = grown_width(rwidth, t.raddr.size());
+    texts.push_back(std::move(t));
+  }
+
+  auto it = std::back_inserter(buf_);
+  buf_.clear();
+  write_line(out_);  // bcc: print("\n%-25s ...")
+  buf_.clear();
+  append_padded(buf_, "LADDR", lwidth);
+  buf_.push_back(' ');
+  append_padded(buf_, "RADDR", rwidth);
+  buf_.push_back(' ');
+  append_padded(buf_, "RPORT", 20);
+  buf_.push_back(' ');
+  append_padded(buf_, "CONNECTS", 10);
+  write_line(out_);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    buf_.clear();
+    append_padded(buf_, texts[i].laddr, lwidth);
+    buf_.push_back(' ');
+    append_padded(buf_, texts[i].raddr, rwidth);
+    fmt::format_to(it, " {:<20} {:<10}", rows[i].dport, rows[i].count);
+    write_line(out_);
+  }
+}
+
+void TextSink::finish(const FinishInfo& info) {
+  if (info.lost_total > 0) {
+    buf_.clear();
+    fmt::format_to(std::back_inserter(buf_), "WARNING: {} events lost in total", info.lost_total);
+    write_line(err_);
+    err_.flush();
+  }
+  out_.flush();
+}
+
+}  // namespace tcpconnect

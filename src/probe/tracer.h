@@ -1,0 +1,71 @@
+// The kernel side seen from user space: load the BPF object, pick an attach
+// mechanism by probing, poll the ring buffer, read counters. RAII over libbpf:
+// destroying a Tracer detaches and unloads everything.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cli/options.h"
+#include "model/event.h"
+
+struct tc_bpf;       // bpftool skeleton
+struct ring_buffer;  // libbpf
+
+namespace tcpconnect {
+
+struct Error {
+  std::string message;  // "failed to <verb> <object>: <reason>"
+  std::string hint;     // what the user can do, may be empty
+  int exit_code = 1;
+};
+
+struct TracerConfig {
+  std::uint32_t pid = 0;  // 0 = any
+  bool uid_on = false;
+  std::uint32_t uid = 0;
+  std::uint16_t af = 0;  // TC_AF_INET / TC_AF_INET6, 0 = both
+  std::vector<std::uint16_t> ports;
+  bool count_mode = false;
+  AttachMode attach = AttachMode::Auto;
+  std::uint32_t ringbuf_bytes = 4u << 20;
+  std::uint64_t wakeup_interval_ns = 50'000'000;
+};
+
+TracerConfig tracer_config_from(const Options& opts);
+
+using SampleHandler = std::function<void(std::span<const std::uint8_t>)>;
+using LogFn = std::function<void(const std::string&)>;
+
+class Tracer {
+ public:
+  // Loads and attaches. `log` receives --verbose diagnostics (may be empty).
+  static std::unique_ptr<Tracer> open(const TracerConfig& cfg, SampleHandler handler, LogFn log,
+                                      Error& err);
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  // Waits up to timeout_ms for a wake-up, then consumes everything queued.
+  // Returns the number of records handled, or -errno (-EINTR on a signal).
+  int poll(int timeout_ms);
+  // Records the kernel could not deliver (ring full, count table full).
+  std::uint64_t lost() const;
+  // -c mode: the kernel's count table.
+  std::vector<CountRow> read_counts() const;
+  const std::string& attach_method() const { return method_; }
+
+ private:
+  Tracer() = default;
+  struct ::tc_bpf* skel_ = nullptr;
+  struct ::ring_buffer* rb_ = nullptr;
+  SampleHandler handler_;
+  std::string method_;
+  static int on_sample(void* ctx, void* data, std::size_t size);
+};
+
+}  // namespace tcpconnect

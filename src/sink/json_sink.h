@@ -1,0 +1,45 @@
+// JSON lines output: one compact object per line.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cli/options.h"
+#include "model/event.h"
+#include "sink/address_cache.h"
+#include "sink/sink.h"
+
+namespace tcpconnect {
+
+// Schema version written in the "start" record.
+inline constexpr int kJsonSchemaVersion = 1;
+
+class JsonSink final : public Sink {
+ public:
+  JsonSink(const Options& opts, std::ostream& out);
+
+  void start(const StartInfo& info) override;
+  void connect(const ConnectEvent& ev) override;
+  void lost(std::uint64_t delta, std::uint64_t total) override;
+  void counts(std::vector<CountRow> rows) override;
+  void finish(const FinishInfo& info) override;
+
+ private:
+  // JSON text (quoted, escaped) of a task name; the last one is cached.
+  const std::string& comm_json(const std::string& comm);
+
+  bool count_;
+  std::ostream& out_;
+  std::string line_;        // reused for the rare records
+  fmt::memory_buffer buf_;  // reused for connect records
+  AddressCache addrs_;
+  bool have_comm_ = false;
+  std::string comm_raw_;
+  std::string comm_json_;
+};
+
+}  // namespace tcpconnect

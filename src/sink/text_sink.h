@@ -1,0 +1,49 @@
+// bcc tcpconnect-compatible column output.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <vector>
+
+#include "cli/options.h"
+#include "model/event.h"
+#include "sink/address_cache.h"
+#include "sink/sink.h"
+
+namespace tcpconnect {
+
+class TextSink final : public Sink {
+ public:
+  TextSink(const Options& opts, std::ostream& out, std::ostream& err);
+
+  void start(const StartInfo& info) override;
+  void connect(const ConnectEvent& ev) override;
+  void lost(std::uint64_t delta, std::uint64_t total) override;
+  void counts(std::vector<CountRow> rows) override;
+  void finish(const FinishInfo& info) override;
+
+ private:
+  // Strips the trailing padding from buf_, appends '\n' and writes it out.
+  void write_line(std::ostream& os);
+
+  bool timestamp_;
+  bool print_uid_;
+  bool lport_;
+  bool count_;
+  std::ostream& out_;
+  std::ostream& err_;
+  // Widths of the SADDR / DADDR columns. They start at bcc's 16 and only
+  // ever grow (see connect()).
+  std::size_t saddr_width_ = 16;
+  std::size_t daddr_width_ = 16;
+  // Monotonic stamp of the first event: the TIME(s) origin.
+  std::optional<std::uint64_t> first_mono_ns_;
+  AddressCache addrs_;
+  fmt::memory_buffer buf_;  // reused for every line
+};
+
+}  // namespace tcpconnect

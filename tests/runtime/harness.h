@@ -1,0 +1,113 @@
+// Runtime test harness: runs the real tcpconnect binary and a helper client,
+// with real sockets on loopback.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace rt {
+
+// Why runtime tests cannot run here, or empty when they can.
+std::string missing_requirements();
+
+// A tcpconnect process with its stdout and stderr captured.
+class Tracer {
+ public:
+  explicit Tracer(std::vector<std::string> args);  // runs tcpconnect
+  Tracer(const std::string& path, std::vector<std::string> args);
+  ~Tracer();
+  // Waits until stdout has a line for which `ready` is true (the header, or
+  // the JSON start record). Returns false on timeout or early exit.
+  bool wait_ready(const std::string& stdout_prefix, std::chrono::milliseconds timeout =
+                                                         std::chrono::seconds(20));
+  bool wait_stderr(const std::string& needle,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Waits until stdout contains `needle`.
+  bool wait_stdout(const std::string& needle,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // SIGINT (or `sig`), then collects everything. Returns the exit status
+  // (128+signal if killed by one).
+  int stop(int sig = 2);
+  // Waits for exit without signalling.
+  int wait_exit(std::chrono::milliseconds timeout);
+  std::string out() const;
+  std::string err() const;
+  std::vector<std::string> out_lines() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  mutable std::mutex mu_;
+  std::string out_, err_;
+  std::thread out_reader_, err_reader_;
+  void join_readers();
+};
+
+// One connection made by conn_helper, as it reported it.
+struct Conn {
+  int pid = 0;
+  int tid = 0;
+  int uid = 0;
+  int af = 0;
+  std::string saddr;
+  int sport = 0;
+  std::string daddr;
+  int dport = 0;
+  std::string result;
+};
+
+// Runs conn_helper with `args` to completion; returns one Conn per line.
+std::vector<Conn> run_helper(const std::vector<std::string>& args);
+
+// conn_helper started with --wait-stdin: its PID is known before it
+// connects; go() lets it connect and collects its lines.
+class PendingHelper {
+ public:
+  explicit PendingHelper(const std::vector<std::string>& args);
+  ~PendingHelper();
+  int pid() const { return pid_; }
+  std::vector<Conn> go();
+
+ private:
+  int pid_ = -1;
+  int in_fd_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  bool done_ = false;
+};
+
+// A listening socket on loopback that accepts and holds connections.
+class Listener {
+ public:
+  explicit Listener(const std::string& addr);  // "127.0.0.1" or "::1"
+  ~Listener();
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A loopback port with nothing listening (connects are refused).
+int closed_port(const std::string& addr);
+
+// Lines of `lines` whose PID column (after skipping `skip` leading columns)
+// equals `pid`.
+std::vector<std::string> lines_for_pid(const std::vector<std::string>& lines, int pid,
+                                       int skip = 0);
+
+// Our BPF programs currently loaded (by name), from `bpftool prog`.
+std::vector<std::string> loaded_programs();
+
+}  // namespace rt

@@ -1,0 +1,264 @@
+#include "sink/json_sink.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace tcpconnect {
+namespace {
+
+using nlohmann::json;
+
+AddrBytes addr(int ip, const char* text) {
+  AddrBytes a{};
+  EXPECT_EQ(inet_pton(ip == 4 ? AF_INET : AF_INET6, text, a.data()), 1) << text;
+  return a;
+}
+
+ConnectEvent sample_event() {
+  ConnectEvent ev;
+  ev.ts_ns = 1'700'000'000'123'456'789ULL;
+  ev.mono_ns = 123'456'789;
+  ev.pid = 1234;
+  ev.tid = 1240;
+  ev.uid = 1000;
+  ev.comm = "curl";
+  ev.ip = 4;
+  ev.saddr = addr(4, "10.0.0.1");
+  ev.sport = 40000;
+  ev.daddr = addr(4, "93.184.216.34");
+  ev.dport = 80;
+  return ev;
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> lines;
+  std::istringstream in(s);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  EXPECT_TRUE(s.empty() || s.back() == '\n');
+  return lines;
+}
+
+// Parses every line; each must be one complete JSON object.
+std::vector<json> parse_lines(const std::string& s) {
+  std::vector<json> out;
+  for (const auto& line : lines_of(s)) {
+    EXPECT_NO_THROW(out.push_back(json::parse(line))) << line;
+    if (!out.empty()) {
+      EXPECT_TRUE(out.back().is_object()) << line;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> keys_in_order(const std::string& line) {
+  std::vector<std::string> keys;
+  const auto j = nlohmann::ordered_json::parse(line);
+  for (const auto& [k, v] : j.items()) keys.push_back(k);
+  return keys;
+}
+
+TEST(JsonSink, StartRecord) {
+  std::ostringstream out;
+  Options o;
+  o.json = true;
+  JsonSink sink(o, out);
+  sink.start(StartInfo{"0.1.0", "tp_btf", 1'700'000'000'000'000'000ULL});
+  EXPECT_EQ(out.str(), R"({"type":"start","version":1,"tool_version":"0.1.0","attach":"tp_btf",)"
+                       R"("ts_ns":1700000000000000000,"mode":"connect"})"
+                       "\n");
+
+  std::ostringstream out2;
+  o.count = true;
+  JsonSink count_sink(o, out2);
+  count_sink.start(StartInfo{"0.1.0", "raw_tp", 5});
+  const auto recs = parse_lines(out2.str());
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0]["mode"], "count");
+  EXPECT_EQ(recs[0]["attach"], "raw_tp");
+  EXPECT_EQ(recs[0]["version"], 1);
+}
+
+TEST(JsonSink, ConnectRecordIPv4) {
+  std::ostringstream out;
+  JsonSink sink(Options{}, out);
+  const ConnectEvent ev = sample_event();
+  sink.connect(ev);
+  EXPECT_EQ(out.str(),
+            R"({"type":"connect","ts_ns":1700000000123456789,"pid":1234,"tid":1240,"uid":1000,)"
+            R"("comm":"curl","af":4,"saddr":"10.0.0.1","sport":40000,"daddr":"93.184.216.34",)"
+            R"("dport":80})"
+            "\n");
+  const auto recs = parse_lines(out.str());
+  ASSERT_EQ(recs.size(), 1u);
+  const json& j = recs[0];
+  EXPECT_EQ(j["type"], "connect");
+  EXPECT_EQ(j["ts_ns"].get<std::uint64_t>(), ev.ts_ns);
+  EXPECT_EQ(j["pid"].get<std::uint32_t>(), ev.pid);
+  EXPECT_EQ(j["tid"].get<std::uint32_t>(), ev.tid);
+  EXPECT_EQ(j["uid"].get<std::uint32_t>(), ev.uid);
+  EXPECT_EQ(j["comm"], ev.comm);
+  EXPECT_EQ(j["af"], 4);
+  EXPECT_EQ(j["saddr"], "10.0.0.1");
+  EXPECT_EQ(j["sport"], ev.sport);
+  EXPECT_EQ(j["daddr"], "93.184.216.34");
+  EXPECT_EQ(j["dport"], ev.dport);
+}
+
+TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
+  std::ostringstream out;
+  JsonSink sink(Options{}, out);
+  ConnectEvent ev = sample_event();
+  ev.ip = 6;
+  ev.saddr = addr(6, "fe80::1234:5678:9abc:def0");
+  ev.daddr = addr(6, "::ffff:10.1.2.3");
+  ev.uid = 0;
+  ev.comm = "";
+  sink.connect(ev);
+  const auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 1u);
+  const std::vector<std::string> want_keys = {"type", "ts_ns", "pid",   "tid",   "uid",  "comm",
+                                              "af",   "saddr", "sport", "daddr", "dport"};
+  EXPECT_EQ(keys_in_order(lines[0]), want_keys);
+  const json j = json::parse(lines[0]);
+  EXPECT_EQ(j["af"], 6);
+  EXPECT_EQ(j["saddr"], "fe80::1234:5678:9abc:def0");
+  EXPECT_EQ(j["daddr"], "::ffff:10.1.2.3");
+  EXPECT_EQ(j["comm"], "");
+  EXPECT_EQ(j["uid"], 0);
+}
+
+TEST(JsonSink, CommWithHostileBytesIsValidJson) {
+  std::ostringstream out;
+  JsonSink sink(Options{}, out);
+  ConnectEvent ev = sample_event();
+  ev.comm = std::string("a\x01\"\\\xff\xc3", 6);
+  sink.connect(ev);
+  ev.comm = std::string("\n\x7f\xc3\xa9\xe2\x82", 6);  // valid é, truncated 3-byte sequence
+  sink.connect(ev);
+  const auto recs = parse_lines(out.str());
+  ASSERT_EQ(recs.size(), 2u);
+  // Control bytes escaped, quote and backslash escaped, invalid UTF-8 -> U+FFFD.
+  EXPECT_EQ(recs[0]["comm"], "a\x01\"\\\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(recs[1]["comm"], "\n\x7f\xc3\xa9\xEF\xBF\xBD");
+  EXPECT_NE(out.str().find(R"("comm":"a\u0001\"\\)"), std::string::npos) << out.str();
+  EXPECT_EQ(recs[0]["pid"], 1234);
+}
+
+// The connect fast path must be byte-identical to building the record as an
+// ordered_json and dumping it with error_handler_t::replace.
+TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
+  std::vector<ConnectEvent> evs;
+  const std::string comms[] = {"curl",
+                               "",
+                               "0123456789abcdef",
+                               std::string("a\x01\"\\\xff\xc3", 6),
+                               std::string("\t\r\n\b\f\x7f", 6),
+                               "caf\xc3\xa9 \xe2\x82\xac",
+                               "\xed\xa0\x80\xf4\x90\x80\x80",
+                               "curl"};
+  std::uint32_t n = 0;
+  for (const auto& comm : comms) {
+    ConnectEvent ev = sample_event();
+    ev.comm = comm;
+    ev.pid = n++ % 2 ? 0 : 0xffffffffu;
+    ev.tid = n * 7;
+    ev.uid = n % 3 ? 65534 : 0;
+    ev.ts_ns = n % 2 ? 0 : ~0ULL;
+    ev.sport = static_cast<std::uint16_t>(n % 2 ? 0 : 65535);
+    ev.dport = static_cast<std::uint16_t>(n * 1000);
+    if (n % 2) {
+      ev.ip = 6;
+      ev.saddr = addr(6, "2001:db8:85a3:1234:5678:8a2e:370:7334");
+      ev.daddr = addr(6, "::");
+    }
+    evs.push_back(ev);
+  }
+  std::ostringstream out;
+  JsonSink sink(Options{}, out);
+  std::string want;
+  for (const auto& ev : evs) {
+    sink.connect(ev);
+    nlohmann::ordered_json j;
+    j["type"] = "connect";
+    j["ts_ns"] = ev.ts_ns;
+    j["pid"] = ev.pid;
+    j["tid"] = ev.tid;
+    j["uid"] = ev.uid;
+    j["comm"] = ev.comm;
+    j["af"] = ev.ip;
+    j["saddr"] = format_address(ev.ip, ev.saddr);
+    j["sport"] = ev.sport;
+    j["daddr"] = format_address(ev.ip, ev.daddr);
+    j["dport"] = ev.dport;
+    want += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  }
+  EXPECT_EQ(out.str(), want);
+  EXPECT_EQ(parse_lines(out.str()).size(), evs.size());
+}
+
+TEST(JsonSink, LostGoesToOut) {
+  std::ostringstream out;
+  JsonSink sink(Options{}, out);
+  sink.lost(3, 17);
+  EXPECT_EQ(out.str(), "{\"type\":\"lost\",\"count\":3,\"total\":17}\n");
+}
+
+CountRow row(int ip, const char* s, const char* d, std::uint16_t port, std::uint64_t count) {
+  CountRow r;
+  r.ip = ip;
+  r.saddr = addr(ip, s);
+  r.daddr = addr(ip, d);
+  r.dport = port;
+  r.count = count;
+  return r;
+}
+
+TEST(JsonSink, CountRecordsSorted) {
+  std::ostringstream out;
+  Options o;
+  o.count = true;
+  JsonSink sink(o, out);
+  sink.counts({row(4, "10.0.0.1", "10.0.0.3", 443, 5), row(6, "::1", "2001:db8::1", 22, 9),
+               row(4, "10.0.0.1", "10.0.0.2", 80, 5)});
+  const auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], R"({"type":"count","af":6,"saddr":"::1","daddr":"2001:db8::1","dport":22,)"
+                      R"("connects":9})");
+  EXPECT_EQ(lines[1], R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.2","dport":80,)"
+                      R"("connects":5})");
+  EXPECT_EQ(lines[2], R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.3","dport":443,)"
+                      R"("connects":5})");
+  for (const auto& j : parse_lines(out.str())) EXPECT_EQ(j["type"], "count");
+}
+
+TEST(JsonSink, EndRecord) {
+  std::ostringstream out;
+  JsonSink sink(Options{}, out);
+  sink.finish(FinishInfo{4, 1000});
+  EXPECT_EQ(out.str(), "{\"type\":\"end\",\"events\":1000,\"lost\":4}\n");
+}
+
+TEST(JsonSink, FullSessionOneObjectPerLine) {
+  std::ostringstream out, err;
+  Options o;
+  o.json = true;
+  auto sink = make_sink(o, out, err);
+  sink->start(StartInfo{"0.1.0", "tp_btf", 1});
+  sink->connect(sample_event());
+  sink->lost(1, 1);
+  sink->connect(sample_event());
+  sink->finish(FinishInfo{1, 2});
+  const auto recs = parse_lines(out.str());
+  ASSERT_EQ(recs.size(), 5u);
+  const std::vector<std::string> types = {"start", "connect", "lost", "connect", "end"};
+  for (std::size_t i = 0; i < recs.size(); ++i) EXPECT_EQ(recs[i]["type"], types[i]);
+  EXPECT_EQ(err.str(), "");
+}
+
+}  // namespace
+}  // namespace tcpconnect

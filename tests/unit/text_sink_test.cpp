@@ -1,0 +1,294 @@
+#include "sink/text_sink.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "sink/address_cache.h"
+#include "sink/json_sink.h"
+#include "sink/sink.h"
+
+namespace tcpconnect {
+namespace {
+
+constexpr const char* kLongV6 = "2001:db8:85a3:1234:5678:8a2e:370:7334";  // 37 chars
+
+AddrBytes addr(int ip, const char* text) {
+  AddrBytes a{};
+  EXPECT_EQ(inet_pton(ip == 4 ? AF_INET : AF_INET6, text, a.data()), 1) << text;
+  return a;
+}
+
+ConnectEvent event(std::uint64_t mono_ns, std::uint32_t pid, std::uint32_t uid, std::string comm,
+                   int ip, const char* saddr, std::uint16_t sport, const char* daddr,
+                   std::uint16_t dport) {
+  ConnectEvent ev;
+  ev.mono_ns = mono_ns;
+  ev.ts_ns = mono_ns + 1'700'000'000'000'000'000ULL;
+  ev.pid = pid;
+  ev.tid = pid;
+  ev.uid = uid;
+  ev.comm = std::move(comm);
+  ev.ip = ip;
+  ev.saddr = addr(ip, saddr);
+  ev.sport = sport;
+  ev.daddr = addr(ip, daddr);
+  ev.dport = dport;
+  return ev;
+}
+
+ConnectEvent curl_v4(std::uint64_t mono_ns = 1'000'000'000) {
+  return event(mono_ns, 1234, 1000, "curl", 4, "10.0.0.1", 40000, "93.184.216.34", 80);
+}
+
+ConnectEvent ssh_v6() { return event(1'250'400'000, 4321, 0, "ssh", 6, "::1", 51234, "::1", 22); }
+
+struct Flags {
+  bool t = false;
+  bool U = false;
+  bool L = false;
+  bool c = false;
+};
+
+Options options(Flags f) {
+  Options o;
+  o.timestamp = f.t;
+  o.print_uid = f.U;
+  o.lport = f.L;
+  o.count = f.c;
+  return o;
+}
+
+// Runs a whole text session (start, events, finish) and returns stdout.
+std::string run(Flags f, const std::vector<ConnectEvent>& evs) {
+  std::ostringstream out, err;
+  TextSink sink(options(f), out, err);
+  sink.start(StartInfo{"0.1.0", "tp_btf", 1});
+  for (const auto& ev : evs) sink.connect(ev);
+  sink.finish(FinishInfo{0, evs.size()});
+  EXPECT_EQ(err.str(), "");
+  return out.str();
+}
+
+TEST(TextSink, Default) {
+  EXPECT_EQ(run({}, {curl_v4(), ssh_v6()}),
+            "PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            "4321    ssh          6  ::1              ::1              22\n");
+}
+
+TEST(TextSink, Timestamp) {
+  EXPECT_EQ(run({.t = true}, {curl_v4(), ssh_v6()}),
+            "TIME(s)  PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "0.000    1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            "0.250    4321    ssh          6  ::1              ::1              22\n");
+}
+
+TEST(TextSink, Uid) {
+  EXPECT_EQ(run({.U = true}, {curl_v4(), ssh_v6()}),
+            "UID   PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "1000  1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            "0     4321    ssh          6  ::1              ::1              22\n");
+}
+
+TEST(TextSink, Lport) {
+  EXPECT_EQ(run({.L = true}, {curl_v4(), ssh_v6()}),
+            "PID     COMM         IP SADDR            LPORT  DADDR            DPORT\n"
+            "1234    curl         4  10.0.0.1         40000  93.184.216.34    80\n"
+            "4321    ssh          6  ::1              51234  ::1              22\n");
+}
+
+TEST(TextSink, TimestampUidLport) {
+  EXPECT_EQ(
+      run({.t = true, .U = true, .L = true}, {curl_v4(), ssh_v6()}),
+      "TIME(s)  UID   PID     COMM         IP SADDR            LPORT  DADDR            DPORT\n"
+      "0.000    1000  1234    curl         4  10.0.0.1         40000  93.184.216.34    80\n"
+      "0.250    0     4321    ssh          6  ::1              51234  ::1              22\n");
+}
+
+TEST(TextSink, TimestampRelativeToFirstEvent) {
+  EXPECT_EQ(run({.t = true}, {curl_v4(5'000'000'123), curl_v4(5'001'234'690),
+                              curl_v4(17'345'678'024), curl_v4(4'000'000'123)}),
+            "TIME(s)  PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "0.000    1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            "0.001    1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            "12.346   1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            // Emitted after the first record but stamped before it.
+            "-1.000   1234    curl         4  10.0.0.1         93.184.216.34    80\n");
+}
+
+// A long IPv6 address widens its column (to len + 1) for this and every
+// later row; the other column keeps its width; comm is cut to 12 bytes and
+// control bytes show as '?'.
+TEST(TextSink, LongSaddrGrowsColumn) {
+  const std::vector<ConnectEvent> evs = {
+      curl_v4(),
+      event(2'000'000'000, 77, 0, "a-very-long-co", 6, kLongV6, 1, "2001:db8::1", 443),
+      event(3'123'456'789, 1234, 1000, "x\x01y\x1fz\x7f\xc3\xa9", 4, "10.0.0.1", 40000,
+            "93.184.216.34", 80),
+  };
+  EXPECT_EQ(run({}, evs),
+            "PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            "77      a-very-long- 6  2001:db8:85a3:1234:5678:8a2e:370:7334  2001:db8::1      443\n"
+            "1234    x?y?z?\xc3\xa9     4  10.0.0.1                               93.184.216.34    "
+            "80\n");
+  EXPECT_EQ(
+      run({.t = true, .L = true}, evs),
+      "TIME(s)  PID     COMM         IP SADDR            LPORT  DADDR            DPORT\n"
+      "0.000    1234    curl         4  10.0.0.1         40000  93.184.216.34    80\n"
+      "1.000    77      a-very-long- 6  2001:db8:85a3:1234:5678:8a2e:370:7334  1      2001:db8::1"
+      "      443\n"
+      "2.123    1234    x?y?z?\xc3\xa9     4  10.0.0.1                               40000  "
+      "93.184.216.34    80\n");
+}
+
+TEST(TextSink, LongDaddrGrowsColumn) {
+  auto v6 = ssh_v6();
+  v6.daddr = addr(6, kLongV6);
+  EXPECT_EQ(run({}, {curl_v4(), v6, curl_v4()}),
+            "PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            "4321    ssh          6  ::1              2001:db8:85a3:1234:5678:8a2e:370:7334  22\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34                          80\n");
+}
+
+TEST(TextSink, SixteenCharAddressKeepsASpace) {
+  // "2001:db8::1:2:3a" is 16 characters: bcc's %-16s would leave no padding.
+  auto ev = ssh_v6();
+  ev.saddr = addr(6, "2001:db8::1:2:3a");
+  EXPECT_EQ(run({}, {ev}),
+            "PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "4321    ssh          6  2001:db8::1:2:3a  ::1              22\n");
+}
+
+TEST(TextSink, CommTruncatedAndSanitized) {
+  auto a = curl_v4();
+  a.comm = "0123456789abcdef";
+  auto b = curl_v4();
+  b.comm = std::string("\ttab\nnl\x7f\x80", 9);
+  auto c = curl_v4();
+  c.comm = "";
+  EXPECT_EQ(run({}, {a, b, c}),
+            "PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "1234    0123456789ab 4  10.0.0.1         93.184.216.34    80\n"
+            "1234    ?tab?nl?\x80    4  10.0.0.1         93.184.216.34    80\n"
+            "1234                 4  10.0.0.1         93.184.216.34    80\n");
+}
+
+CountRow row(int ip, const char* s, const char* d, std::uint16_t port, std::uint64_t count) {
+  CountRow r;
+  r.ip = ip;
+  r.saddr = addr(ip, s);
+  r.daddr = addr(ip, d);
+  r.dport = port;
+  r.count = count;
+  return r;
+}
+
+TEST(TextSink, CountModeTable) {
+  std::ostringstream out, err;
+  TextSink sink(options({.c = true}), out, err);
+  sink.start(StartInfo{"0.1.0", "tp_btf", 1});
+  EXPECT_EQ(out.str(), "");  // no header in -c mode
+  sink.counts({
+      row(6, "::1", "::2", 80, 5),
+      row(4, "10.0.0.1", "10.0.0.3", 443, 5),
+      row(4, "10.0.0.1", "10.0.0.2", 80, 5),
+      row(6, "::1", "::1", 22, 10),
+      row(4, "10.0.0.1", "10.0.0.2", 22, 5),
+  });
+  sink.finish(FinishInfo{0, 0});
+  EXPECT_EQ(out.str(),
+            "\n"
+            "LADDR                     RADDR                     RPORT                CONNECTS\n"
+            "::1                       ::1                       22                   10\n"
+            "10.0.0.1                  10.0.0.2                  22                   5\n"
+            "10.0.0.1                  10.0.0.2                  80                   5\n"
+            "10.0.0.1                  10.0.0.3                  443                  5\n"
+            "::1                       ::2                       80                   5\n");
+  EXPECT_EQ(err.str(), "");
+}
+
+TEST(TextSink, CountTableWidensForLongIPv6) {
+  std::ostringstream out, err;
+  TextSink sink(options({.c = true}), out, err);
+  sink.start(StartInfo{});
+  sink.counts({row(6, kLongV6, "2001:db8::1", 443, 1), row(4, "10.0.0.1", "10.0.0.2", 80, 3)});
+  EXPECT_EQ(out.str(),
+            "\n"
+            "LADDR                                  RADDR                     RPORT                "
+            "CONNECTS\n"
+            "10.0.0.1                               10.0.0.2                  80                   "
+            "3\n"
+            "2001:db8:85a3:1234:5678:8a2e:370:7334  2001:db8::1               443                  "
+            "1\n");
+}
+
+TEST(TextSink, CountTableEmpty) {
+  std::ostringstream out, err;
+  TextSink sink(options({.c = true}), out, err);
+  sink.counts({});
+  EXPECT_EQ(
+      out.str(),
+      "\nLADDR                     RADDR                     RPORT                CONNECTS\n");
+}
+
+TEST(TextSink, LostWarnings) {
+  std::ostringstream out, err;
+  TextSink sink(options({}), out, err);
+  sink.start(StartInfo{});
+  out.str("");
+  sink.lost(3, 3);
+  sink.lost(10, 13);
+  EXPECT_EQ(err.str(),
+            "WARNING: 3 events lost (total 3)\n"
+            "WARNING: 10 events lost (total 13)\n");
+  sink.finish(FinishInfo{13, 100});
+  EXPECT_EQ(err.str(),
+            "WARNING: 3 events lost (total 3)\n"
+            "WARNING: 10 events lost (total 13)\n"
+            "WARNING: 13 events lost in total\n");
+  EXPECT_EQ(out.str(), "");
+}
+
+TEST(TextSink, FinishWithoutLossPrintsNothing) {
+  std::ostringstream out, err;
+  TextSink sink(options({}), out, err);
+  sink.finish(FinishInfo{0, 5});
+  EXPECT_EQ(out.str(), "");
+  EXPECT_EQ(err.str(), "");
+}
+
+TEST(TextSinkAddressCache, MatchesFormatAddress) {
+  AddressCache cache;
+  std::mt19937 rng(42);
+  // Few distinct addresses (mostly hits) drawn in random order, with both
+  // families sharing byte patterns, so slots collide and get replaced.
+  std::vector<std::pair<int, AddrBytes>> pool;
+  for (int i = 0; i < 300; ++i) {
+    AddrBytes a{};
+    const int ip = i % 3 ? 6 : 4;
+    for (int b = 0; b < (ip == 4 ? 4 : 16); ++b) a[b] = static_cast<std::uint8_t>(rng() % 3);
+    pool.emplace_back(ip, a);
+  }
+  for (int i = 0; i < 20000; ++i) {
+    const auto& [ip, a] = pool[rng() % pool.size()];
+    ASSERT_EQ(cache.get(ip, a), format_address(ip, a)) << i;
+  }
+}
+
+TEST(TextSink, MakeSinkChoosesByOptions) {
+  std::ostringstream out, err;
+  Options o;
+  EXPECT_NE(dynamic_cast<TextSink*>(make_sink(o, out, err).get()), nullptr);
+  o.json = true;
+  EXPECT_NE(dynamic_cast<JsonSink*>(make_sink(o, out, err).get()), nullptr);
+}
+
+}  // namespace
+}  // namespace tcpconnect
