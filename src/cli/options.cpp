@@ -279,7 +279,10 @@ ParseResult parse_options(int argc, const char* const* argv) {
   const ValueOption attach = add_value(app, "--attach", "--attach", "MODE",
                                        "attach mechanism: auto, tp_btf, raw_tp, tracepoint "
                                        "(default: auto)");
-  const std::vector<ValueOption> values = {pid, port, uid, duration, attach};
+  const ValueOption ringbuf =
+      add_value(app, "--ringbuf-size", "--ringbuf-size", "KIB",
+                "kernel-to-user ring buffer size in KiB, a power of two (default: 4096)");
+  const std::vector<ValueOption> values = {pid, port, uid, duration, attach, ringbuf};
 
   // Hidden catch-all so positionals (including anything after "--") are told apart from
   // unknown options.
@@ -371,6 +374,14 @@ ParseResult parse_options(int argc, const char* const* argv) {
                    " for --attach: expected one of auto, tp_btf, raw_tp, tracepoint");
     }
     o.attach = *m;
+  }
+  if (auto s = single(ringbuf); s.value) {
+    const auto v = parse_decimal(*s.value, 4, 1u << 20);
+    if (!v || (*v & (*v - 1)) != 0) {
+      return error("invalid size " + quote(*s.value) +
+                   " for --ringbuf-size: expected a power of two in 4..1048576 (KiB)");
+    }
+    o.ringbuf_kib = static_cast<std::uint32_t>(*v);
   }
   if (o.ipv4 && o.ipv6) return error("options -4/--ipv4 and -6/--ipv6 are mutually exclusive");
 

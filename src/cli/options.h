@@ -23,7 +23,8 @@ struct Options {
   bool json = false;                     // -j
   std::optional<double> duration_s;      // --duration SECONDS (0 < s <= 1e9)
   bool verbose = false;                  // -v
-  AttachMode attach = AttachMode::Auto;  // --attach
+  AttachMode attach = AttachMode::Auto;
+  std::uint32_t ringbuf_kib = 4096;  // --ringbuf-size KIB: power of two, 4..1048576  // --attach
 };
 
 struct ParseResult {

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -130,6 +131,7 @@ TracerConfig tracer_config_from(const Options& opts) {
   cfg.ports = opts.ports;
   cfg.count_mode = opts.count;
   cfg.attach = opts.attach;
+  cfg.ringbuf_bytes = opts.ringbuf_kib * 1024u;
   return cfg;
 }
 
@@ -155,11 +157,12 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
 
   std::unique_ptr<Tracer> t(new Tracer());
   t->handler_ = std::move(handler);
-  std::string failures;
-  int last_err = 0;
+  std::vector<Attempt> failed;
+  std::vector<std::string> tried;
   for (const auto& c : kCandidates) {
     if (cfg.attach != AttachMode::Auto && cfg.attach != c.mode) continue;
     Attempt a = try_mode(cfg, c.mode, have_tracefs);
+    tried.push_back(attach_mode_name(c.mode));
     if (a.failure.empty()) {
       t->skel_ = a.skel;
       t->method_ = attach_mode_name(c.mode);
@@ -168,14 +171,18 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
       break;
     }
     tc_bpf__destroy(a.skel);
-    last_err = a.err;
+    a.skel = nullptr;
     say(fmt::format("attach: {} unavailable: {}", attach_mode_name(c.mode), a.failure));
-    if (!failures.empty()) failures += "; ";
-    failures += fmt::format("{}: {}", attach_mode_name(c.mode), a.failure);
+    failed.push_back(std::move(a));
   }
   if (!t->skel_) {
-    err.message = failures.empty() ? "no attach mechanism to try" : failures;
-    if (last_err == EPERM || last_err == EACCES) {
+    // The best mechanism's failure is the one to show; the others are
+    // usually consequences of the same cause and are under --verbose.
+    err.message = failed.empty() ? "no attach mechanism to try" : failed.front().failure;
+    if (tried.size() > 1) err.message += fmt::format(" (tried {}; -v shows each)", fmt::join(tried, ", "));
+    bool refused = false;
+    for (const auto& a : failed) refused |= a.err == EPERM || a.err == EACCES;
+    if (refused) {
       err.hint = geteuid() != 0 ? "run tcpconnect as root (it needs CAP_BPF and CAP_PERFMON)"
                                 : "BPF was refused; check kernel.unprivileged_bpf_disabled, "
                                   "lockdown and LSM policy";

@@ -99,8 +99,15 @@ void TextSink::connect(const ConnectEvent& ev) {
     if (!first_mono_ns_) first_mono_ns_ = ev.mono_ns;
     const auto delta = static_cast<std::int64_t>(ev.mono_ns - *first_mono_ns_);
     fmt::format_to(it, "{:<9.3f}", static_cast<double>(delta) / 1e9);
+    // bcc's layout has no separator after TIME(s) and UID; keep one when a
+    // value fills its column (>= 10000 s, UIDs of 6+ digits).
+    if (buf_.size() >= 9 && buf_[buf_.size() - 1] != ' ') buf_.push_back(' ');
   }
-  if (print_uid_) fmt::format_to(it, "{:<6}", ev.uid);
+  if (print_uid_) {
+    const std::size_t before = buf_.size();
+    fmt::format_to(it, "{:<6}", ev.uid);
+    if (buf_.size() - before >= 6 && buf_[buf_.size() - 1] != ' ') buf_.push_back(' ');
+  }
   fmt::format_to(it, "{:<7} ", ev.pid);
   append_comm(buf_, ev.comm);
   fmt::format_to(it, " {:<2} ", ev.ip);

@@ -450,3 +450,29 @@ TEST(OptionsErrors, LongValuesAreShortened) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(OptionsRingbuf, DefaultAndPowersOfTwo) {
+  const char* none[] = {"tcpconnect"};
+  EXPECT_EQ(parse_options(1, none).options.ringbuf_kib, 4096u);
+  const char* four[] = {"tcpconnect", "--ringbuf-size", "4"};
+  EXPECT_EQ(parse_options(3, four).options.ringbuf_kib, 4u);
+  const char* max[] = {"tcpconnect", "--ringbuf-size=1048576"};
+  EXPECT_EQ(parse_options(2, max).options.ringbuf_kib, 1048576u);
+}
+
+TEST(OptionsErrors, BadRingbufSize) {
+  for (const char* v : {"0", "2", "3", "100", "2097152", "x", ""}) {
+    const char* argv[] = {"tcpconnect", "--ringbuf-size", v};
+    auto r = parse_options(3, argv);
+    EXPECT_EQ(r.kind, ParseResult::Kind::Error) << v;
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.text, std::string("tcpconnect: invalid size '") + v +
+                          "' for --ringbuf-size: expected a power of two in 4..1048576 (KiB)");
+  }
+}
+
+}  // namespace
+}  // namespace tcpconnect

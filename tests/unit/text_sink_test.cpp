@@ -110,6 +110,17 @@ TEST(TextSink, TimestampUidLport) {
       "0.250    0     4321    ssh          6  ::1              51234  ::1              22\n");
 }
 
+// bcc's TIME(s) and UID columns have no separator after them; a value that
+// fills the column still gets one space.
+TEST(TextSink, WideTimeAndUidKeepASeparator) {
+  auto late = curl_v4(1'000'000'000 + 12'345'678'000'000ULL);
+  late.uid = 4294967294u;
+  EXPECT_EQ(run({.t = true, .U = true}, {curl_v4(), late}),
+            "TIME(s)  UID   PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "0.000    1000  1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+            "12345.678 4294967294 1234    curl         4  10.0.0.1         93.184.216.34    80\n");
+}
+
 TEST(TextSink, TimestampRelativeToFirstEvent) {
   EXPECT_EQ(run({.t = true}, {curl_v4(5'000'000'123), curl_v4(5'001'234'690),
                               curl_v4(17'345'678'024), curl_v4(4'000'000'123)}),
