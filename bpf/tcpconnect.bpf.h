@@ -66,25 +66,40 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
 
-/* Keyed by struct sock *. LRU: a socket whose later transitions we miss
- * (tracer started mid-connect, map pressure) must not pin memory. */
+/* Keyed by struct sock *. Every socket that enters SYN_SENT leaves it
+ * (tcp_set_state() always goes through inet_sk_state_store(), which fires
+ * the tracepoint), and that transition deletes the entry, so a plain hash
+ * stays bounded by the connects in flight. A full table is counted as lost
+ * events rather than evicting an in-flight connect silently. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct pending_connect);
 } pending SEC(".maps");
 
-/* Thread id -> socket it last moved to SYN_SENT, for sys_exit_connect. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u64);
-} by_tid SEC(".maps");
+/* The socket this CPU last moved to SYN_SENT, and the thread that did it,
+ * for sys_exit_connect. A per-CPU slot instead of a map keyed by thread:
+ * a non-blocking connect() returns on the CPU it started on; when a thread
+ * slept or migrated (blocking connect) the handshake has ended anyway and the
+ * state change has already sent the record. */
+struct syn_sent_slot {
+	__u64 sk;
+	__u32 tid;
+	__u32 pad;
+};
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syn_sent_slot);
+} last_syn_sent SEC(".maps");
+
+/* Per-CPU values: connects to one destination from all CPUs would otherwise
+ * bounce one cache line between them. User space sums the CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct tc_count_key);
 	__type(value, __u64);
@@ -124,7 +139,7 @@ static __always_inline void count_connect(const struct sock *sk, __u16 af, __u16
 	read_addrs(sk, af, key.saddr, key.daddr);
 	val = bpf_map_lookup_elem(&counts, &key);
 	if (val) {
-		__sync_fetch_and_add(val, 1);
+		*val += 1; /* this CPU's slot; a program does not nest on one CPU */
 		return;
 	}
 	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) == 0)
@@ -132,7 +147,7 @@ static __always_inline void count_connect(const struct sock *sk, __u16 af, __u16
 	/* Another CPU may have inserted the key meanwhile. */
 	val = bpf_map_lookup_elem(&counts, &key);
 	if (val)
-		__sync_fetch_and_add(val, 1);
+		*val += 1;
 	else
 		__sync_fetch_and_add(&lost_events, 1); /* table full */
 }
@@ -144,7 +159,9 @@ static __always_inline int on_syn_sent(__u64 skp)
 	__u32 pid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	struct pending_connect pc = {};
+	struct syn_sent_slot *slot;
 	__u16 af, dport, proto;
+	__u32 zero = 0;
 
 	if (filter_pid && pid != filter_pid)
 		return 0;
@@ -173,8 +190,15 @@ static __always_inline int on_syn_sent(__u64 skp)
 	pc.tid = tid;
 	pc.uid = uid;
 	bpf_get_current_comm(pc.comm, sizeof(pc.comm));
-	bpf_map_update_elem(&pending, &skp, &pc, BPF_ANY);
-	bpf_map_update_elem(&by_tid, &tid, &skp, BPF_ANY);
+	if (bpf_map_update_elem(&pending, &skp, &pc, BPF_ANY) != 0) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	slot = bpf_map_lookup_elem(&last_syn_sent, &zero);
+	if (slot) {
+		slot->sk = skp;
+		slot->tid = tid;
+	}
 	return 0;
 }
 
@@ -250,15 +274,17 @@ static __always_inline int handle_retransmit(__u64 skp)
 static __always_inline int handle_connect_return(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 *skp, sk;
+	struct syn_sent_slot *slot;
+	__u32 zero = 0;
+	__u64 sk;
 
 	if (count_mode)
 		return 0;
-	skp = bpf_map_lookup_elem(&by_tid, &tid);
-	if (!skp)
+	slot = bpf_map_lookup_elem(&last_syn_sent, &zero);
+	if (!slot || slot->tid != tid || !slot->sk)
 		return 0;
-	sk = *skp;
-	bpf_map_delete_elem(&by_tid, &tid);
+	sk = slot->sk;
+	slot->sk = 0;
 	emit_connect(sk, TC_EMIT_CONNECT_RETURN);
 	return 0;
 }

@@ -237,9 +237,12 @@ std::vector<CountRow> Tracer::read_counts() const {
   int fd = bpf_map__fd(skel_->maps.counts);
   tc_count_key key{}, next{};
   const void* prev = nullptr;
+  const int ncpus = libbpf_num_possible_cpus();
+  std::vector<std::uint64_t> per_cpu(ncpus > 0 ? static_cast<std::size_t>(ncpus) : 1);
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    std::uint64_t value = 0;
-    if (bpf_map_lookup_elem(fd, &next, &value) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, per_cpu.data()) == 0) {
+      std::uint64_t value = 0;
+      for (auto v : per_cpu) value += v;
       auto row = decode_count(
           std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&next), sizeof(next)),
           value);
