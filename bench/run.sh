@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Overhead benchmark for tcpconnect: loopback connect storm, untraced vs traced.
 # See bench/README.md. Run as root after building:
-#   cmake -S . -B build && make -C build -j2 tcpconnect loadgen && sudo bench/run.sh
+#   cmake -S . -B build && make -C build -j2 tcpconnect loadgen latency && sudo bench/run.sh
 #
 # Environment (all optional):
 #   BUILD=dir          build directory (default: <repo>/build)
@@ -14,6 +14,8 @@
 #   READY_TIMEOUT=30   seconds to wait for the tracer to become ready
 #   STOP_TIMEOUT=30    seconds to wait for the tracer to exit after SIGINT
 #   KEEP=0             1 = keep the raw files (tracer output, results.tsv) and print where
+#   LATENCY=1          0 = skip the delivery-latency measurement after the throughput rounds
+#   LATENCY_BIN=path   latency tool (default: $BUILD/bench/latency)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +30,8 @@ WARMUP=${WARMUP:-1}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 KEEP=${KEEP:-0}
+LATENCY=${LATENCY:-1}
+LATENCY_BIN=${LATENCY_BIN:-$BUILD/bench/latency}
 
 die() {
   echo "run.sh: $*" >&2
@@ -42,9 +46,12 @@ done
 ((DURATION >= 1)) || die "DURATION must be >= 1"
 ((THREADS >= 1)) || die "THREADS must be >= 1"
 ((READY_TIMEOUT >= 1 && STOP_TIMEOUT >= 1)) || die "timeouts must be >= 1"
+[[ $LATENCY == 0 || $LATENCY == 1 ]] || die "LATENCY must be 0 or 1, got '$LATENCY'"
 [[ $EUID -eq 0 ]] || die "must run as root (the tracer loads BPF programs)"
 [[ -x $TRACER ]] || die "tracer not found or not executable: $TRACER (build it, or set BUILD=/TRACER=)"
 [[ -x $LOADGEN ]] || die "loadgen not found or not executable: $LOADGEN (build target 'loadgen')"
+[[ $LATENCY == 0 || -x $LATENCY_BIN ]] ||
+  die "latency tool not found or not executable: $LATENCY_BIN (build target 'latency', or LATENCY=0)"
 
 tmp=$(mktemp -d /tmp/tcpconnect-bench.XXXXXX)
 results=$tmp/results.tsv
@@ -201,6 +208,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
+# Delivery latency at a low event rate (bench/latency.cpp): its own tracer runs, one with
+# stdout on a pipe and one with stdout on a file, each filtered to latency's own listener port.
+lat_out=
+lat_rc=0
+if [[ $LATENCY == 1 ]]; then
+  log "delivery latency: $LATENCY_BIN --tracer $TRACER"
+  lat_out=$("$LATENCY_BIN" --tracer "$TRACER") || lat_rc=$?
+  ((lat_rc != 130)) || exit 130
+  ((lat_rc == 0)) || log "warning: latency exited with status $lat_rc (its stderr is above)"
+fi
+
 # Summary: medians over rounds, plus per-round event accounting for output mode.
 awk -F'\t' -v rounds="$ROUNDS" -v dur="$DURATION" -v threads="$THREADS" '
 function median(list,    a, n, i, j, t) {
@@ -239,3 +257,12 @@ END {
   for (r = 1; r <= rounds; r++)
     if (r in pc) printf "%-6d %12.0f %12d %12d %9s %8d\n", r, pr[r], pc[r], pe[r], pct(pe[r], pc[r]), pl[r]
 }' "$results"
+
+if [[ $LATENCY == 1 ]]; then
+  printf '\ndelivery latency at low rate (connect() return -> line readable):\n'
+  [[ -z $lat_out ]] || printf '%s\n' "$lat_out"
+  if ((lat_rc != 0)); then
+    printf 'latency measurement failed (exit status %d)\n' "$lat_rc"
+    exit 1
+  fi
+fi

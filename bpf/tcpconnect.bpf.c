@@ -56,10 +56,28 @@ int retransmit_tp(struct tp_tcp_retransmit_skb *ctx)
 	return handle_retransmit((__u64)ctx->skaddr);
 }
 
-/* Only the per-syscall tracepoint: the raw sys_exit hook would run on every
- * syscall of the host. */
+/* Only the per-syscall tracepoints: the raw sys_enter/sys_exit hooks would
+ * run on every syscall of the host. */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int connect_enter_tp(struct tp_sys_enter_connect *ctx)
+{
+	return handle_connect_enter(ctx);
+}
+
 SEC("tracepoint/syscalls/sys_exit_connect")
 int connect_exit_tp(struct tp_sys_exit *ctx)
 {
-	return handle_connect_return();
+	return handle_connect_return(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int accept4_exit_tp(struct tp_sys_exit *ctx)
+{
+	return handle_accept_return(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int accept_exit_tp(struct tp_sys_exit *ctx)
+{
+	return handle_accept_return(ctx->ret);
 }

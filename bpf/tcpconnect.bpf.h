@@ -7,8 +7,18 @@
 
 #define TCP_ESTABLISHED_ 1
 #define TCP_SYN_SENT_ 2
+#define TCP_FIN_WAIT2_ 5
 #define TCP_CLOSE_ 7
+#define TCP_LAST_ACK_ 9
+#define TCP_CLOSING_ 11
 #define IPPROTO_TCP_ 6
+
+#define ECONNRESET_ 104
+#define EISCONN_ 106
+#define ETIMEDOUT_ 110
+#define ECONNREFUSED_ 111
+#define EALREADY_ 114
+#define EINPROGRESS_ 115
 
 /* Classic tracepoint records, as tracefs' format files describe them. These
  * layouts are ABI (stable since the tracepoints were added), so they are
@@ -28,6 +38,14 @@ struct tp_tcp_retransmit_skb {
 	const void *skaddr;
 };
 
+struct tp_sys_enter_connect {
+	__u64 common;
+	long syscall_nr;
+	long fd;
+	const void *uservaddr;
+	long addrlen;
+};
+
 struct tp_sys_exit {
 	__u64 common;
 	long syscall_nr;
@@ -42,6 +60,13 @@ const volatile __u16 filter_af = 0;       /* TC_AF_INET / TC_AF_INET6; 0 = both 
 const volatile __u32 filter_nports = 0;
 const volatile __u16 filter_ports[TC_MAX_PORTS] = {};
 const volatile bool count_mode = false;
+/* Which records to send (see enum tc_record_type). */
+const volatile bool want_connect = true;   /* TC_REC_CONNECT, as bcc prints */
+const volatile bool want_outcome = false;  /* TC_REC_OUTCOME */
+const volatile bool failed_only = false;   /* ... only for attempts that failed */
+const volatile bool want_close = false;    /* TC_REC_CLOSE (lifetime) */
+const volatile bool want_accept = false;   /* TC_REC_ACCEPT, and track accepted sockets */
+const volatile __u64 shorter_than_ns = 0;  /* close records: only shorter lifetimes; 0 = all */
 /* Wake the reader at most this often unless the ring is filling up: keeps
  * wake-ups batched at high rates and lines prompt at low rates. */
 const volatile __u64 wakeup_interval_ns = 50000000;
@@ -50,15 +75,34 @@ const volatile __u64 wakeup_bytes = 1 << 20;
 /* Runtime counters, read by user space through the mmapped .bss. */
 __u64 lost_events = 0;
 __u64 last_wakeup_ns = 0;
+__u64 conns_inserted = 0; /* with conns_deleted and the live count: LRU evictions */
+__u64 conns_deleted = 0;
 
-/* A connect between SYN_SENT and the moment its record is sent. */
-struct pending_connect {
-	__u64 ts_ns;
+/* A connection we follow: its owner (the task that connected or accepted)
+ * and its timeline. Softirq-time transitions are attributed from here, never
+ * from the task that happens to be on the CPU. */
+struct conn {
+	__u64 ts_ns;  /* SYN_SENT, or accept */
+	__u64 est_ns; /* established; 0 while in the handshake */
 	__u32 pid;
 	__u32 tid;
 	__u32 uid;
-	__u32 emitted; /* claimed with cmpxchg: the hooks race across CPUs */
+	__u32 emitted; /* connect record claimed with cmpxchg: hooks race across CPUs */
+	__u8 dir;
+	__u8 awaiting_errno; /* failed inside connect(): the syscall's return says why */
+	__u16 pad;
+	__u32 pad2;
 	char comm[TC_COMM_LEN];
+};
+
+/* A connect() syscall in progress in a thread (only in modes that report
+ * failures): where it connects, and the socket if it reached SYN_SENT. */
+struct connect_call {
+	__u64 sk;
+	__u32 fd;
+	__u32 pad;
+	__u8 addr[28]; /* struct sockaddr_in / sockaddr_in6 as the caller passed it */
+	__u32 pad2;
 };
 
 struct {
@@ -66,17 +110,16 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
 
-/* Keyed by struct sock *. Every socket that enters SYN_SENT leaves it
- * (tcp_set_state() always goes through inet_sk_state_store(), which fires
- * the tracepoint), and that transition deletes the entry, so a plain hash
- * stays bounded by the connects in flight. A full table is counted as lost
- * events rather than evicting an in-flight connect silently. */
+/* Keyed by struct sock *. LRU so that a connection whose close we never see
+ * cannot pin memory; user space reports evictions (inserted - deleted - live)
+ * under --verbose. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU); /* per-CPU LRU lists: no shared lock */
 	__type(key, __u64);
-	__type(value, struct pending_connect);
-} pending SEC(".maps");
+	__type(value, struct conn);
+} conns SEC(".maps");
 
 /* The socket this CPU last moved to SYN_SENT, and the thread that did it,
  * for sys_exit_connect. A per-CPU slot instead of a map keyed by thread:
@@ -96,6 +139,13 @@ struct {
 	__type(value, struct syn_sent_slot);
 } last_syn_sent SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, struct connect_call);
+} connect_calls SEC(".maps");
+
 /* Per-CPU values: connects to one destination from all CPUs would otherwise
  * bounce one cache line between them. User space sums the CPUs. */
 struct {
@@ -105,17 +155,26 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
-static __always_inline bool port_wanted(__u16 dport)
+static __always_inline bool port_wanted(__u16 port)
 {
 	if (filter_nports == 0)
 		return true;
 	for (int i = 0; i < TC_MAX_PORTS; i++) {
 		if (i >= filter_nports)
 			break;
-		if (filter_ports[i] == dport)
+		if (filter_ports[i] == port)
 			return true;
 	}
 	return false;
+}
+
+static __always_inline bool task_wanted(__u32 pid, __u32 uid)
+{
+	if (filter_pid && pid != filter_pid)
+		return false;
+	if (filter_uid_on && uid != filter_uid)
+		return false;
+	return true;
 }
 
 static __always_inline void read_addrs(const struct sock *sk, __u16 af, __u8 *saddr, __u8 *daddr)
@@ -152,20 +211,35 @@ static __always_inline void count_connect(const struct sock *sk, __u16 af, __u16
 		__sync_fetch_and_add(&lost_events, 1); /* table full */
 }
 
+static __always_inline bool track(__u64 skp, struct conn *c)
+{
+	if (bpf_map_update_elem(&conns, &skp, c, BPF_ANY) != 0) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return false;
+	}
+	__sync_fetch_and_add(&conns_inserted, 1);
+	return true;
+}
+
+static __always_inline void untrack(__u64 skp)
+{
+	if (bpf_map_delete_elem(&conns, &skp) == 0)
+		__sync_fetch_and_add(&conns_deleted, 1);
+}
+
 static __always_inline int on_syn_sent(__u64 skp)
 {
 	const struct sock *sk = (const struct sock *)skp;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 pid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	struct pending_connect pc = {};
 	struct syn_sent_slot *slot;
+	struct connect_call *call;
+	struct conn c = {};
 	__u16 af, dport, proto;
 	__u32 zero = 0;
 
-	if (filter_pid && pid != filter_pid)
-		return 0;
-	if (filter_uid_on && uid != filter_uid)
+	if (!task_wanted(pid, uid))
 		return 0;
 	/* inet_sock_set_state also fires for SCTP and MPTCP sockets. */
 	proto = BPF_CORE_READ(sk, sk_protocol);
@@ -185,19 +259,23 @@ static __always_inline int on_syn_sent(__u64 skp)
 		return 0;
 	}
 
-	pc.ts_ns = bpf_ktime_get_ns();
-	pc.pid = pid;
-	pc.tid = tid;
-	pc.uid = uid;
-	bpf_get_current_comm(pc.comm, sizeof(pc.comm));
-	if (bpf_map_update_elem(&pending, &skp, &pc, BPF_ANY) != 0) {
-		__sync_fetch_and_add(&lost_events, 1);
+	c.ts_ns = bpf_ktime_get_ns();
+	c.pid = pid;
+	c.tid = tid;
+	c.uid = uid;
+	c.dir = TC_DIR_OUT;
+	bpf_get_current_comm(c.comm, sizeof(c.comm));
+	if (!track(skp, &c))
 		return 0;
-	}
 	slot = bpf_map_lookup_elem(&last_syn_sent, &zero);
 	if (slot) {
 		slot->sk = skp;
 		slot->tid = tid;
+	}
+	if (want_outcome || want_close) {
+		call = bpf_map_lookup_elem(&connect_calls, &tid);
+		if (call)
+			call->sk = skp;
 	}
 	return 0;
 }
@@ -214,33 +292,27 @@ static __always_inline __u64 submit_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
-/* Sends the record of a pending connect once, whichever hook gets here
- * first. The port is read from the socket now that it is chosen. */
-static __always_inline void emit_connect(__u64 skp, __u16 point)
+/* Reserves a record and fills what the socket and its owner say. */
+static __always_inline struct tc_connect_record *
+new_record(__u8 type, const struct sock *sk, const struct conn *c)
 {
-	const struct sock *sk = (const struct sock *)skp;
-	struct pending_connect *pc;
 	struct tc_connect_record *rec;
-
-	pc = bpf_map_lookup_elem(&pending, &skp);
-	if (!pc)
-		return;
-	if (__sync_val_compare_and_swap(&pc->emitted, 0, 1) != 0)
-		return;
 
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
 		__sync_fetch_and_add(&lost_events, 1);
-		return;
+		return NULL;
 	}
-	rec->type = TC_REC_CONNECT;
-	rec->ts_ns = pc->ts_ns;
-	rec->pid = pc->pid;
-	rec->tid = pc->tid;
-	rec->uid = pc->uid;
-	rec->emit_point = point;
-	rec->pad = 0;
-	__builtin_memcpy(rec->comm, pc->comm, sizeof(rec->comm));
+	rec->type = type;
+	rec->ts_ns = c->ts_ns;
+	rec->pid = c->pid;
+	rec->tid = c->tid;
+	rec->uid = c->uid;
+	rec->emit_point = 0;
+	rec->outcome = TC_OUT_NONE;
+	rec->dir = c->dir;
+	rec->err = 0;
+	__builtin_memcpy(rec->comm, c->comm, sizeof(rec->comm));
 	rec->af = BPF_CORE_READ(sk, __sk_common.skc_family);
 	/* inet_sport, not skc_num: on the way to CLOSE, inet_put_port() zeroes
 	 * skc_num before inet_sk_state_store() fires the tracepoint, and
@@ -250,42 +322,366 @@ static __always_inline void emit_connect(__u64 skp, __u16 point)
 	__builtin_memset(rec->saddr, 0, sizeof(rec->saddr));
 	__builtin_memset(rec->daddr, 0, sizeof(rec->daddr));
 	read_addrs(sk, rec->af, rec->saddr, rec->daddr);
+	rec->latency_ns = 0;
+	rec->duration_ns = 0;
+	rec->tx_bytes = 0;
+	rec->rx_bytes = 0;
+	return rec;
+}
+
+/* Sends the connect record of a connection once, whichever hook gets here
+ * first. The port is read from the socket now that it is chosen. */
+static __always_inline void emit_connect(__u64 skp, struct conn *c, __u16 point)
+{
+	struct tc_connect_record *rec;
+
+	if (!want_connect)
+		return;
+	if (__sync_val_compare_and_swap(&c->emitted, 0, 1) != 0)
+		return;
+	rec = new_record(TC_REC_CONNECT, (const struct sock *)skp, c);
+	if (!rec)
+		return;
+	rec->emit_point = point;
 	bpf_ringbuf_submit(rec, submit_flags());
+}
+
+static __always_inline __u8 outcome_of(int err)
+{
+	switch (err) {
+	case 0:
+		return TC_OUT_ESTABLISHED;
+	case ECONNREFUSED_:
+		return TC_OUT_REFUSED;
+	case ETIMEDOUT_:
+		return TC_OUT_TIMEDOUT;
+	case ECONNRESET_:
+		return TC_OUT_RESET;
+	default:
+		return TC_OUT_ERROR;
+	}
+}
+
+/* The handshake ended (established or failed): outcome and latency records,
+ * and for a failure the end of the connection. */
+static __always_inline void report_handshake(__u64 skp, struct conn *c, __u8 outcome, int err,
+					     __u64 now)
+{
+	const struct sock *sk = (const struct sock *)skp;
+	struct tc_connect_record *rec;
+	__u64 latency = now - c->ts_ns;
+	bool failed = outcome != TC_OUT_ESTABLISHED;
+
+	if (want_outcome && (failed || !failed_only)) {
+		rec = new_record(TC_REC_OUTCOME, sk, c);
+		if (rec) {
+			rec->outcome = outcome;
+			rec->err = err;
+			rec->latency_ns = latency;
+			bpf_ringbuf_submit(rec, submit_flags());
+		}
+	}
+	if (want_close && failed && (!shorter_than_ns || latency < shorter_than_ns)) {
+		rec = new_record(TC_REC_CLOSE, sk, c);
+		if (rec) {
+			rec->outcome = outcome;
+			rec->err = err;
+			rec->latency_ns = latency;
+			rec->duration_ns = latency;
+			bpf_ringbuf_submit(rec, submit_flags());
+		}
+	}
+}
+
+static __always_inline int on_handshake_end(__u64 skp, int newstate)
+{
+	const struct sock *sk = (const struct sock *)skp;
+	struct conn *c;
+	__u64 now;
+	int err;
+
+	c = bpf_map_lookup_elem(&conns, &skp);
+	if (!c)
+		return 0;
+	emit_connect(skp, c, TC_EMIT_STATE_CHANGE);
+	if (!want_outcome && !want_close) {
+		untrack(skp);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	if (newstate == TCP_ESTABLISHED_) {
+		c->est_ns = now;
+		report_handshake(skp, c, TC_OUT_ESTABLISHED, 0, now);
+		if (!want_close)
+			untrack(skp);
+		return 0;
+	}
+	/* tcp_reset() and tcp_write_err() set sk_err before tcp_done() moves
+	 * the socket to CLOSE. No error means the kernel gave up inside
+	 * connect() (the syscall returns why) or the owner closed it. */
+	err = BPF_CORE_READ(sk, sk_err);
+	if (!err) {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		struct connect_call *call = bpf_map_lookup_elem(&connect_calls, &tid);
+
+		if (call && call->sk == skp && tid == c->tid) {
+			c->awaiting_errno = 1;
+			c->est_ns = now; /* failure time, for the latency */
+			return 0;
+		}
+		report_handshake(skp, c, TC_OUT_ABORTED, 0, now);
+	} else {
+		report_handshake(skp, c, outcome_of(err), err, now);
+	}
+	untrack(skp);
+	return 0;
+}
+
+/* Data bytes, as the application sent and received them: tcp_sock's
+ * bytes_acked and bytes_received count sequence space, which includes the
+ * SYN we sent (active opens; the passive side starts after it) and the FINs
+ * once acked / received. Our FIN was acked when the socket closes from
+ * FIN_WAIT2, CLOSING or LAST_ACK; tcp_fin() marks a received FIN with
+ * SOCK_DONE. */
+static __always_inline void data_bytes(const struct sock *sk, const struct conn *c, int oldstate,
+				       __u64 *tx, __u64 *rx)
+{
+	__u64 acked = BPF_CORE_READ((const struct tcp_sock *)sk, bytes_acked);
+	__u64 received = BPF_CORE_READ((const struct tcp_sock *)sk, bytes_received);
+	unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	__u64 control = c->dir == TC_DIR_OUT ? 1 : 0;
+
+	if (oldstate == TCP_FIN_WAIT2_ || oldstate == TCP_CLOSING_ || oldstate == TCP_LAST_ACK_)
+		control++;
+	*tx = acked > control ? acked - control : 0;
+	if (received && (flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		received--;
+	*rx = received;
+}
+
+static __always_inline int on_close(__u64 skp, int oldstate)
+{
+	const struct sock *sk = (const struct sock *)skp;
+	struct tc_connect_record *rec;
+	struct conn *c;
+	__u64 now, duration;
+
+	c = bpf_map_lookup_elem(&conns, &skp);
+	if (!c)
+		return 0;
+	now = bpf_ktime_get_ns();
+	duration = now - c->ts_ns;
+	if (!failed_only && (!shorter_than_ns || duration < shorter_than_ns)) {
+		rec = new_record(TC_REC_CLOSE, sk, c);
+		if (rec) {
+			rec->outcome = TC_OUT_ESTABLISHED;
+			rec->latency_ns = c->dir == TC_DIR_OUT && c->est_ns ? c->est_ns - c->ts_ns : 0;
+			rec->duration_ns = duration;
+			data_bytes(sk, c, oldstate, &rec->tx_bytes, &rec->rx_bytes);
+			bpf_ringbuf_submit(rec, submit_flags());
+		}
+	}
+	untrack(skp);
+	return 0;
 }
 
 static __always_inline int handle_state_change(__u64 skp, int oldstate, int newstate)
 {
 	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_)
 		return on_syn_sent(skp);
-	if (oldstate == TCP_SYN_SENT_ && !count_mode) {
-		emit_connect(skp, TC_EMIT_STATE_CHANGE);
-		bpf_map_delete_elem(&pending, &skp);
-	}
+	if (count_mode)
+		return 0;
+	if (oldstate == TCP_SYN_SENT_)
+		return on_handshake_end(skp, newstate);
+	if (newstate == TCP_CLOSE_ && want_close)
+		return on_close(skp, oldstate);
 	return 0;
 }
 
 static __always_inline int handle_retransmit(__u64 skp)
 {
-	if (!count_mode)
-		emit_connect(skp, TC_EMIT_SYN_RETRANSMIT);
+	struct conn *c;
+
+	if (count_mode)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &skp);
+	if (c && !c->est_ns)
+		emit_connect(skp, c, TC_EMIT_SYN_RETRANSMIT);
 	return 0;
 }
 
-static __always_inline int handle_connect_return(void)
+/* The socket behind a file descriptor of the current task, or NULL when the
+ * descriptor is not a socket. */
+static __always_inline const struct sock *sock_from_fd(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct file *f = NULL;
+	struct socket *so;
+
+	if (fd < 0 || fd >= max)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return NULL;
+	so = BPF_CORE_READ(f, private_data);
+	if (!so || BPF_CORE_READ(so, file) != f) /* not a socket file */
+		return NULL;
+	return BPF_CORE_READ(so, sk);
+}
+
+static __always_inline int handle_connect_enter(struct tp_sys_enter_connect *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct connect_call call = {};
+
+	call.fd = ctx->fd;
+	bpf_probe_read_user(call.addr, sizeof(call.addr), ctx->uservaddr);
+	bpf_map_update_elem(&connect_calls, &tid, &call, BPF_ANY);
+	return 0;
+}
+
+/* connect() failed before any SYN (no route, refused by a cgroup hook, ...):
+ * sock:inet_sock_set_state never saw it. */
+static __always_inline void report_early_failure(struct connect_call *call, int err)
+{
+	const struct sock *sk = sock_from_fd(call->fd);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	struct tc_connect_record *rec;
+	__u16 af, dport;
+
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP_)
+		return;
+	if (!task_wanted(pid_tgid >> 32, uid))
+		return;
+	__builtin_memcpy(&af, call->addr, sizeof(af));
+	if (af != TC_AF_INET && af != TC_AF_INET6)
+		return;
+	if (filter_af && af != filter_af)
+		return;
+	dport = ((__u16)call->addr[2] << 8) | call->addr[3];
+	if (!port_wanted(dport))
+		return;
+
+	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->type = want_close ? TC_REC_CLOSE : TC_REC_OUTCOME;
+	rec->ts_ns = bpf_ktime_get_ns();
+	rec->pid = pid_tgid >> 32;
+	rec->tid = (__u32)pid_tgid;
+	rec->uid = uid;
+	rec->af = af;
+	rec->dport = dport;
+	rec->outcome = TC_OUT_ERROR;
+	rec->dir = TC_DIR_OUT;
+	rec->err = err;
+	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+	if (af == TC_AF_INET) {
+		__builtin_memcpy(rec->daddr, call->addr + 4, 4); /* sin_addr */
+		BPF_CORE_READ_INTO((__u32 *)rec->saddr, sk, __sk_common.skc_rcv_saddr);
+	} else {
+		__builtin_memcpy(rec->daddr, call->addr + 8, 16); /* sin6_addr */
+		BPF_CORE_READ_INTO((struct in6_addr *)rec->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+	}
+	bpf_ringbuf_submit(rec, submit_flags());
+}
+
+static __always_inline int handle_connect_return(long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct syn_sent_slot *slot;
+	struct connect_call *call;
+	struct conn *c;
 	__u32 zero = 0;
 	__u64 sk;
 
 	if (count_mode)
 		return 0;
 	slot = bpf_map_lookup_elem(&last_syn_sent, &zero);
-	if (!slot || slot->tid != tid || !slot->sk)
+	if (slot && slot->tid == tid && slot->sk) {
+		sk = slot->sk;
+		slot->sk = 0;
+		c = bpf_map_lookup_elem(&conns, &sk);
+		if (c)
+			emit_connect(sk, c, TC_EMIT_CONNECT_RETURN);
+	}
+	if (!want_outcome && !want_close)
 		return 0;
-	sk = slot->sk;
-	slot->sk = 0;
-	emit_connect(sk, TC_EMIT_CONNECT_RETURN);
+
+	call = bpf_map_lookup_elem(&connect_calls, &tid);
+	if (!call)
+		return 0;
+	if (ret >= 0 || ret == -EINPROGRESS_ || ret == -EALREADY_ || ret == -EISCONN_) {
+		bpf_map_delete_elem(&connect_calls, &tid);
+		return 0;
+	}
+	if (call->sk) {
+		/* It reached SYN_SENT: the state change reported it, unless it
+		 * failed inside connect() and waits for this errno. */
+		sk = call->sk;
+		c = bpf_map_lookup_elem(&conns, &sk);
+		if (c && c->awaiting_errno) {
+			emit_connect(sk, c, TC_EMIT_CONNECT_RETURN);
+			report_handshake(sk, c, TC_OUT_ERROR, -ret, c->est_ns);
+			untrack(sk);
+		}
+	} else {
+		report_early_failure(call, -ret);
+	}
+	bpf_map_delete_elem(&connect_calls, &tid);
+	return 0;
+}
+
+static __always_inline int handle_accept_return(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	struct tc_connect_record *rec;
+	const struct sock *sk;
+	struct conn c = {};
+	__u16 af, lport;
+	__u64 skp;
+
+	if (ret < 0 || !task_wanted(pid_tgid >> 32, uid))
+		return 0;
+	sk = sock_from_fd(ret);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP_)
+		return 0;
+	af = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (af != TC_AF_INET && af != TC_AF_INET6)
+		return 0;
+	if (filter_af && af != filter_af)
+		return 0;
+	/* For accepted connections -P names the local (service) port. */
+	lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!port_wanted(lport))
+		return 0;
+
+	skp = (__u64)sk;
+	c.ts_ns = bpf_ktime_get_ns();
+	c.est_ns = c.ts_ns;
+	c.pid = pid_tgid >> 32;
+	c.tid = (__u32)pid_tgid;
+	c.uid = uid;
+	c.dir = TC_DIR_IN;
+	c.emitted = 1;
+	bpf_get_current_comm(c.comm, sizeof(c.comm));
+	if (want_close && !track(skp, &c))
+		return 0;
+	if (!want_connect && !want_outcome)
+		return 0;
+	rec = new_record(TC_REC_ACCEPT, sk, &c);
+	if (!rec)
+		return 0;
+	rec->outcome = TC_OUT_ESTABLISHED;
+	bpf_ringbuf_submit(rec, submit_flags());
 	return 0;
 }
 

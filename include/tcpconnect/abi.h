@@ -16,7 +16,10 @@
 
 /* Every ring-buffer record starts with this tag. */
 enum tc_record_type {
-	TC_REC_CONNECT = 1,
+	TC_REC_CONNECT = 1, /* active connect, source port known */
+	TC_REC_OUTCOME = 2, /* handshake ended, or connect() failed before a SYN */
+	TC_REC_CLOSE = 3,   /* connection ended: lifetime and bytes */
+	TC_REC_ACCEPT = 4,  /* passive connection accepted */
 };
 
 /* How the real source port was learned for a connect record. The port is
@@ -29,20 +32,41 @@ enum tc_emit_point {
 	TC_EMIT_SYN_RETRANSMIT = 3, /* tcp:tcp_retransmit_skb of the SYN */
 };
 
+enum tc_outcome {
+	TC_OUT_NONE = 0,        /* not known yet (connect records) */
+	TC_OUT_ESTABLISHED = 1,
+	TC_OUT_REFUSED = 2,     /* RST in reply to the SYN */
+	TC_OUT_TIMEDOUT = 3,    /* SYN retries exhausted */
+	TC_OUT_RESET = 4,       /* reset after the SYN was answered */
+	TC_OUT_ERROR = 5,       /* other error: see err (errno) */
+	TC_OUT_ABORTED = 6,     /* closed by its owner during the handshake */
+};
+
+enum tc_direction {
+	TC_DIR_OUT = 0, /* active open (connect) */
+	TC_DIR_IN = 1,  /* passive open (accept) */
+};
+
 struct tc_connect_record {
-	__u64 ts_ns; /* bpf_ktime_get_ns() at CLOSE->SYN_SENT (CLOCK_MONOTONIC) */
-	__u32 pid;   /* tgid of the task that initiated the connect */
+	__u64 ts_ns; /* bpf_ktime_get_ns() at CLOSE->SYN_SENT, or at accept (CLOCK_MONOTONIC) */
+	__u32 pid;   /* tgid of the task that initiated (or accepted) the connection */
 	__u32 tid;
 	__u32 uid;
-	__u8 type; /* TC_REC_CONNECT */
+	__u8 type; /* enum tc_record_type */
 	__u8 af;   /* TC_AF_INET or TC_AF_INET6 */
-	__u16 sport; /* host byte order */
-	__u16 dport; /* host byte order */
+	__u16 sport; /* local port, host byte order */
+	__u16 dport; /* remote port, host byte order */
 	__u16 emit_point; /* enum tc_emit_point */
-	__u32 pad;
-	__u8 saddr[16]; /* IPv4 uses the first 4 bytes */
-	__u8 daddr[16];
+	__u8 outcome;     /* enum tc_outcome */
+	__u8 dir;         /* enum tc_direction */
+	__u16 err;        /* errno of a failure, 0 otherwise */
+	__u8 saddr[16]; /* local; IPv4 uses the first 4 bytes */
+	__u8 daddr[16]; /* remote */
 	char comm[TC_COMM_LEN];
+	__u64 latency_ns;  /* SYN to established / failure; 0 when unknown */
+	__u64 duration_ns; /* close records: ts_ns to close */
+	__u64 tx_bytes;    /* close records: bytes acked by the peer */
+	__u64 rx_bytes;    /* close records: bytes received */
 };
 
 /* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT). */
@@ -54,7 +78,7 @@ struct tc_count_key {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct tc_connect_record) == 80, "ABI: connect record size");
+static_assert(sizeof(struct tc_connect_record) == 112, "ABI: connect record size");
 static_assert(sizeof(struct tc_count_key) == 36, "ABI: count key size");
 #endif
 

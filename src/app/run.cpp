@@ -100,6 +100,12 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     sink->finish(FinishInfo{tracer->lost(), events});
     out.flush();
   }
+  if (opts.verbose) {
+    if (auto n = tracer->evicted()) {
+      err << "tcpconnect: " << n
+          << " connection entries were evicted from the kernel's table before they closed\n";
+    }
+  }
   tracer.reset();  // detach before exiting
   if (outbuf.error() == EPIPE) return 0;  // reader went away: not an error
   if (outbuf.error()) {

@@ -42,7 +42,11 @@ constexpr const char* kExamples =
     "    tcpconnect -L               # add a local port (LPORT) column\n"
     "    tcpconnect -j               # print one JSON object per line\n"
     "    tcpconnect --duration 10    # stop tracing after 10 seconds\n"
-    "    tcpconnect --attach raw_tp  # force the raw tracepoint attach mechanism\n";
+    "    tcpconnect --attach raw_tp  # force the raw tracepoint attach mechanism\n"
+    "    tcpconnect --outcome        # print each attempt's outcome and handshake latency\n"
+    "    tcpconnect --failed         # only failed attempts, with the reason\n"
+    "    tcpconnect --lifetime       # one line per connection when it closes\n"
+    "    tcpconnect --shorter-than 500ms --accept  # short-lived connections, both ways\n";
 
 // argparse-like layout: usage line, blank, description, options, examples. CLI11's own usage
 // line would also list the hidden catch-all positional, so it is replaced by a fixed one.
@@ -116,6 +120,21 @@ std::optional<double> parse_duration(std::string_view s) {
   if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
   if (!std::isfinite(v) || !(v > 0) || v > kMaxDurationS) return std::nullopt;
   return v;
+}
+
+// A positive time span with a unit (us, ms, s, m, h), e.g. "250ms", "1.5s".
+std::optional<std::uint64_t> parse_span_ns(std::string_view s) {
+  static constexpr std::pair<std::string_view, double> kUnits[] = {
+      {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+  for (const auto& [unit, scale] : kUnits) {
+    if (s.size() <= unit.size() || s.substr(s.size() - unit.size()) != unit) continue;
+    std::string_view num = s.substr(0, s.size() - unit.size());
+    if (num.back() < '0' || num.back() > '9') continue;  // "5ms" must not parse as "5m" + "s"
+    const auto v = parse_duration(num);
+    if (!v || *v * scale < 1 || *v * scale > 1e18) return std::nullopt;
+    return static_cast<std::uint64_t>(*v * scale);
+  }
+  return std::nullopt;
 }
 
 std::optional<AttachMode> parse_attach(std::string_view s) {
@@ -279,10 +298,21 @@ ParseResult parse_options(int argc, const char* const* argv) {
   const ValueOption attach = add_value(app, "--attach", "--attach", "MODE",
                                        "attach mechanism: auto, tp_btf, raw_tp, tracepoint "
                                        "(default: auto)");
+  flag("--outcome", o.outcome,
+       "print each attempt when its handshake ends, with OUTCOME and LAT(ms) columns");
+  flag("--failed", o.failed, "only attempts that did not establish, with the reason");
+  flag("--lifetime", o.lifetime,
+       "one line per connection when it ends: outcome, latency, duration, TX/RX bytes");
+  const ValueOption shorter =
+      add_value(app, "--shorter-than", "--shorter-than", "DURATION",
+                "only connections that lived less than this (e.g. 5s, 250ms); implies --lifetime");
+  flag("--accept", o.accept, "also trace accepted (inbound) connections; adds a DIR column");
+  flag("--by-process", o.by_process, "with -c: count per process (PID and COMM) too");
   const ValueOption ringbuf =
       add_value(app, "--ringbuf-size", "--ringbuf-size", "KIB",
                 "kernel-to-user ring buffer size in KiB, a power of two (default: 4096)");
-  const std::vector<ValueOption> values = {pid, port, uid, duration, attach, ringbuf};
+  const std::vector<ValueOption> values = {pid,    port,    uid,    duration,
+                                            attach, ringbuf, shorter};
 
   // Hidden catch-all so positionals (including anything after "--") are told apart from
   // unknown options.
@@ -383,6 +413,21 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
     o.ringbuf_kib = static_cast<std::uint32_t>(*v);
   }
+  if (auto s = single(shorter); s.value) {
+    const auto v = parse_span_ns(*s.value);
+    if (!v) {
+      return error("invalid duration " + quote(*s.value) +
+                   " for --shorter-than: expected a number with a unit: us, ms, s, m or h "
+                   "(e.g. 250ms, 5s)");
+    }
+    o.shorter_than_ns = *v;
+    o.lifetime = true;
+  }
+  if (o.count && (o.outcome || o.failed || o.lifetime)) {
+    return error("-c/--count cannot be combined with --outcome, --failed, --lifetime or "
+                 "--shorter-than");
+  }
+  if (o.by_process && !o.count) return error("--by-process needs -c/--count");
   if (o.ipv4 && o.ipv6) return error("options -4/--ipv4 and -6/--ipv6 are mutually exclusive");
 
   return result;

@@ -24,7 +24,14 @@ struct Options {
   std::optional<double> duration_s;      // --duration SECONDS (0 < s <= 1e9)
   bool verbose = false;                  // -v
   AttachMode attach = AttachMode::Auto;
-  std::uint32_t ringbuf_kib = 4096;  // --ringbuf-size KIB: power of two, 4..1048576  // --attach
+  std::uint32_t ringbuf_kib = 4096;
+  // Connection lifecycle.
+  bool outcome = false;   // --outcome: print when the handshake ends, with OUTCOME and LAT(ms)
+  bool failed = false;    // --failed: only attempts that did not establish
+  bool lifetime = false;  // --lifetime: one line per connection when it ends
+  std::optional<std::uint64_t> shorter_than_ns;  // --shorter-than DURATION (implies lifetime)
+  bool accept = false;      // --accept: also passive (accepted) connections
+  bool by_process = false;  // --by-process: -c rows keyed by PID and COMM too  // --ringbuf-size KIB: power of two, 4..1048576  // --attach
 };
 
 struct ParseResult {

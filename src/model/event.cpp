@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <tuple>
 
 #include "tcpconnect/abi.h"
@@ -40,11 +41,20 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
   if (sample.size() < sizeof(raw)) return std::nullopt;
   // Ring-buffer samples carry no alignment guarantee: copy, never cast.
   std::memcpy(&raw, sample.data(), sizeof(raw));
-  if (raw.type != TC_REC_CONNECT) return std::nullopt;
+  if (raw.type < TC_REC_CONNECT || raw.type > TC_REC_ACCEPT) return std::nullopt;
+  if (raw.outcome > TC_OUT_ABORTED) return std::nullopt;
   const int ip = ip_version(raw.af);
   if (ip == 0) return std::nullopt;
 
   ConnectEvent ev;
+  ev.kind = static_cast<EventKind>(raw.type);
+  ev.inbound = raw.dir == TC_DIR_IN;
+  ev.outcome = static_cast<Outcome>(raw.outcome);
+  ev.err = raw.err;
+  ev.latency_ns = raw.latency_ns;
+  ev.duration_ns = raw.duration_ns;
+  ev.tx_bytes = raw.tx_bytes;
+  ev.rx_bytes = raw.rx_bytes;
   ev.mono_ns = raw.ts_ns;
   // Unsigned wrap-around makes a negative offset subtract.
   ev.ts_ns = raw.ts_ns + static_cast<std::uint64_t>(mono_to_wall_ns);
@@ -61,6 +71,32 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
       nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - raw.comm) : sizeof(raw.comm);
   ev.comm.assign(raw.comm, comm_len);
   return ev;
+}
+
+std::string errno_name(int err) {
+  if (err == 0) return {};
+  if (const char* name = strerrorname_np(err)) return name;
+  return "E" + std::to_string(err);
+}
+
+std::string outcome_name(Outcome o, int err) {
+  switch (o) {
+    case Outcome::None:
+      return {};
+    case Outcome::Established:
+      return "established";
+    case Outcome::Refused:
+      return "refused";
+    case Outcome::TimedOut:
+      return "timed out";
+    case Outcome::Reset:
+      return "reset";
+    case Outcome::Aborted:
+      return "aborted";
+    case Outcome::Error:
+      break;
+  }
+  return err ? errno_name(err) : "error";
 }
 
 std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uint64_t value) {

@@ -12,8 +12,23 @@ namespace tcpconnect {
 
 using AddrBytes = std::array<std::uint8_t, 16>;
 
-// One active TCP connect, attributed to the task that initiated it.
+// What a record reports (enum tc_record_type).
+enum class EventKind { Connect = 1, Outcome = 2, Close = 3, Accept = 4 };
+
+// How a connection attempt ended (enum tc_outcome).
+enum class Outcome { None = 0, Established, Refused, TimedOut, Reset, Error, Aborted };
+
+// One TCP connection event, attributed to the task that opened (connect) or
+// accepted it, never to whatever task the kernel ran it on.
 struct ConnectEvent {
+  EventKind kind = EventKind::Connect;
+  bool inbound = false;  // accepted (passive) rather than connected
+  Outcome outcome = Outcome::None;
+  int err = 0;                   // errno of a failure
+  std::uint64_t latency_ns = 0;  // SYN to established / failure
+  std::uint64_t duration_ns = 0; // close: from SYN (or accept) to close
+  std::uint64_t tx_bytes = 0;    // close: bytes acked by the peer
+  std::uint64_t rx_bytes = 0;    // close: bytes received
   std::uint64_t ts_ns = 0;    // wall clock, ns since the Unix epoch
   std::uint64_t mono_ns = 0;  // CLOCK_MONOTONIC as the kernel stamped it
   std::uint32_t pid = 0;
@@ -44,6 +59,13 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
 
 // Decodes a count-map entry (raw tc_count_key bytes + value).
 std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uint64_t value);
+
+// "established", "refused", "timed out", "reset", "aborted", or the errno
+// name ("ENETUNREACH") for other errors; "" for Outcome::None.
+std::string outcome_name(Outcome o, int err);
+
+// Errno name ("ECONNREFUSED"), or "E<number>" when unknown; "" for 0.
+std::string errno_name(int err);
 
 // RFC 5952 text of an address (inet_ntop): "10.0.0.1", "2001:db8::1",
 // "::1", "::ffff:10.0.0.1".

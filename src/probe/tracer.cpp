@@ -69,6 +69,12 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
   ro->filter_nports = static_cast<__u32>(std::min<std::size_t>(cfg.ports.size(), TC_MAX_PORTS));
   for (std::size_t i = 0; i < ro->filter_nports; i++) ro->filter_ports[i] = cfg.ports[i];
   ro->count_mode = cfg.count_mode;
+  ro->want_connect = cfg.want_connect;
+  ro->want_outcome = cfg.want_outcome;
+  ro->failed_only = cfg.failed_only;
+  ro->want_close = cfg.want_close;
+  ro->want_accept = cfg.want_accept;
+  ro->shorter_than_ns = cfg.shorter_than_ns;
   ro->wakeup_interval_ns = cfg.wakeup_interval_ns;
   ro->wakeup_bytes = cfg.ringbuf_bytes / 2;
   bpf_map__set_max_entries(a.skel->maps.events, cfg.ringbuf_bytes);
@@ -80,7 +86,16 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
   bpf_program__set_autoload(p.retransmit_raw, mode == AttachMode::RawTp && !cfg.count_mode);
   bpf_program__set_autoload(p.state_tp, mode == AttachMode::Tracepoint);
   bpf_program__set_autoload(p.retransmit_tp, mode == AttachMode::Tracepoint && !cfg.count_mode);
+  const bool failures = cfg.want_outcome || cfg.want_close;
   bpf_program__set_autoload(p.connect_exit_tp, have_tracefs && !cfg.count_mode);
+  bpf_program__set_autoload(p.connect_enter_tp, have_tracefs && failures);
+  bpf_program__set_autoload(p.accept4_exit_tp, have_tracefs && cfg.want_accept);
+  bpf_program__set_autoload(p.accept_exit_tp, have_tracefs && cfg.want_accept);
+  if ((failures || cfg.want_accept) && !have_tracefs) {
+    a.err = ENOENT;
+    a.failure = "tracefs is not available (needed for syscalls:sys_*_connect/accept)";
+    return a;
+  }
   if (mode == AttachMode::Tracepoint && !have_tracefs) {
     a.err = ENOENT;
     a.failure = "tracefs is not available";
@@ -107,6 +122,9 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
       {p.retransmit_raw, &l.retransmit_raw, "tcp:tcp_retransmit_skb"},
       {p.retransmit_tp, &l.retransmit_tp, "tcp:tcp_retransmit_skb"},
       {p.connect_exit_tp, &l.connect_exit_tp, "syscalls:sys_exit_connect"},
+      {p.connect_enter_tp, &l.connect_enter_tp, "syscalls:sys_enter_connect"},
+      {p.accept4_exit_tp, &l.accept4_exit_tp, "syscalls:sys_exit_accept4"},
+      {p.accept_exit_tp, &l.accept_exit_tp, "syscalls:sys_exit_accept"},
   };
   for (const auto& pr : progs) {
     if (!bpf_program__autoload(pr.prog)) continue;
@@ -132,6 +150,12 @@ TracerConfig tracer_config_from(const Options& opts) {
   cfg.count_mode = opts.count;
   cfg.attach = opts.attach;
   cfg.ringbuf_bytes = opts.ringbuf_kib * 1024u;
+  cfg.want_outcome = opts.outcome || opts.failed;
+  cfg.failed_only = opts.failed;
+  cfg.want_close = opts.lifetime;
+  cfg.want_connect = !cfg.want_outcome && !cfg.want_close;
+  cfg.want_accept = opts.accept;
+  cfg.shorter_than_ns = opts.shorter_than_ns.value_or(0);
   return cfg;
 }
 
@@ -230,6 +254,22 @@ int Tracer::poll(int timeout_ms) {
 
 std::uint64_t Tracer::lost() const {
   return __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED);
+}
+
+std::uint64_t Tracer::evicted() const {
+  const auto* bss = skel_->bss;
+  std::uint64_t inserted = __atomic_load_n(&bss->conns_inserted, __ATOMIC_RELAXED);
+  std::uint64_t deleted = __atomic_load_n(&bss->conns_deleted, __ATOMIC_RELAXED);
+  std::uint64_t live = 0;
+  int fd = bpf_map__fd(skel_->maps.conns);
+  std::uint64_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    live++;
+    key = next;
+    prev = &key;
+  }
+  return inserted > deleted + live ? inserted - deleted - live : 0;
 }
 
 std::vector<CountRow> Tracer::read_counts() const {

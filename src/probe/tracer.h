@@ -33,6 +33,12 @@ struct TracerConfig {
   bool count_mode = false;
   AttachMode attach = AttachMode::Auto;
   std::uint32_t ringbuf_bytes = 4u << 20;
+  bool want_connect = true;  // records to send: see bpf/tcpconnect.bpf.h
+  bool want_outcome = false;
+  bool failed_only = false;
+  bool want_close = false;
+  bool want_accept = false;
+  std::uint64_t shorter_than_ns = 0;
   std::uint64_t wakeup_interval_ns = 50'000'000;
 };
 
@@ -58,6 +64,8 @@ class Tracer {
   // -c mode: the kernel's count table.
   std::vector<CountRow> read_counts() const;
   const std::string& attach_method() const { return method_; }
+  // Connections dropped from the kernel's LRU table before we saw them end.
+  std::uint64_t evicted() const;
 
  private:
   Tracer() = default;

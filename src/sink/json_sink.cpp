@@ -54,14 +54,25 @@ const std::string& JsonSink::comm_json(const std::string& comm) {
 void JsonSink::connect(const ConnectEvent& ev) {
   buf_.clear();
   auto it = std::back_inserter(buf_);
-  fmt::format_to(it, R"({{"type":"connect","ts_ns":{},"pid":{},"tid":{},"uid":{},"comm":)",
-                 ev.ts_ns, ev.pid, ev.tid, ev.uid);
+  static constexpr const char* kTypes[] = {"", "connect", "outcome", "close", "accept"};
+  fmt::format_to(it, R"({{"type":"{}","ts_ns":{},"pid":{},"tid":{},"uid":{},"comm":)",
+                 kTypes[static_cast<int>(ev.kind)], ev.ts_ns, ev.pid, ev.tid, ev.uid);
   buf_.append(comm_json(ev.comm));
   fmt::format_to(it, R"(,"af":{},"saddr":")", ev.ip);
   buf_.append(addrs_.get(ev.ip, ev.saddr));  // appended before the next lookup
   fmt::format_to(it, R"(","sport":{},"daddr":")", ev.sport);
   buf_.append(addrs_.get(ev.ip, ev.daddr));
-  fmt::format_to(it, R"(","dport":{}}})", ev.dport);
+  fmt::format_to(it, R"(","dport":{},"dir":"{}")", ev.dport, ev.inbound ? "in" : "out");
+  if (ev.kind != EventKind::Connect) {
+    // Outcome names and errno names are plain ASCII: no escaping needed.
+    fmt::format_to(it, R"(,"outcome":"{}","error":"{}","latency_ns":{})",
+                   outcome_name(ev.outcome, ev.err), errno_name(ev.err), ev.latency_ns);
+  }
+  if (ev.kind == EventKind::Close) {
+    fmt::format_to(it, R"(,"duration_ns":{},"tx_bytes":{},"rx_bytes":{})", ev.duration_ns,
+                   ev.tx_bytes, ev.rx_bytes);
+  }
+  buf_.push_back('}');
   buf_.push_back('\n');
   out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
 }

@@ -55,6 +55,9 @@ TextSink::TextSink(const Options& opts, std::ostream& out, std::ostream& err)
       print_uid_(opts.print_uid),
       lport_(opts.lport),
       count_(opts.count),
+      dir_(opts.accept),
+      outcome_(opts.outcome || opts.failed || opts.lifetime),
+      lifetime_(opts.lifetime),
       out_(out),
       err_(err) {}
 
@@ -78,6 +81,7 @@ void TextSink::start(const StartInfo& /*info*/) {
   buf_.push_back(' ');
   append_padded(buf_, "IP", 2);
   buf_.push_back(' ');
+  if (dir_) append_padded(buf_, "DIR ", 4);
   append_padded(buf_, "SADDR", saddr_width_);
   buf_.push_back(' ');
   if (lport_) {
@@ -87,7 +91,46 @@ void TextSink::start(const StartInfo& /*info*/) {
   append_padded(buf_, "DADDR", daddr_width_);
   buf_.push_back(' ');
   append_padded(buf_, "DPORT", lport_ ? 5 : 6);
+  append_extra_header();
   write_line(out_);
+}
+
+// Lifecycle columns after bcc's, only in the modes that ask for them:
+// OUTCOME (%-12s) LAT(ms) (%-8s) [DUR(ms) (%-9s) TX (%-10s) RX].
+void TextSink::append_extra_header() {
+  if (!outcome_) return;
+  buf_.push_back(' ');
+  append_padded(buf_, "OUTCOME", 12);
+  buf_.push_back(' ');
+  append_padded(buf_, "LAT(ms)", 8);
+  if (!lifetime_) return;
+  buf_.push_back(' ');
+  append_padded(buf_, "DUR(ms)", 9);
+  buf_.push_back(' ');
+  append_padded(buf_, "TX", 10);
+  buf_.push_back(' ');
+  append_padded(buf_, "RX", 10);
+}
+
+void TextSink::append_extra(const ConnectEvent& ev) {
+  if (!outcome_) return;
+  auto it = std::back_inserter(buf_);
+  buf_.push_back(' ');
+  append_padded(buf_, outcome_name(ev.outcome, ev.err), 12);
+  buf_.push_back(' ');
+  if (ev.latency_ns) {
+    const std::size_t before = buf_.size();
+    fmt::format_to(it, "{:.3f}", static_cast<double>(ev.latency_ns) / 1e6);
+    for (std::size_t i = buf_.size() - before; i < 8; ++i) buf_.push_back(' ');
+  } else {
+    append_padded(buf_, "-", 8);  // not measured: accepted, or failed before a SYN
+  }
+  if (!lifetime_) return;
+  buf_.push_back(' ');
+  const std::size_t before = buf_.size();
+  fmt::format_to(it, "{:.3f}", static_cast<double>(ev.duration_ns) / 1e6);
+  for (std::size_t i = buf_.size() - before; i < 9; ++i) buf_.push_back(' ');
+  fmt::format_to(it, " {:<10} {:<10}", ev.tx_bytes, ev.rx_bytes);
 }
 
 void TextSink::connect(const ConnectEvent& ev) {
@@ -111,6 +154,7 @@ void TextSink::connect(const ConnectEvent& ev) {
   fmt::format_to(it, "{:<7} ", ev.pid);
   append_comm(buf_, ev.comm);
   fmt::format_to(it, " {:<2} ", ev.ip);
+  if (dir_) append_padded(buf_, ev.inbound ? "in  " : "out ", 4);
 
   // Growing address columns: bcc pads SADDR / DADDR to 16 characters, which
   // a long IPv6 address overflows, running into the next column. Instead each
@@ -133,6 +177,7 @@ void TextSink::connect(const ConnectEvent& ev) {
   } else {
     fmt::format_to(it, " {:<6}", ev.dport);
   }
+  append_extra(ev);
   write_line(out_);
 }
 

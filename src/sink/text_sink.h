@@ -29,11 +29,16 @@ class TextSink final : public Sink {
  private:
   // Strips the trailing padding from buf_, appends '\n' and writes it out.
   void write_line(std::ostream& os);
+  void append_extra_header();
+  void append_extra(const ConnectEvent& ev);
 
   bool timestamp_;
   bool print_uid_;
   bool lport_;
   bool count_;
+  bool dir_;       // --accept: DIR column (out / in)
+  bool outcome_;   // --outcome / --failed / --lifetime: OUTCOME and LAT(ms)
+  bool lifetime_;  // --lifetime: DUR(ms), TX and RX
   std::ostream& out_;
   std::ostream& err_;
   // Widths of the SADDR / DADDR columns. They start at bcc's 16 and only

@@ -125,8 +125,43 @@ TEST(EventDecode, BadType) {
   auto r = ipv4_record();
   r.type = 0;
   EXPECT_FALSE(decode_connect(bytes_of(r), 0));
-  r.type = 2;
+  r.type = 5;
   EXPECT_FALSE(decode_connect(bytes_of(r), 0));
+  r.type = TC_REC_CLOSE;
+  r.outcome = 7;  // past TC_OUT_ABORTED
+  EXPECT_FALSE(decode_connect(bytes_of(r), 0));
+}
+
+TEST(EventDecode, CloseRecordCarriesLifetime) {
+  auto r = ipv4_record();
+  r.type = TC_REC_CLOSE;
+  r.dir = TC_DIR_IN;
+  r.outcome = TC_OUT_ESTABLISHED;
+  r.latency_ns = 1500;
+  r.duration_ns = 300'000'000;
+  r.tx_bytes = 11;
+  r.rx_bytes = 22;
+  auto ev = decode_connect(bytes_of(r), 0);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->kind, EventKind::Close);
+  EXPECT_TRUE(ev->inbound);
+  EXPECT_EQ(ev->outcome, Outcome::Established);
+  EXPECT_EQ(ev->latency_ns, 1500u);
+  EXPECT_EQ(ev->duration_ns, 300'000'000u);
+  EXPECT_EQ(ev->tx_bytes, 11u);
+  EXPECT_EQ(ev->rx_bytes, 22u);
+}
+
+TEST(EventOutcome, Names) {
+  EXPECT_EQ(outcome_name(Outcome::None, 0), "");
+  EXPECT_EQ(outcome_name(Outcome::Established, 0), "established");
+  EXPECT_EQ(outcome_name(Outcome::Refused, 111), "refused");
+  EXPECT_EQ(outcome_name(Outcome::TimedOut, 110), "timed out");
+  EXPECT_EQ(outcome_name(Outcome::Reset, 104), "reset");
+  EXPECT_EQ(outcome_name(Outcome::Aborted, 0), "aborted");
+  EXPECT_EQ(outcome_name(Outcome::Error, 101), "ENETUNREACH");
+  EXPECT_EQ(outcome_name(Outcome::Error, 0), "error");
+  EXPECT_EQ(errno_name(99999), "E99999");
 }
 
 TEST(EventDecode, BadAddressFamily) {

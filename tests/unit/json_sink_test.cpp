@@ -91,7 +91,7 @@ TEST(JsonSink, ConnectRecordIPv4) {
   EXPECT_EQ(out.str(),
             R"({"type":"connect","ts_ns":1700000000123456789,"pid":1234,"tid":1240,"uid":1000,)"
             R"("comm":"curl","af":4,"saddr":"10.0.0.1","sport":40000,"daddr":"93.184.216.34",)"
-            R"("dport":80})"
+            R"("dport":80,"dir":"out"})"
             "\n");
   const auto recs = parse_lines(out.str());
   ASSERT_EQ(recs.size(), 1u);
@@ -122,7 +122,7 @@ TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 1u);
   const std::vector<std::string> want_keys = {"type", "ts_ns", "pid",   "tid",   "uid",  "comm",
-                                              "af",   "saddr", "sport", "daddr", "dport"};
+                                              "af",   "saddr", "sport", "daddr", "dport", "dir"};
   EXPECT_EQ(keys_in_order(lines[0]), want_keys);
   const json j = json::parse(lines[0]);
   EXPECT_EQ(j["af"], 6);
@@ -195,6 +195,7 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     j["sport"] = ev.sport;
     j["daddr"] = format_address(ev.ip, ev.daddr);
     j["dport"] = ev.dport;
+    j["dir"] = "out";
     want += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   EXPECT_EQ(out.str(), want);
@@ -258,6 +259,56 @@ TEST(JsonSink, FullSessionOneObjectPerLine) {
   const std::vector<std::string> types = {"start", "connect", "lost", "connect", "end"};
   for (std::size_t i = 0; i < recs.size(); ++i) EXPECT_EQ(recs[i]["type"], types[i]);
   EXPECT_EQ(err.str(), "");
+}
+
+}  // namespace
+}  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(JsonSink, CloseRecordCarriesLifecycleFields) {
+  Options o;
+  o.json = true;
+  o.lifetime = true;
+  std::ostringstream out, err;
+  auto sink = make_sink(o, out, err);
+  ConnectEvent ev;
+  ev.kind = EventKind::Close;
+  ev.inbound = true;
+  ev.outcome = Outcome::Established;
+  ev.latency_ns = 0;
+  ev.duration_ns = 300'000'000;
+  ev.tx_bytes = 5;
+  ev.rx_bytes = 7;
+  ev.comm = "srv";
+  sink->connect(ev);
+  auto j = nlohmann::json::parse(out.str());
+  EXPECT_EQ(j["type"], "close");
+  EXPECT_EQ(j["dir"], "in");
+  EXPECT_EQ(j["outcome"], "established");
+  EXPECT_EQ(j["error"], "");
+  EXPECT_EQ(j["duration_ns"], 300'000'000u);
+  EXPECT_EQ(j["tx_bytes"], 5u);
+  EXPECT_EQ(j["rx_bytes"], 7u);
+}
+
+TEST(JsonSink, OutcomeRecordNamesTheErrno) {
+  Options o;
+  o.json = true;
+  o.failed = true;
+  std::ostringstream out, err;
+  auto sink = make_sink(o, out, err);
+  ConnectEvent ev;
+  ev.kind = EventKind::Outcome;
+  ev.outcome = Outcome::Error;
+  ev.err = 101;
+  sink->connect(ev);
+  auto j = nlohmann::json::parse(out.str());
+  EXPECT_EQ(j["type"], "outcome");
+  EXPECT_EQ(j["outcome"], "ENETUNREACH");
+  EXPECT_EQ(j["error"], "ENETUNREACH");
+  EXPECT_FALSE(j.contains("duration_ns"));
 }
 
 }  // namespace

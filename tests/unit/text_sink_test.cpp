@@ -303,3 +303,64 @@ TEST(TextSink, MakeSinkChoosesByOptions) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(TextSink, LifetimeColumns) {
+  Options o;
+  o.lifetime = true;
+  o.accept = true;
+  std::ostringstream out, err;
+  TextSink sink(o, out, err);
+  sink.start(StartInfo{"0.1.0", "tp_btf", 1});
+  ConnectEvent ev = curl_v4();
+  ev.kind = EventKind::Close;
+  ev.outcome = Outcome::Established;
+  ev.latency_ns = 1'234'567;
+  ev.duration_ns = 301'500'000;
+  ev.tx_bytes = 100;
+  ev.rx_bytes = 2000;
+  sink.connect(ev);
+  ConnectEvent in = ssh_v6();
+  in.kind = EventKind::Close;
+  in.inbound = true;
+  in.outcome = Outcome::Established;
+  in.duration_ns = 5'000'000;
+  sink.connect(in);
+  EXPECT_EQ(out.str(),
+            "PID     COMM         IP DIR SADDR            DADDR            DPORT  OUTCOME      "
+            "LAT(ms)  DUR(ms)   TX         RX\n"
+            "1234    curl         4  out 10.0.0.1         93.184.216.34    80     established  "
+            "1.235    301.500   100        2000\n"
+            "4321    ssh          6  in  ::1              ::1              22     established  "
+            "-        5.000     0          0\n");
+}
+
+TEST(TextSink, FailedColumns) {
+  Options o;
+  o.failed = true;
+  o.lport = true;
+  std::ostringstream out, err;
+  TextSink sink(o, out, err);
+  sink.start(StartInfo{"0.1.0", "tp_btf", 1});
+  ConnectEvent ev = curl_v4();
+  ev.kind = EventKind::Outcome;
+  ev.outcome = Outcome::Error;
+  ev.err = 101;
+  ev.sport = 0;
+  sink.connect(ev);
+  ev.outcome = Outcome::TimedOut;
+  ev.err = 110;
+  ev.latency_ns = 3'001'000'000;
+  sink.connect(ev);
+  EXPECT_EQ(out.str(),
+            "PID     COMM         IP SADDR            LPORT  DADDR            DPORT OUTCOME      "
+            "LAT(ms)\n"
+            "1234    curl         4  10.0.0.1         0      93.184.216.34    80    ENETUNREACH  -\n"
+            "1234    curl         4  10.0.0.1         0      93.184.216.34    80    timed out    "
+            "3001.000\n");
+}
+
+}  // namespace
+}  // namespace tcpconnect
