@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Overhead benchmark for tcpconnect: loopback connect storm, untraced vs traced.
-# See bench/README.md. Run as root after building:
+# Overhead benchmark for tcpconnect: loopback connect storm, untraced vs traced (several
+# tracer modes, plus libbpf-tools' tcplife as a reference). See bench/README.md.
+# Run as root after building:
 #   cmake -S . -B build && make -C build -j2 tcpconnect loadgen latency && sudo bench/run.sh
 #
 # Environment (all optional):
 #   BUILD=dir          build directory (default: <repo>/build)
 #   TRACER=path        tracer binary (default: $BUILD/tcpconnect)
 #   LOADGEN=path       load generator (default: $BUILD/bench/loadgen)
-#   ROUNDS=5           interleaved rounds of (untraced, traced output, traced -c)
+#   MODES="untraced output count lifetime accept tcplife"
+#                      modes to run (default: all); untraced always runs as the baseline
+#   ROUNDS=5           interleaved rounds; each runs every selected mode once
 #   DURATION=5         seconds of load per run
 #   THREADS=2          loadgen client threads
 #   WARMUP=1           seconds of unrecorded untraced load first (0 = none)
@@ -16,6 +19,11 @@
 #   KEEP=0             1 = keep the raw files (tracer output, results.tsv) and print where
 #   LATENCY=1          0 = skip the delivery-latency measurement after the throughput rounds
 #   LATENCY_BIN=path   latency tool (default: $BUILD/bench/latency)
+#   TCPLIFE=path       tcplife binary for the tcplife mode (default: /usr/sbin/tcplife,
+#                      Debian package libbpf-tools)
+#   TCPLIFE_WAIT=2     seconds to wait after starting tcplife before the load (it prints
+#                      nothing to a file until its stdio buffer is flushed, so there is no
+#                      readiness signal to wait for)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,6 +40,9 @@ STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 KEEP=${KEEP:-0}
 LATENCY=${LATENCY:-1}
 LATENCY_BIN=${LATENCY_BIN:-$BUILD/bench/latency}
+TCPLIFE=${TCPLIFE:-/usr/sbin/tcplife}
+TCPLIFE_WAIT=${TCPLIFE_WAIT:-2}
+MODES=${MODES:-untraced output count lifetime accept tcplife}
 
 die() {
   echo "run.sh: $*" >&2
@@ -39,7 +50,7 @@ die() {
 }
 log() { echo "$*" >&2; }
 
-for v in ROUNDS DURATION THREADS WARMUP READY_TIMEOUT STOP_TIMEOUT; do
+for v in ROUNDS DURATION THREADS WARMUP READY_TIMEOUT STOP_TIMEOUT TCPLIFE_WAIT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
 done
 ((ROUNDS >= 1)) || die "ROUNDS must be >= 1"
@@ -47,8 +58,26 @@ done
 ((THREADS >= 1)) || die "THREADS must be >= 1"
 ((READY_TIMEOUT >= 1 && STOP_TIMEOUT >= 1)) || die "timeouts must be >= 1"
 [[ $LATENCY == 0 || $LATENCY == 1 ]] || die "LATENCY must be 0 or 1, got '$LATENCY'"
+# Selected modes, in canonical order, untraced always included.
+all_modes=(untraced output count lifetime accept tcplife)
+declare -A want=([untraced]=1)
+for m in $MODES; do
+  case $m in
+    untraced | output | count | lifetime | accept | tcplife) want[$m]=1 ;;
+    *) die "unknown mode '$m' in MODES (known: ${all_modes[*]})" ;;
+  esac
+done
+modes=()
+for m in "${all_modes[@]}"; do [[ -z ${want[$m]:-} ]] || modes+=("$m"); done
+uses_tracer=0
+for m in "${modes[@]}"; do [[ $m == untraced || $m == tcplife ]] || uses_tracer=1; done
+
 [[ $EUID -eq 0 ]] || die "must run as root (the tracer loads BPF programs)"
-[[ -x $TRACER ]] || die "tracer not found or not executable: $TRACER (build it, or set BUILD=/TRACER=)"
+[[ $uses_tracer == 0 && $LATENCY == 0 ]] || [[ -x $TRACER ]] ||
+  die "tracer not found or not executable: $TRACER (build it, or set BUILD=/TRACER=)"
+[[ -z ${want[tcplife]:-} || -x $TCPLIFE ]] ||
+  die "tcplife not found or not executable: $TCPLIFE (apt-get install -y libbpf-tools," \
+    "set TCPLIFE=, or leave tcplife out of MODES)"
 [[ -x $LOADGEN ]] || die "loadgen not found or not executable: $LOADGEN (build target 'loadgen')"
 [[ $LATENCY == 0 || -x $LATENCY_BIN ]] ||
   die "latency tool not found or not executable: $LATENCY_BIN (build target 'latency', or LATENCY=0)"
@@ -95,24 +124,36 @@ run_loadgen() {
   if [[ $line =~ errors=([0-9]+) ]]; then LG_ERRORS=${BASH_REMATCH[1]}; fi
 }
 
-# record ROUND MODE RATE CONNECTS ERRORS EVENTS LOST READY_MS RSS_KIB
+# record ROUND MODE RATE CONNECTS ERRORS EVENTS LOST READY_MS RSS_KIB EXPECTED
+# (EXPECTED: output lines expected for that run, i.e. connects x lines-per-connect.)
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
 }
 
 run_untraced() {
   local round=$1
   run_loadgen "$DURATION"
-  record "$round" untraced "$LG_RATE" "$LG_CONNECTS" "$LG_ERRORS" - - - -
+  record "$round" untraced "$LG_RATE" "$LG_CONNECTS" "$LG_ERRORS" - - - - -
   log "round $round/$ROUNDS untraced  rate=$LG_RATE/s connects=$LG_CONNECTS errors=$LG_ERRORS"
 }
 
-# run_traced ROUND output|count
+# run_traced ROUND output|count|lifetime|accept|tcplife
 run_traced() {
   local round=$1 mode=$2
   local out=$tmp/$mode.$round.out err=$tmp/$mode.$round.err
-  local -a args=()
-  [[ $mode == count ]] && args=(-c)
+  # cmd: what to run. ready: how readiness shows (header = a line starting with PID on
+  # stdout, stderr = 'Tracing connect' on stderr, fixed = a fixed wait). per_conn: output
+  # lines expected per loadgen connect.
+  local -a cmd
+  local ready per_conn
+  case $mode in
+    output) cmd=("$TRACER") ready=header per_conn=1 ;;
+    count) cmd=("$TRACER" -c) ready=stderr per_conn=1 ;;
+    lifetime) cmd=("$TRACER" --lifetime) ready=header per_conn=1 ;;
+    accept) cmd=("$TRACER" --accept) ready=header per_conn=2 ;;
+    tcplife) cmd=("$TCPLIFE") ready=fixed per_conn=2 ;;
+    *) die "internal error: unknown mode $mode" ;;
+  esac
 
   # A background job of a non-interactive shell starts with SIGINT ignored; env puts the
   # default back so SIGINT stops the tracer as Ctrl-C would.
@@ -120,16 +161,19 @@ run_traced() {
   : >"$out"
   : >"$err" # exist before the first poll (the job's redirections may come later)
   t0=$(now_us)
-  env --default-signal=INT "$TRACER" "${args[@]}" >"$out" 2>"$err" &
+  env --default-signal=INT "${cmd[@]}" >"$out" 2>"$err" &
   TRACER_PID=$!
 
   local deadline=$((t0 + READY_TIMEOUT * 1000000))
+  # tcplife writes its header through stdio, fully buffered on a file, so nothing shows
+  # until 4 KiB of output or exit: wait a fixed time instead (it attaches in ~0.1 s here).
+  [[ $ready == fixed ]] && deadline=$((t0 + TCPLIFE_WAIT * 1000000))
   while :; do
-    if [[ $mode == output ]]; then
-      grep -q '^PID' "$out" && break
-    else
-      grep -q 'Tracing connect' "$err" "$out" && break
-    fi
+    case $ready in
+      header) grep -q '^PID' "$out" && break ;;
+      stderr) grep -q 'Tracing connect' "$err" "$out" && break ;;
+      fixed) (($(now_us) < deadline)) || break ;;
+    esac
     if exited "$TRACER_PID"; then
       log "--- tracer stderr:"
       head -n 20 "$err" >&2 || true
@@ -141,6 +185,7 @@ run_traced() {
   done
   t_ready=$(now_us)
   local ready_ms=$(((t_ready - t0 + 500) / 1000))
+  [[ $ready == fixed ]] && ready_ms=fixed
 
   run_loadgen "$DURATION"
 
@@ -165,14 +210,22 @@ run_traced() {
   TRACER_PID=
   ((trc == 0)) || log "warning: tracer ($mode mode) exited with status $trc after SIGINT"
 
-  # "WARNING: N events lost ..." lines on stderr.
   local lost
-  lost=$(awk '$1 == "WARNING:" && $2 ~ /^[0-9]+$/ && $3 == "events" && $4 == "lost" {s += $2}
-              END {print s + 0}' "$err")
+  if [[ $mode == tcplife ]]; then
+    # libbpf-tools: "lost N events on CPU #C" on stderr (perf buffer).
+    lost=$(awk '$1 == "lost" && $2 ~ /^[0-9]+$/ && $3 == "events" {s += $2} END {print s + 0}' "$err")
+  else
+    # tcpconnect: "WARNING: N events lost (total M)" while running and, if any were lost,
+    # "WARNING: M events lost in total" at exit. Use the exit total when it is there (it
+    # repeats the running lines), else the sum of the running deltas.
+    lost=$(awk '$1 == "WARNING:" && $2 ~ /^[0-9]+$/ && $3 == "events" && $4 == "lost" {
+                  if ($5 == "in" && $6 == "total") { fin = $2; hasfin = 1 } else s += $2 }
+                END {print hasfin ? fin + 0 : s + 0}' "$err")
+  fi
 
   local events
-  if [[ $mode == output ]]; then
-    # Every non-empty stdout line except the header is one event.
+  if [[ $mode != count ]]; then
+    # Every non-empty stdout line except the header (starts with PID) is one event.
     events=$(awk 'NF && !/^PID/ {n++} END {print n + 0}' "$out")
   else
     # Sum the last column (CONNECTS) of the table rows after the header.
@@ -181,26 +234,31 @@ run_traced() {
     [[ $events != NA ]] || log "warning: no CONNECTS table found on the tracer's stdout (-c mode)"
   fi
 
-  record "$round" "$mode" "$LG_RATE" "$LG_CONNECTS" "$LG_ERRORS" "$events" "$lost" "$ready_ms" "$rss"
-  local label=output what=events
+  local expected=$((LG_CONNECTS * per_conn))
+  record "$round" "$mode" "$LG_RATE" "$LG_CONNECTS" "$LG_ERRORS" "$events" "$lost" "$ready_ms" "$rss" \
+    "$expected"
+  local label=$mode what=lines
   [[ $mode == count ]] && label="count(-c)" && what=counted
+  local rdy="${ready_ms}ms"
+  [[ $ready == fixed ]] && rdy="fixed ${TCPLIFE_WAIT}s"
   log "round $round/$ROUNDS $(printf '%-9s' "$label") rate=$LG_RATE/s connects=$LG_CONNECTS" \
-    "errors=$LG_ERRORS $what=$events lost=$lost ready=${ready_ms}ms rss=${rss}KiB"
+    "errors=$LG_ERRORS $what=$events expected=$expected lost=$lost ready=$rdy rss=${rss}KiB"
 }
 
 log "tcpconnect bench: tracer=$TRACER loadgen=$LOADGEN"
 log "rounds=$ROUNDS duration=${DURATION}s threads=$THREADS cpus=$(nproc) kernel=$(uname -r)"
+log "modes: ${modes[*]}"
 if ((WARMUP > 0)); then
   run_loadgen "$WARMUP"
   log "warm-up: rate=$LG_RATE/s"
 fi
 
 : >"$results"
-modes=(untraced output count)
+nmodes=${#modes[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
   # Rotate the order each round so no mode always runs first (or right after another).
-  for ((k = 0; k < 3; k++)); do
-    m=${modes[$(((r - 1 + k) % 3))]}
+  for ((k = 0; k < nmodes; k++)); do
+    m=${modes[$(((r - 1 + k) % nmodes))]}
     case $m in
       untraced) run_untraced "$r" ;;
       *) run_traced "$r" "$m" ;;
@@ -219,8 +277,9 @@ if [[ $LATENCY == 1 ]]; then
   ((lat_rc == 0)) || log "warning: latency exited with status $lat_rc (its stderr is above)"
 fi
 
-# Summary: medians over rounds, plus per-round event accounting for output mode.
-awk -F'\t' -v rounds="$ROUNDS" -v dur="$DURATION" -v threads="$THREADS" '
+# Summary: medians over rounds per mode, plus per-round event accounting for every mode.
+awk -F'\t' -v rounds="$ROUNDS" -v dur="$DURATION" -v threads="$THREADS" -v modes="${modes[*]}" \
+  -v tlwait="$TCPLIFE_WAIT" '
 function median(list,    a, n, i, j, t) {
   n = split(list, a, " ")
   if (n == 0) return "NA"
@@ -231,31 +290,60 @@ function median(list,    a, n, i, j, t) {
   }
   return (n % 2) ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
 }
-function add(key, v) { if (v != "-" && v != "NA") L[key] = L[key] " " v }
+function num(v) { return v ~ /^[0-9]+(\.[0-9]+)?$/ }
+function add(key, v) { if (num(v)) L[key] = L[key] " " v }
 function ratio(a, b) { return (a == "NA" || b == "NA" || b + 0 == 0) ? "NA" : sprintf("%.3f", a / b) }
 function pct(a, b) { return (a == "NA" || b == "NA" || b + 0 == 0) ? "NA" : sprintf("%.2f%%", 100 * a / b) }
+function label(m) { return m == "count" ? "count(-c)" : m }
 {
   round = $1; mode = $2
   add(mode ",rate", $3); add(mode ",ready", $8); add(mode ",rss", $9)
+  if ($8 == "fixed") FIXED[mode] = 1
   C[mode] += $4; E[mode] += $5
-  if ($6 != "-" && $6 != "NA") EV[mode] += $6; else if ($6 == "NA") EVNA[mode] = 1
-  if ($7 != "-") LOST[mode] += $7
-  if (mode == "output") { pc[round] = $4; pe[round] = $6; pl[round] = $7; pr[round] = $3 }
+  if (num($6)) EV[mode] += $6; else if ($6 == "NA") EVNA[mode] = 1
+  if (num($7)) LOST[mode] += $7
+  if (num($10)) X[mode] += $10
+  k = round SUBSEP mode
+  R[k] = $3; RC[k] = $4; RE[k] = $6; RL[k] = $7; RX[k] = $10
 }
 END {
-  u = median(L["untraced,rate"]); o = median(L["output,rate"]); c = median(L["count,rate"])
-  printf "\ntcpconnect overhead: %d rounds x %ds, loadgen %d threads (medians over rounds)\n\n", rounds, dur, threads
-  printf "%-10s %12s %9s %12s %12s %9s %8s %9s %9s\n", "mode", "connects/s", "vs_untr", "connects", "events", "captured", "lost", "ready_ms", "rss_KiB"
-  printf "%-10s %12.0f %9s %12d %12s %9s %8s %9s %9s\n", "untraced", u, "1.000", C["untraced"], "-", "-", "-", "-", "-"
-  ev = EVNA["output"] ? "NA" : EV["output"]
-  printf "%-10s %12.0f %9s %12d %12s %9s %8d %9s %9s\n", "output", o, ratio(o, u), C["output"], ev, pct(ev, C["output"]), LOST["output"], median(L["output,ready"]), median(L["output,rss"])
-  ev = EVNA["count"] ? "NA" : EV["count"]
-  printf "%-10s %12.0f %9s %12d %12s %9s %8d %9s %9s\n", "count(-c)", c, ratio(c, u), C["count"], ev, pct(ev, C["count"]), LOST["count"], median(L["count,ready"]), median(L["count,rss"])
-  if (E["untraced"] + E["output"] + E["count"] > 0)
-    printf "\nloadgen connect errors: untraced=%d output=%d count=%d\n", E["untraced"], E["output"], E["count"]
-  printf "\noutput mode, per round:\n%-6s %12s %12s %12s %9s %8s\n", "round", "connects/s", "connects", "events", "captured", "lost"
+  nm = split(modes, M, " ")
+  u = median(L["untraced,rate"])
+  fmt_h = "%-10s %11s %8s %10s %10s %10s %8s %9s %7s %9s %8s\n"
+  printf "\ntcpconnect overhead: %d rounds x %ds, loadgen %d threads (rates, ready_ms, rss_KiB: medians over rounds; counts: sums)\n\n", rounds, dur, threads
+  printf fmt_h, "mode", "connects/s", "vs_untr", "connects", "expected", "lines", "per_conn", "captured", "lost", "ready_ms", "rss_KiB"
+  errs = ""
+  for (i = 1; i <= nm; i++) {
+    m = M[i]
+    rate = median(L[m ",rate"])
+    errs = errs sprintf(" %s=%d", m, E[m])
+    if (m == "untraced") {
+      printf "%-10s %11.0f %8s %10d %10s %10s %8s %9s %7s %9s %8s\n", m, rate, "1.000", C[m], "-", "-", "-", "-", "-", "-", "-"
+      continue
+    }
+    ev = EVNA[m] ? "NA" : EV[m] + 0
+    rdy = FIXED[m] ? sprintf("(%d)", tlwait * 1000) : median(L[m ",ready"])
+    if (FIXED[m]) anyfixed = 1
+    printf "%-10s %11.0f %8s %10d %10d %10s %8s %9s %7d %9s %8s\n", label(m), rate, ratio(rate, u), C[m], X[m], ev,
+      ratio(ev, C[m]), pct(ev, X[m]), LOST[m], rdy, median(L[m ",rss"])
+  }
+  if (anyfixed)
+    printf "(ready_ms in parentheses: a fixed wait after starting, not measured; tcplife prints nothing to a file before its first flush)\n"
+  tot = 0
+  for (i = 1; i <= nm; i++) tot += E[M[i]]
+  if (tot > 0) printf "\nloadgen connect errors:%s\n", errs
+  printf "\nper round (run order rotates each round):\n"
+  printf "%-6s %-10s %11s %10s %10s %10s %8s %9s %7s\n", "round", "mode", "connects/s", "connects", "expected", "lines", "per_conn", "captured", "lost"
   for (r = 1; r <= rounds; r++)
-    if (r in pc) printf "%-6d %12.0f %12d %12d %9s %8d\n", r, pr[r], pc[r], pe[r], pct(pe[r], pc[r]), pl[r]
+    for (i = 1; i <= nm; i++) {
+      k = r SUBSEP M[i]
+      if (!(k in R)) continue
+      if (M[i] == "untraced")
+        printf "%-6d %-10s %11.0f %10d %10s %10s %8s %9s %7s\n", r, M[i], R[k], RC[k], "-", "-", "-", "-", "-"
+      else
+        printf "%-6d %-10s %11.0f %10d %10d %10s %8s %9s %7s\n", r, label(M[i]), R[k], RC[k], RX[k], RE[k],
+          ratio(RE[k], RC[k]), pct(RE[k], RX[k]), RL[k]
+    }
 }' "$results"
 
 if [[ $LATENCY == 1 ]]; then

@@ -60,6 +60,7 @@ const volatile __u16 filter_af = 0;       /* TC_AF_INET / TC_AF_INET6; 0 = both 
 const volatile __u32 filter_nports = 0;
 const volatile __u16 filter_ports[TC_MAX_PORTS] = {};
 const volatile bool count_mode = false;
+const volatile bool count_by_process = false;
 /* Which records to send (see enum tc_record_type). */
 const volatile bool want_connect = true;   /* TC_REC_CONNECT, as bcc prints */
 const volatile bool want_outcome = false;  /* TC_REC_OUTCOME */
@@ -146,14 +147,24 @@ struct {
 	__type(value, struct connect_call);
 } connect_calls SEC(".maps");
 
-/* Per-CPU values: connects to one destination from all CPUs would otherwise
- * bounce one cache line between them. User space sums the CPUs. */
+/* Not per-CPU: the gap between consecutive connects needs one "last seen"
+ * per key, updated with an atomic exchange. Allocated on use: most keys of
+ * the table are never needed. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct tc_count_key);
-	__type(value, __u64);
+	__type(value, struct tc_count_value);
 } counts SEC(".maps");
+
+/* Scratch for building a new count value (too big for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tc_count_value);
+} count_scratch SEC(".maps");
 
 static __always_inline bool port_wanted(__u16 port)
 {
@@ -188,27 +199,83 @@ static __always_inline void read_addrs(const struct sock *sk, __u16 af, __u8 *sa
 	}
 }
 
-static __always_inline void count_connect(const struct sock *sk, __u16 af, __u16 dport)
+/* Mirrors interval_bucket() in src/model/intervals.h: values below 8 are
+ * exact; above, 8 sub-buckets per power of two. Loop-free MSB search
+ * (clang 14's BPF backend cannot lower __builtin_clzll). */
+static __always_inline __u32 interval_bucket(__u64 us)
+{
+	__u64 x = us;
+	__u32 m = 0, b;
+
+	if (us < 8) {
+		b = us;
+	} else {
+		__u32 s;
+
+		s = (x > 0xffffffffULL) << 5; x >>= s; m |= s;
+		s = (x > 0xffff) << 4; x >>= s; m |= s;
+		s = (x > 0xff) << 3; x >>= s; m |= s;
+		s = (x > 0xf) << 2; x >>= s; m |= s;
+		s = (x > 0x3) << 1; x >>= s; m |= s;
+		m |= x >> 1;
+		b = (m - 2) * 8 + ((us >> (m - 3)) & 7);
+	}
+	/* Hide b's origin from clang so that it keeps the clamp: the verifier
+	 * needs the bound on b itself before ivl_hist[b]. */
+	asm volatile("" : "+r"(b));
+	return b < TC_IVL_BUCKETS ? b : TC_IVL_BUCKETS - 1;
+}
+
+static __always_inline void count_connect(const struct sock *sk, __u16 af, __u16 dport, __u32 pid)
 {
 	struct tc_count_key key = {};
-	__u64 one = 1, *val;
+	struct tc_count_value *val;
+	__u64 now = bpf_ktime_get_ns(), prev;
+	__u32 zero = 0, b;
 
 	key.af = af;
 	key.dport = dport;
 	read_addrs(sk, af, key.saddr, key.daddr);
-	val = bpf_map_lookup_elem(&counts, &key);
-	if (val) {
-		*val += 1; /* this CPU's slot; a program does not nest on one CPU */
-		return;
+	if (count_by_process) {
+		key.pid = pid;
+		bpf_get_current_comm(key.comm, sizeof(key.comm));
 	}
-	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) == 0)
-		return;
-	/* Another CPU may have inserted the key meanwhile. */
 	val = bpf_map_lookup_elem(&counts, &key);
-	if (val)
-		*val += 1;
-	else
-		__sync_fetch_and_add(&lost_events, 1); /* table full */
+	if (!val) {
+		struct tc_count_value *init = bpf_map_lookup_elem(&count_scratch, &zero);
+
+		long err;
+
+		if (!init)
+			return;
+		/* The scratch value stays all-zero between uses: only these
+		 * three fields are ever written, and they are reset below. */
+		init->connects = 1;
+		init->first_ns = now;
+		init->last_ns = now;
+		err = bpf_map_update_elem(&counts, &key, init, BPF_NOEXIST);
+		init->connects = 0;
+		init->first_ns = 0;
+		init->last_ns = 0;
+		if (err == 0)
+			return;
+		/* Another CPU may have inserted the key meanwhile. */
+		val = bpf_map_lookup_elem(&counts, &key);
+		if (!val) {
+			__sync_fetch_and_add(&lost_events, 1); /* table full */
+			return;
+		}
+	}
+	__sync_fetch_and_add(&val->connects, 1);
+	prev = __sync_lock_test_and_set(&val->last_ns, now);
+	if (now > prev) {
+		__u64 us = (now - prev) / 1000;
+
+		__sync_fetch_and_add(&val->sum_ivl_us, us);
+		b = interval_bucket(us);
+		if (b < TC_IVL_BUCKETS)
+			__sync_fetch_and_add(&val->ivl_hist[b], 1);
+	}
 }
 
 static __always_inline bool track(__u64 skp, struct conn *c)
@@ -255,7 +322,7 @@ static __always_inline int on_syn_sent(__u64 skp)
 		return 0;
 
 	if (count_mode) {
-		count_connect(sk, af, dport);
+		count_connect(sk, af, dport, pid);
 		return 0;
 	}
 

@@ -69,17 +69,33 @@ struct tc_connect_record {
 	__u64 rx_bytes;    /* close records: bytes received */
 };
 
-/* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT). */
+/* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT);
+ * pid and comm are set only with --by-process. */
 struct tc_count_key {
 	__u16 af;
 	__u16 dport; /* host byte order */
 	__u8 saddr[16];
 	__u8 daddr[16];
+	__u32 pid;
+	char comm[TC_COMM_LEN];
+};
+
+/* Gaps between consecutive connects of one key, in microseconds, on a log
+ * scale with 8 sub-buckets per power of two (see src/model/intervals.h). */
+#define TC_IVL_BUCKETS 256
+
+struct tc_count_value {
+	__u64 connects;
+	__u64 first_ns; /* CLOCK_MONOTONIC */
+	__u64 last_ns;
+	__u64 sum_ivl_us;
+	__u32 ivl_hist[TC_IVL_BUCKETS];
 };
 
 #ifdef __cplusplus
 static_assert(sizeof(struct tc_connect_record) == 112, "ABI: connect record size");
-static_assert(sizeof(struct tc_count_key) == 36, "ABI: count key size");
+static_assert(sizeof(struct tc_count_key) == 56, "ABI: count key size");
+static_assert(sizeof(struct tc_count_value) == 32 + 4 * TC_IVL_BUCKETS, "ABI: count value size");
 #endif
 
 #endif

@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "model/intervals.h"
 #include "tcpconnect/abi.h"
 
 namespace tcpconnect {
@@ -112,6 +113,29 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uin
   row.daddr = copy_addr(raw.daddr, ip);
   row.dport = raw.dport;
   row.count = value;
+  row.pid = raw.pid;
+  const void* nul = std::memchr(raw.comm, '\0', sizeof(raw.comm));
+  row.comm.assign(raw.comm, nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - raw.comm)
+                                : sizeof(raw.comm));
+  return row;
+}
+
+std::optional<CountRow> decode_count(std::span<const std::uint8_t> key,
+                                     std::span<const std::uint8_t> value,
+                                     std::int64_t mono_to_wall_ns) {
+  tc_count_value raw;
+  if (value.size() != sizeof(raw)) return std::nullopt;
+  std::memcpy(&raw, value.data(), sizeof(raw));
+  auto row = decode_count(key, raw.connects);
+  if (!row) return row;
+  const auto offset = static_cast<std::uint64_t>(mono_to_wall_ns);
+  row->first_ns = raw.first_ns ? raw.first_ns + offset : 0;
+  row->last_ns = raw.last_ns ? raw.last_ns + offset : 0;
+  const IntervalStats st = interval_stats(raw.ivl_hist, raw.sum_ivl_us, 0);
+  row->intervals = st.intervals;
+  row->interval_median_s = st.median_s;
+  row->regular_fraction = st.regular_fraction;
+  row->periodic = st.periodic;
   return row;
 }
 

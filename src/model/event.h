@@ -42,13 +42,22 @@ struct ConnectEvent {
   std::string comm;  // raw bytes up to the first NUL (may be invalid UTF-8)
 };
 
-// One row of the -c table (bcc: LADDR RADDR RPORT CONNECTS).
+// One row of the -c table (bcc: LADDR RADDR RPORT CONNECTS), with when the
+// key was first and last seen and the gaps between its connects.
 struct CountRow {
   int ip = 4;
   AddrBytes saddr{};
   AddrBytes daddr{};
   std::uint16_t dport = 0;
   std::uint64_t count = 0;
+  std::uint32_t pid = 0;  // --by-process only
+  std::string comm;       // --by-process only
+  std::uint64_t first_ns = 0;  // wall clock, ns since the epoch; 0 = unknown
+  std::uint64_t last_ns = 0;
+  std::uint64_t intervals = 0;  // gaps measured (connects - 1)
+  double interval_median_s = 0;
+  double regular_fraction = 0;
+  bool periodic = false;
 };
 
 // Decodes one ring-buffer sample. Returns nullopt for records that are
@@ -59,6 +68,12 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
 
 // Decodes a count-map entry (raw tc_count_key bytes + value).
 std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uint64_t value);
+
+// Decodes a count-map key and its tc_count_value (connects, first/last seen,
+// interval histogram).
+std::optional<CountRow> decode_count(std::span<const std::uint8_t> key,
+                                     std::span<const std::uint8_t> value,
+                                     std::int64_t mono_to_wall_ns);
 
 // "established", "refused", "timed out", "reset", "aborted", or the errno
 // name ("ENETUNREACH") for other errors; "" for Outcome::None.

@@ -58,10 +58,10 @@ struct IntervalStats {
 
 // Statistics of one interval histogram (`hist[b]` = gaps in bucket b; at
 // most kIntervalBuckets entries, extra entries count as saturated).
-// `sum_us` (sum of all gaps) sharpens the median when every gap fell into one
-// bucket, the common case for a periodic caller; pass 0 if not tracked.
-// `sum_sq_us` is accepted for ABI symmetry with the kernel's value and is
-// currently unused (may be 0).
+// `sum_us` (sum of all gaps) sharpens the median when nearly all gaps share
+// one bucket, the common case for a periodic caller ("2.00s" rather than the
+// bucket's "2.03s"); pass 0 if not tracked. `sum_sq_us` is accepted for
+// symmetry with a kernel that tracks it and is currently unused (may be 0).
 IntervalStats interval_stats(std::span<const std::uint32_t> hist, std::uint64_t sum_us,
                              std::uint64_t sum_sq_us);
 

@@ -69,6 +69,7 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
   ro->filter_nports = static_cast<__u32>(std::min<std::size_t>(cfg.ports.size(), TC_MAX_PORTS));
   for (std::size_t i = 0; i < ro->filter_nports; i++) ro->filter_ports[i] = cfg.ports[i];
   ro->count_mode = cfg.count_mode;
+  ro->count_by_process = cfg.count_by_process;
   ro->want_connect = cfg.want_connect;
   ro->want_outcome = cfg.want_outcome;
   ro->failed_only = cfg.failed_only;
@@ -148,6 +149,7 @@ TracerConfig tracer_config_from(const Options& opts) {
   cfg.af = opts.ipv4 ? TC_AF_INET : opts.ipv6 ? TC_AF_INET6 : 0;
   cfg.ports = opts.ports;
   cfg.count_mode = opts.count;
+  cfg.count_by_process = opts.by_process;
   cfg.attach = opts.attach;
   cfg.ringbuf_bytes = opts.ringbuf_kib * 1024u;
   cfg.want_outcome = opts.outcome || opts.failed;
@@ -272,21 +274,20 @@ std::uint64_t Tracer::evicted() const {
   return inserted > deleted + live ? inserted - deleted - live : 0;
 }
 
-std::vector<CountRow> Tracer::read_counts() const {
+std::vector<CountRow> Tracer::read_counts(std::int64_t mono_to_wall_ns) const {
   std::vector<CountRow> rows;
   int fd = bpf_map__fd(skel_->maps.counts);
   tc_count_key key{}, next{};
+  tc_count_value value{};
   const void* prev = nullptr;
-  const int ncpus = libbpf_num_possible_cpus();
-  std::vector<std::uint64_t> per_cpu(ncpus > 0 ? static_cast<std::size_t>(ncpus) : 1);
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (bpf_map_lookup_elem(fd, &next, per_cpu.data()) == 0) {
-      std::uint64_t value = 0;
-      for (auto v : per_cpu) value += v;
+    if (bpf_map_lookup_elem(fd, &next, &value) == 0) {
       auto row = decode_count(
           std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&next), sizeof(next)),
-          value);
-      if (row) rows.push_back(*row);
+          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&value),
+                                        sizeof(value)),
+          mono_to_wall_ns);
+      if (row) rows.push_back(std::move(*row));
     }
     key = next;
     prev = &key;

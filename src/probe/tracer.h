@@ -31,6 +31,7 @@ struct TracerConfig {
   std::uint16_t af = 0;  // TC_AF_INET / TC_AF_INET6, 0 = both
   std::vector<std::uint16_t> ports;
   bool count_mode = false;
+  bool count_by_process = false;
   AttachMode attach = AttachMode::Auto;
   std::uint32_t ringbuf_bytes = 4u << 20;
   bool want_connect = true;  // records to send: see bpf/tcpconnect.bpf.h
@@ -61,8 +62,8 @@ class Tracer {
   int poll(int timeout_ms);
   // Records the kernel could not deliver (ring full, count table full).
   std::uint64_t lost() const;
-  // -c mode: the kernel's count table.
-  std::vector<CountRow> read_counts() const;
+  // -c mode: the kernel's count table; times converted with mono_to_wall_ns.
+  std::vector<CountRow> read_counts(std::int64_t mono_to_wall_ns) const;
   const std::string& attach_method() const { return method_; }
   // Connections dropped from the kernel's LRU table before we saw them end.
   std::uint64_t evicted() const;

@@ -29,7 +29,8 @@ void write_record(std::string& line, std::ostream& out, const Json& j) {
 
 }  // namespace
 
-JsonSink::JsonSink(const Options& opts, std::ostream& out) : count_(opts.count), out_(out) {}
+JsonSink::JsonSink(const Options& opts, std::ostream& out)
+    : count_(opts.count), by_process_(opts.by_process), out_(out) {}
 
 void JsonSink::start(const StartInfo& info) {
   Json j;
@@ -93,8 +94,18 @@ void JsonSink::counts(std::vector<CountRow> rows) {
     j["af"] = r.ip;
     j["saddr"] = format_address(r.ip, r.saddr);
     j["daddr"] = format_address(r.ip, r.daddr);
+    if (by_process_) {
+      j["pid"] = r.pid;
+      j["comm"] = r.comm;
+    }
     j["dport"] = r.dport;
     j["connects"] = r.count;
+    j["first_ns"] = r.first_ns;
+    j["last_ns"] = r.last_ns;
+    j["intervals"] = r.intervals;
+    j["interval_median_s"] = r.interval_median_s;
+    j["regular_fraction"] = r.regular_fraction;
+    j["periodic"] = r.periodic;
     write_record(line_, out_, j);
   }
 }

@@ -33,6 +33,7 @@ class JsonSink final : public Sink {
   const std::string& comm_json(const std::string& comm);
 
   bool count_;
+  bool by_process_ = false;
   std::ostream& out_;
   std::string line_;        // reused for the rare records
   fmt::memory_buffer buf_;  // reused for connect records

@@ -9,9 +9,12 @@
 // Unlike bcc, trailing whitespace is stripped from every line.
 #include "sink/text_sink.h"
 
+#include "model/intervals.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ctime>
 #include <iterator>
 #include <string>
 #include <string_view>
@@ -48,6 +51,16 @@ void append_comm(fmt::memory_buffer& buf, std::string_view comm) {
 // width, or len + 1 for longer values.
 std::size_t grown_width(std::size_t current, std::size_t len) { return std::max(current, len + 1); }
 
+// HH:MM:SS.mmm local time of a wall-clock stamp; "-" when unknown.
+std::string clock_time(std::uint64_t ns) {
+  if (ns == 0) return "-";
+  const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  return fmt::format("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (ns / 1'000'000) % 1000);
+}
+
 }  // namespace
 
 TextSink::TextSink(const Options& opts, std::ostream& out, std::ostream& err)
@@ -55,6 +68,7 @@ TextSink::TextSink(const Options& opts, std::ostream& out, std::ostream& err)
       print_uid_(opts.print_uid),
       lport_(opts.lport),
       count_(opts.count),
+      by_process_(opts.by_process),
       dir_(opts.accept),
       outcome_(opts.outcome || opts.failed || opts.lifetime),
       lifetime_(opts.lifetime),
@@ -212,6 +226,12 @@ void TextSink::counts(std::vector<CountRow> rows) {
   buf_.clear();
   write_line(out_);  // bcc: print("\n%-25s ...")
   buf_.clear();
+  if (by_process_) {
+    append_padded(buf_, "PID", 7);
+    buf_.push_back(' ');
+    append_padded(buf_, "COMM", 16);
+    buf_.push_back(' ');
+  }
   append_padded(buf_, "LADDR", lwidth);
   buf_.push_back(' ');
   append_padded(buf_, "RADDR", rwidth);
@@ -219,13 +239,46 @@ void TextSink::counts(std::vector<CountRow> rows) {
   append_padded(buf_, "RPORT", 20);
   buf_.push_back(' ');
   append_padded(buf_, "CONNECTS", 10);
+  // After bcc's columns: when the key was first and last seen (local time),
+  // the median gap between its connects, and whether the gaps look like a
+  // schedule ("periodic", with the share of gaps within 10% of the median)
+  // or not ("irregular").
+  buf_.push_back(' ');
+  append_padded(buf_, "FIRST", 12);
+  buf_.push_back(' ');
+  append_padded(buf_, "LAST", 12);
+  buf_.push_back(' ');
+  append_padded(buf_, "EVERY", 7);
+  buf_.push_back(' ');
+  append_padded(buf_, "PATTERN", 7);
   write_line(out_);
   for (std::size_t i = 0; i < rows.size(); ++i) {
+    const CountRow& r = rows[i];
     buf_.clear();
+    if (by_process_) {
+      fmt::format_to(it, "{:<7} ", r.pid);
+      std::string comm = r.comm;
+      for (char& c : comm)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+      append_padded(buf_, comm, 16);
+      buf_.push_back(' ');
+    }
     append_padded(buf_, texts[i].laddr, lwidth);
     buf_.push_back(' ');
     append_padded(buf_, texts[i].raddr, rwidth);
-    fmt::format_to(it, " {:<20} {:<10}", rows[i].dport, rows[i].count);
+    fmt::format_to(it, " {:<20} {:<10} ", r.dport, r.count);
+    append_padded(buf_, clock_time(r.first_ns), 12);
+    buf_.push_back(' ');
+    append_padded(buf_, clock_time(r.last_ns), 12);
+    buf_.push_back(' ');
+    append_padded(buf_, r.intervals ? format_interval(r.interval_median_s) : "-", 7);
+    buf_.push_back(' ');
+    if (r.intervals >= 2) {
+      fmt::format_to(it, "{} ({:.0f}%)", r.periodic ? "periodic" : "irregular",
+                     r.regular_fraction * 100);
+    } else {
+      buf_.push_back('-');
+    }
     write_line(out_);
   }
 }

@@ -36,6 +36,7 @@ class TextSink final : public Sink {
   bool print_uid_;
   bool lport_;
   bool count_;
+  bool by_process_;  // -c --by-process: PID and COMM columns in the table
   bool dir_;       // --accept: DIR column (out / in)
   bool outcome_;   // --outcome / --failed / --lifetime: OUTCOME and LAT(ms)
   bool lifetime_;  // --lifetime: DUR(ms), TX and RX

@@ -229,11 +229,11 @@ TEST(JsonSink, CountRecordsSorted) {
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0], R"({"type":"count","af":6,"saddr":"::1","daddr":"2001:db8::1","dport":22,)"
-                      R"("connects":9})");
+                      R"("connects":9,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
   EXPECT_EQ(lines[1], R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.2","dport":80,)"
-                      R"("connects":5})");
+                      R"("connects":5,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
   EXPECT_EQ(lines[2], R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.3","dport":443,)"
-                      R"("connects":5})");
+                      R"("connects":5,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
   for (const auto& j : parse_lines(out.str())) EXPECT_EQ(j["type"], "count");
 }
 

@@ -216,12 +216,12 @@ TEST(TextSink, CountModeTable) {
   sink.finish(FinishInfo{0, 0});
   EXPECT_EQ(out.str(),
             "\n"
-            "LADDR                     RADDR                     RPORT                CONNECTS\n"
-            "::1                       ::1                       22                   10\n"
-            "10.0.0.1                  10.0.0.2                  22                   5\n"
-            "10.0.0.1                  10.0.0.2                  80                   5\n"
-            "10.0.0.1                  10.0.0.3                  443                  5\n"
-            "::1                       ::2                       80                   5\n");
+            "LADDR                     RADDR                     RPORT                CONNECTS   FIRST        LAST         EVERY   PATTERN\n"
+            "::1                       ::1                       22                   10         -            -            -       -\n"
+            "10.0.0.1                  10.0.0.2                  22                   5          -            -            -       -\n"
+            "10.0.0.1                  10.0.0.2                  80                   5          -            -            -       -\n"
+            "10.0.0.1                  10.0.0.3                  443                  5          -            -            -       -\n"
+            "::1                       ::2                       80                   5          -            -            -       -\n");
   EXPECT_EQ(err.str(), "");
 }
 
@@ -233,11 +233,11 @@ TEST(TextSink, CountTableWidensForLongIPv6) {
   EXPECT_EQ(out.str(),
             "\n"
             "LADDR                                  RADDR                     RPORT                "
-            "CONNECTS\n"
+            "CONNECTS   FIRST        LAST         EVERY   PATTERN\n"
             "10.0.0.1                               10.0.0.2                  80                   "
-            "3\n"
+            "3          -            -            -       -\n"
             "2001:db8:85a3:1234:5678:8a2e:370:7334  2001:db8::1               443                  "
-            "1\n");
+            "1          -            -            -       -\n");
 }
 
 TEST(TextSink, CountTableEmpty) {
@@ -246,7 +246,7 @@ TEST(TextSink, CountTableEmpty) {
   sink.counts({});
   EXPECT_EQ(
       out.str(),
-      "\nLADDR                     RADDR                     RPORT                CONNECTS\n");
+      "\nLADDR                     RADDR                     RPORT                CONNECTS   FIRST        LAST         EVERY   PATTERN\n");
 }
 
 TEST(TextSink, LostWarnings) {
