@@ -88,7 +88,8 @@ class PendingHelper {
 // A listening socket on loopback that accepts and holds connections.
 class Listener {
  public:
-  explicit Listener(const std::string& addr);  // "127.0.0.1" or "::1"
+  // "127.0.0.1" or "::1"; writes `greeting` bytes to each accepted connection.
+  explicit Listener(const std::string& addr, std::size_t greeting = 0);
   ~Listener();
   int port() const { return port_; }
 
