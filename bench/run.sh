@@ -167,12 +167,13 @@ run_traced() {
   local deadline=$((t0 + READY_TIMEOUT * 1000000))
   # tcplife writes its header through stdio, fully buffered on a file, so nothing shows
   # until 4 KiB of output or exit: wait a fixed time instead (it attaches in ~0.1 s here).
-  [[ $ready == fixed ]] && deadline=$((t0 + TCPLIFE_WAIT * 1000000))
+  local fixed_until=$((t0 + TCPLIFE_WAIT * 1000000))
+  [[ $ready == fixed ]] && ((fixed_until >= deadline)) && deadline=$((fixed_until + 1000000))
   while :; do
     case $ready in
       header) grep -q '^PID' "$out" && break ;;
       stderr) grep -q 'Tracing connect' "$err" "$out" && break ;;
-      fixed) (($(now_us) < deadline)) || break ;;
+      fixed) (($(now_us) >= fixed_until)) && break ;;
     esac
     if exited "$TRACER_PID"; then
       log "--- tracer stderr:"
@@ -228,8 +229,10 @@ run_traced() {
     # Every non-empty stdout line except the header (starts with PID) is one event.
     events=$(awk 'NF && !/^PID/ {n++} END {print n + 0}' "$out")
   else
-    # Sum the last column (CONNECTS) of the table rows after the header.
-    events=$(awk 'hdr && $NF ~ /^[0-9]+$/ {s += $NF} $NF == "CONNECTS" {hdr = 1}
+    # Sum the CONNECTS column of the table rows after the header (found by name: the
+    # table may have more columns after it).
+    events=$(awk 'col && $col ~ /^[0-9]+$/ {s += $col}
+                  !col {for (i = 1; i <= NF; i++) if ($i == "CONNECTS") {col = i; hdr = 1}}
                   END {print (hdr ? s + 0 : "NA")}' "$out")
     [[ $events != NA ]] || log "warning: no CONNECTS table found on the tracer's stdout (-c mode)"
   fi

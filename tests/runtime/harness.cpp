@@ -113,7 +113,10 @@ static bool wait_for(const std::function<bool()>& pred, pid_t pid, milliseconds 
   auto end = steady_clock::now() + timeout;
   while (steady_clock::now() < end) {
     if (pred()) return true;
-    if (pid > 0 && waitpid(pid, nullptr, WNOHANG | WNOWAIT) == pid) return pred();
+    siginfo_t info{};
+    if (pid > 0 && waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == pid)
+      return pred();
     std::this_thread::sleep_for(milliseconds(5));
   }
   return pred();

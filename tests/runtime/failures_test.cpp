@@ -1,0 +1,205 @@
+// Runtime tests that need test-owned network namespaces: failures before any
+// SYN (no route), SYN timeouts, accepted connections attributed to the
+// accepting server, and close attribution under softirq load. Only
+// namespaces created here and loopback are targeted.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "harness.h"
+#include "netns.h"
+
+using namespace std::chrono;
+using nlohmann::json;
+using rt::Tracer;
+
+namespace {
+
+class Failures : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string missing = rt::missing_requirements();
+    if (!missing.empty()) {
+      if (std::getenv("CI")) FAIL() << "runtime tests cannot run in CI: " << missing;
+      GTEST_SKIP() << missing;
+    }
+  }
+
+  std::unique_ptr<Tracer> start(std::vector<std::string> args) {
+    auto t = std::make_unique<Tracer>(std::move(args));
+    EXPECT_TRUE(t->wait_ready("{\"type\":\"start\"")) << t->err() << t->out();
+    return t;
+  }
+
+  std::vector<json> records(Tracer& t, const std::string& type) {
+    EXPECT_EQ(t.stop(), 0) << t.err();
+    std::vector<json> out;
+    for (auto& line : t.out_lines()) {
+      auto j = json::parse(line);
+      if (j["type"] == type) out.push_back(j);
+    }
+    return out;
+  }
+};
+
+std::vector<json> for_pid(const std::vector<json>& recs, int pid) {
+  std::vector<json> out;
+  for (auto& j : recs)
+    if (j["pid"] == pid) out.push_back(j);
+  return out;
+}
+
+TEST_F(Failures, NoRouteIsEnetunreachWithoutASyn) {
+  rt::NoRoute nr;
+  auto t = start({"--failed", "--json", "-P", std::to_string(nr.kPort)});
+  auto c = rt::run_helper_in(nr.ns, {nr.kAddr, std::to_string(nr.kPort)});
+  ASSERT_EQ(c[0].result, "ENETUNREACH");
+  ASSERT_TRUE(t->wait_stdout("\"type\":\"outcome\"", seconds(3))) << t->out();
+  auto mine = for_pid(records(*t, "outcome"), c[0].pid);
+  ASSERT_EQ(mine.size(), 1u) << t->out();
+  EXPECT_EQ(mine[0]["outcome"], "ENETUNREACH");
+  EXPECT_EQ(mine[0]["error"], "ENETUNREACH");
+  EXPECT_EQ(mine[0]["comm"], "conn_helper");
+  EXPECT_EQ(mine[0]["daddr"], nr.kAddr);
+  EXPECT_EQ(mine[0]["dport"], nr.kPort);
+  EXPECT_EQ(mine[0]["sport"], 0);  // no port was ever chosen
+  EXPECT_EQ(mine[0]["latency_ns"], 0);
+}
+
+TEST_F(Failures, NoRouteEndsALifetimeToo) {
+  rt::NoRoute nr;
+  auto t = start({"--lifetime", "--json", "-P", std::to_string(nr.kPort)});
+  auto c = rt::run_helper_in(nr.ns, {nr.kAddr, std::to_string(nr.kPort)});
+  ASSERT_TRUE(t->wait_stdout("\"type\":\"close\"", seconds(3))) << t->out();
+  auto mine = for_pid(records(*t, "close"), c[0].pid);
+  ASSERT_EQ(mine.size(), 1u) << t->out();
+  EXPECT_EQ(mine[0]["outcome"], "ENETUNREACH");
+}
+
+TEST_F(Failures, SynTimeoutIsTimedOut) {
+  rt::BlackHole bh;
+  auto t = start({"--failed", "--json", "-P", std::to_string(bh.kPort)});
+  auto begin = steady_clock::now();
+  auto c = rt::run_helper_in(bh.pair.a, {bh.dead_addr, std::to_string(bh.kPort)});
+  auto took = steady_clock::now() - begin;
+  ASSERT_EQ(c[0].result, "ETIMEDOUT");
+  ASSERT_TRUE(t->wait_stdout("\"type\":\"outcome\"", seconds(3))) << t->out();
+  auto mine = for_pid(records(*t, "outcome"), c[0].pid);
+  ASSERT_EQ(mine.size(), 1u) << t->out();
+  EXPECT_EQ(mine[0]["outcome"], "timed out");
+  EXPECT_EQ(mine[0]["error"], "ETIMEDOUT");
+  EXPECT_EQ(mine[0]["daddr"], bh.dead_addr);
+  EXPECT_GT(mine[0]["sport"].get<int>(), 0);
+  const auto latency = nanoseconds(mine[0]["latency_ns"].get<std::int64_t>());
+  EXPECT_GT(latency, bh.kExpectedTimeout - milliseconds(100));
+  EXPECT_LE(latency, took);
+}
+
+// While the SYN goes unanswered, the default mode still shows the connect
+// (from the connect() return for a non-blocking caller, from the first SYN
+// retransmit for a blocking one), with the real source port.
+TEST_F(Failures, UnansweredConnectIsShownBeforeItEnds) {
+  rt::BlackHole bh;
+  auto t = std::make_unique<Tracer>(std::vector<std::string>{"-L", "-P", std::to_string(bh.kPort)});
+  ASSERT_TRUE(t->wait_ready("PID"));
+  std::vector<rt::Conn> c;
+  std::thread client([&] {
+    c = rt::run_helper_in(bh.pair.a, {bh.dead_addr, std::to_string(bh.kPort)});
+  });
+  // The line must appear while the connect is still pending (< 3 s).
+  bool seen = t->wait_stdout(bh.dead_addr, milliseconds(2500));
+  client.join();
+  EXPECT_TRUE(seen) << t->out();
+  EXPECT_EQ(t->stop(), 0);
+  auto mine = rt::lines_for_pid(t->out_lines(), c[0].pid);
+  ASSERT_EQ(mine.size(), 1u) << t->out();
+  EXPECT_EQ(mine[0],
+            fmt::format("{:<7} {:<12} {:<2} {:<16} {:<6} {:<16} {}", c[0].pid, "conn_helper", 4,
+                        bh.pair.a_addr, c[0].sport, bh.dead_addr, bh.kPort));
+}
+
+TEST_F(Failures, AcceptNamesTheServerUnderConcurrentClients) {
+  rt::NetNs ns("tcacc");
+  rt::NsListener server(ns, "127.0.0.1");
+  auto t = start({"--accept", "--json", "-P", std::to_string(server.port())});
+  std::vector<rt::Conn> a, b;
+  std::thread load([&] {
+    a = rt::run_helper_in(ns, {"--count", "200", "127.0.0.1", std::to_string(server.port())});
+  });
+  b = rt::run_helper_in(ns, {"--count", "5", "127.0.0.1", std::to_string(server.port())});
+  load.join();
+  ASSERT_EQ(a.size(), 200u);
+  ASSERT_EQ(b.size(), 5u);
+  // Accept records arrive as the server accepts; wait for all of them.
+  for (int i = 0; i < 100 && server.accepted() < 205; i++)
+    std::this_thread::sleep_for(milliseconds(20));
+  std::this_thread::sleep_for(milliseconds(200));
+  auto accepts = records(*t, "accept");
+  ASSERT_EQ(accepts.size(), 205u) << t->out();
+  std::set<int> client_ports;
+  for (auto& j : accepts) {
+    EXPECT_EQ(j["pid"], server.pid());
+    EXPECT_EQ(j["comm"], "listen_helper");
+    EXPECT_EQ(j["dir"], "in");
+    EXPECT_EQ(j["sport"], server.port());  // local side: the service port
+    client_ports.insert(j["dport"].get<int>());
+  }
+  for (auto& c : b) EXPECT_TRUE(client_ports.count(c.sport)) << c.sport;
+}
+
+// 2,000 connections between two known processes, with a third process
+// loading the machine: every close (many handled in softirq) is attributed
+// to the client or the server, never to whatever task was on the CPU.
+TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
+  rt::NetNs ns("tcattr");
+  rt::Listener noise_target("127.0.0.1");
+  const int n = 2000;
+  std::vector<rt::Conn> clients;
+  int server_pid = 0;
+  std::vector<json> closes;
+  {
+    std::optional<rt::NsListener> server;
+    server.emplace(ns, "127.0.0.1");
+    server_pid = server->pid();
+    auto t = start({"--lifetime", "--accept", "--json", "-P", std::to_string(server->port())});
+    std::atomic<bool> stop{false};
+    std::thread noise([&] {
+      while (!stop)
+        rt::run_helper({"--count", "200", "127.0.0.1", std::to_string(noise_target.port())});
+    });
+    clients = rt::run_helper_in(
+        ns, {"--count", std::to_string(n), "127.0.0.1", std::to_string(server->port())});
+    stop = true;
+    noise.join();
+    for (int i = 0; i < 200 && server->accepted() < n; i++)
+      std::this_thread::sleep_for(milliseconds(20));
+    server.reset();  // the server exits, closing its side of every connection
+    std::this_thread::sleep_for(milliseconds(300));
+    closes = records(*t, "close");
+  }
+  ASSERT_EQ(clients.size(), static_cast<size_t>(n));
+  const int client_pid = clients[0].pid;
+  int by_client = 0, by_server = 0, other = 0;
+  for (auto& j : closes) {
+    if (j["pid"] == client_pid && j["dir"] == "out") {
+      by_client++;
+    } else if (j["pid"] == server_pid && j["dir"] == "in") {
+      by_server++;
+    } else {
+      other++;
+      ADD_FAILURE() << "close attributed elsewhere: " << j.dump();
+      if (other > 5) break;
+    }
+  }
+  EXPECT_EQ(by_client, n);
+  EXPECT_EQ(by_server, n);
+  EXPECT_EQ(other, 0);
+}
+
+}  // namespace
