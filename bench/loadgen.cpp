@@ -182,7 +182,9 @@ int start_listener(Target& t) {
   return fd;
 }
 
-// Accepts and closes until `stop`; wakes at least every 100 ms to check it.
+// Accepts and closes until `stop`; wakes at least every 100 ms to check it. Once `stop` is
+// set (after every client has finished), it drains the accept queue before returning, so
+// every completed connect is also accepted: a tracer of accepts sees one per connect.
 void accept_loop(int lfd, const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) {
     int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -197,6 +199,14 @@ void accept_loop(int lfd, const std::atomic<bool>& stop) {
       // EMFILE etc.: back off briefly rather than spin.
       pollfd p{-1, 0, 0};
       poll(&p, 0, 10);
+    }
+  }
+  for (;;) {  // drain (the listener is non-blocking)
+    int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      close(fd);
+    } else if (errno != EINTR && errno != ECONNABORTED) {
+      break;  // EAGAIN: queue empty (or a persistent error such as EMFILE: give up)
     }
   }
 }

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <dirent.h>
+#include <fstream>
 #include <functional>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -341,26 +343,51 @@ std::vector<std::string> lines_for_pid(const std::vector<std::string>& lines, in
   return res;
 }
 
-std::vector<std::string> loaded_programs() {
-  static const std::vector<std::string> ours = {"state_btf",      "state_raw",      "state_tp",
-                                                "retransmit_btf", "retransmit_raw", "retransmit_tp",
-                                                "connect_exit_tp"};
-  std::vector<std::string> found;
+}  // namespace rt
+
+namespace rt {
+
+std::set<int> prog_ids_of(pid_t pid) {
+  std::set<int> ids;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return ids;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(dir + "/" + e->d_name);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("prog_id:", 0) == 0) ids.insert(std::stoi(line.substr(8)));
+    }
+  }
+  closedir(d);
+  return ids;
+}
+
+std::set<int> still_loaded(const std::set<int>& ids) {
+  std::set<int> loaded;
   FILE* f = popen("bpftool -j prog show 2>/dev/null", "r");
-  if (!f) return found;
+  if (!f) return loaded;
   std::string text;
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
   pclose(f);
   auto progs = nlohmann::json::parse(text, nullptr, false);
-  if (!progs.is_array()) return found;
+  if (!progs.is_array()) return loaded;
   for (auto& p : progs) {
-    auto name = p.value("name", std::string());
-    for (auto& o : ours)
-      if (name == o) found.push_back(name);
+    int id = p.value("id", -1);
+    if (ids.count(id)) loaded.insert(id);
   }
-  return found;
+  return loaded;
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> kids;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  pid_t k;
+  while (in >> k) kids.push_back(k);
+  return kids;
 }
 
 }  // namespace rt

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -108,7 +109,13 @@ int closed_port(const std::string& addr);
 std::vector<std::string> lines_for_pid(const std::vector<std::string>& lines, int pid,
                                        int skip = 0);
 
-// Our BPF programs currently loaded (by name), from `bpftool prog`.
-std::vector<std::string> loaded_programs();
+// IDs of the BPF programs process `pid` holds open (from /proc/PID/fdinfo).
+std::set<int> prog_ids_of(pid_t pid);
+
+// Which of `ids` are still loaded in the kernel.
+std::set<int> still_loaded(const std::set<int>& ids);
+
+// Direct children of `pid`.
+std::vector<pid_t> children_of(pid_t pid);
 
 }  // namespace rt
