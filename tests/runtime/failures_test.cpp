@@ -180,7 +180,16 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
     for (int i = 0; i < 200 && server->accepted() < n; i++)
       std::this_thread::sleep_for(milliseconds(20));
     server.reset();  // the server exits, closing its side of every connection
-    std::this_thread::sleep_for(milliseconds(300));
+    // Wait (bounded) until both sides of every connection have closed.
+    for (int i = 0; i < 500; i++) {
+      const std::string out = t->out();
+      std::size_t seen = 0;
+      for (auto p = out.find("\"type\":\"close\""); p != std::string::npos;
+           p = out.find("\"type\":\"close\"", p + 1))
+        seen++;
+      if (seen >= 2u * n) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
     closes = records(*t, "close");
   }
   ASSERT_EQ(clients.size(), static_cast<size_t>(n));
