@@ -79,23 +79,6 @@ __u64 last_wakeup_ns = 0;
 __u64 conns_inserted = 0; /* with conns_deleted and the live count: LRU evictions */
 __u64 conns_deleted = 0;
 
-/* A connection we follow: its owner (the task that connected or accepted)
- * and its timeline. Softirq-time transitions are attributed from here, never
- * from the task that happens to be on the CPU. */
-struct conn {
-	__u64 ts_ns;  /* SYN_SENT, or accept */
-	__u64 est_ns; /* established; 0 while in the handshake */
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 emitted; /* connect record claimed with cmpxchg: hooks race across CPUs */
-	__u8 dir;
-	__u8 awaiting_errno; /* failed inside connect(): the syscall's return says why */
-	__u16 pad;
-	__u32 pad2;
-	char comm[TC_COMM_LEN];
-};
-
 /* A connect() syscall in progress in a thread (only in modes that report
  * failures): where it connects, and the socket if it reached SYN_SENT. */
 struct connect_call {
@@ -111,15 +94,18 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
 
-/* Keyed by struct sock *. LRU so that a connection whose close we never see
- * cannot pin memory; user space reports evictions (inserted - deleted - live)
- * under --verbose. */
+/* Keyed by struct sock *. User space picks the type before load: when
+ * connections are followed to their close (--lifetime) it is an LRU hash, so
+ * that a connection whose close we never see (a program run skipped by the
+ * kernel's recursion protection) cannot pin memory; otherwise entries live
+ * only for the handshake and a plain hash (cheaper: no LRU lists) is swept
+ * of entries older than any handshake. Evictions (inserted - deleted - live)
+ * are reported under --verbose. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU); /* per-CPU LRU lists: no shared lock */
 	__type(key, __u64);
-	__type(value, struct conn);
+	__type(value, struct tc_conn);
 } conns SEC(".maps");
 
 /* The socket this CPU last moved to SYN_SENT, and the thread that did it,
@@ -147,16 +133,26 @@ struct {
 	__type(value, struct connect_call);
 } connect_calls SEC(".maps");
 
-/* Not per-CPU: the gap between consecutive connects needs one "last seen"
- * per key, updated with an atomic exchange. Allocated on use: most keys of
- * the table are never needed. */
+/* Per-CPU values, so that connects to one destination from several CPUs do
+ * not bounce the value's cache lines between them; user space sums the CPUs
+ * (min of first_ns, max of last_ns). Allocated on use. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16384);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct tc_count_key);
 	__type(value, struct tc_count_value);
 } counts SEC(".maps");
+
+/* The gap between consecutive connects needs one "last seen" per key across
+ * all CPUs: a single atomic exchange per connect. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tc_count_key);
+	__type(value, __u64);
+} count_last SEC(".maps");
 
 /* Scratch for building a new count value (too big for the BPF stack). */
 struct {
@@ -230,7 +226,7 @@ static __always_inline void count_connect(const struct sock *sk, __u16 af, __u16
 {
 	struct tc_count_key key = {};
 	struct tc_count_value *val;
-	__u64 now = bpf_ktime_get_ns(), prev;
+	__u64 now = bpf_ktime_get_ns(), prev = 0, *last;
 	__u32 zero = 0, b;
 
 	key.af = af;
@@ -240,16 +236,24 @@ static __always_inline void count_connect(const struct sock *sk, __u16 af, __u16
 		key.pid = pid;
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
 	}
+
+	last = bpf_map_lookup_elem(&count_last, &key);
+	if (last)
+		prev = __sync_lock_test_and_set(last, now);
+	else if (bpf_map_update_elem(&count_last, &key, &now, BPF_NOEXIST) != 0 &&
+		 (last = bpf_map_lookup_elem(&count_last, &key)))
+		prev = __sync_lock_test_and_set(last, now); /* raced with another CPU */
+
 	val = bpf_map_lookup_elem(&counts, &key);
 	if (!val) {
 		struct tc_count_value *init = bpf_map_lookup_elem(&count_scratch, &zero);
-
 		long err;
 
 		if (!init)
 			return;
 		/* The scratch value stays all-zero between uses: only these
-		 * three fields are ever written, and they are reset below. */
+		 * fields are ever written, and they are reset below. Every CPU's
+		 * slot of a new key starts zeroed. */
 		init->connects = 1;
 		init->first_ns = now;
 		init->last_ns = now;
@@ -257,28 +261,40 @@ static __always_inline void count_connect(const struct sock *sk, __u16 af, __u16
 		init->connects = 0;
 		init->first_ns = 0;
 		init->last_ns = 0;
-		if (err == 0)
+		if (err == 0) {
+			val = bpf_map_lookup_elem(&counts, &key);
+			if (val && prev && now > prev) {
+				__u64 us = (now - prev) / 1000;
+
+				val->sum_ivl_us += us;
+				b = interval_bucket(us);
+				if (b < TC_IVL_BUCKETS)
+					val->ivl_hist[b] += 1;
+			}
 			return;
-		/* Another CPU may have inserted the key meanwhile. */
+		}
 		val = bpf_map_lookup_elem(&counts, &key);
 		if (!val) {
 			__sync_fetch_and_add(&lost_events, 1); /* table full */
 			return;
 		}
 	}
-	__sync_fetch_and_add(&val->connects, 1);
-	prev = __sync_lock_test_and_set(&val->last_ns, now);
-	if (now > prev) {
+	/* This CPU's slot: a program does not nest on one CPU. */
+	val->connects += 1;
+	if (!val->first_ns)
+		val->first_ns = now;
+	val->last_ns = now;
+	if (prev && now > prev) {
 		__u64 us = (now - prev) / 1000;
 
-		__sync_fetch_and_add(&val->sum_ivl_us, us);
+		val->sum_ivl_us += us;
 		b = interval_bucket(us);
 		if (b < TC_IVL_BUCKETS)
-			__sync_fetch_and_add(&val->ivl_hist[b], 1);
+			val->ivl_hist[b] += 1;
 	}
 }
 
-static __always_inline bool track(__u64 skp, struct conn *c)
+static __always_inline bool track(__u64 skp, struct tc_conn *c)
 {
 	if (bpf_map_update_elem(&conns, &skp, c, BPF_ANY) != 0) {
 		__sync_fetch_and_add(&lost_events, 1);
@@ -302,7 +318,7 @@ static __always_inline int on_syn_sent(__u64 skp)
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	struct syn_sent_slot *slot;
 	struct connect_call *call;
-	struct conn c = {};
+	struct tc_conn c = {};
 	__u16 af, dport, proto;
 	__u32 zero = 0;
 
@@ -361,7 +377,7 @@ static __always_inline __u64 submit_flags(void)
 
 /* Reserves a record and fills what the socket and its owner say. */
 static __always_inline struct tc_connect_record *
-new_record(__u8 type, const struct sock *sk, const struct conn *c)
+new_record(__u8 type, const struct sock *sk, const struct tc_conn *c)
 {
 	struct tc_connect_record *rec;
 
@@ -398,7 +414,7 @@ new_record(__u8 type, const struct sock *sk, const struct conn *c)
 
 /* Sends the connect record of a connection once, whichever hook gets here
  * first. The port is read from the socket now that it is chosen. */
-static __always_inline void emit_connect(__u64 skp, struct conn *c, __u16 point)
+static __always_inline void emit_connect(__u64 skp, struct tc_conn *c, __u16 point)
 {
 	struct tc_connect_record *rec;
 
@@ -431,7 +447,7 @@ static __always_inline __u8 outcome_of(int err)
 
 /* The handshake ended (established or failed): outcome and latency records,
  * and for a failure the end of the connection. */
-static __always_inline void report_handshake(__u64 skp, struct conn *c, __u8 outcome, int err,
+static __always_inline void report_handshake(__u64 skp, struct tc_conn *c, __u8 outcome, int err,
 					     __u64 now)
 {
 	const struct sock *sk = (const struct sock *)skp;
@@ -463,7 +479,7 @@ static __always_inline void report_handshake(__u64 skp, struct conn *c, __u8 out
 static __always_inline int on_handshake_end(__u64 skp, int newstate)
 {
 	const struct sock *sk = (const struct sock *)skp;
-	struct conn *c;
+	struct tc_conn *c;
 	__u64 now;
 	int err;
 
@@ -510,7 +526,7 @@ static __always_inline int on_handshake_end(__u64 skp, int newstate)
  * once acked / received. Our FIN was acked when the socket closes from
  * FIN_WAIT2, CLOSING or LAST_ACK; tcp_fin() marks a received FIN with
  * SOCK_DONE. */
-static __always_inline void data_bytes(const struct sock *sk, const struct conn *c, int oldstate,
+static __always_inline void data_bytes(const struct sock *sk, const struct tc_conn *c, int oldstate,
 				       __u64 *tx, __u64 *rx)
 {
 	__u64 acked = BPF_CORE_READ((const struct tcp_sock *)sk, bytes_acked);
@@ -530,7 +546,7 @@ static __always_inline int on_close(__u64 skp, int oldstate)
 {
 	const struct sock *sk = (const struct sock *)skp;
 	struct tc_connect_record *rec;
-	struct conn *c;
+	struct tc_conn *c;
 	__u64 now, duration;
 
 	c = bpf_map_lookup_elem(&conns, &skp);
@@ -541,7 +557,12 @@ static __always_inline int on_close(__u64 skp, int oldstate)
 	if (!failed_only && (!shorter_than_ns || duration < shorter_than_ns)) {
 		rec = new_record(TC_REC_CLOSE, sk, c);
 		if (rec) {
-			rec->outcome = TC_OUT_ESTABLISHED;
+			/* An established connection that ended on an error (reset by
+			 * the peer, retransmissions timed out) says so. */
+			int err = BPF_CORE_READ(sk, sk_err);
+
+			rec->outcome = err ? outcome_of(err) : TC_OUT_ESTABLISHED;
+			rec->err = err;
 			rec->latency_ns = c->dir == TC_DIR_OUT && c->est_ns ? c->est_ns - c->ts_ns : 0;
 			rec->duration_ns = duration;
 			data_bytes(sk, c, oldstate, &rec->tx_bytes, &rec->rx_bytes);
@@ -567,7 +588,7 @@ static __always_inline int handle_state_change(__u64 skp, int oldstate, int news
 
 static __always_inline int handle_retransmit(__u64 skp)
 {
-	struct conn *c;
+	struct tc_conn *c;
 
 	if (count_mode)
 		return 0;
@@ -665,7 +686,7 @@ static __always_inline int handle_connect_return(long ret)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct syn_sent_slot *slot;
 	struct connect_call *call;
-	struct conn *c;
+	struct tc_conn *c;
 	__u32 zero = 0;
 	__u64 sk;
 
@@ -712,7 +733,7 @@ static __always_inline int handle_accept_return(long ret)
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	struct tc_connect_record *rec;
 	const struct sock *sk;
-	struct conn c = {};
+	struct tc_conn c = {};
 	__u16 af, lport;
 	__u64 skp;
 

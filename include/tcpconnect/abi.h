@@ -69,6 +69,24 @@ struct tc_connect_record {
 	__u64 rx_bytes;    /* close records: bytes received */
 };
 
+/* Value of the kernel's per-connection table (keyed by struct sock *): the
+ * connection's owner (the task that connected or accepted) and timeline.
+ * Softirq-time transitions are attributed from here, never from the task
+ * that happens to be on the CPU. */
+struct tc_conn {
+	__u64 ts_ns;  /* SYN_SENT, or accept */
+	__u64 est_ns; /* established (or failure time); 0 while in the handshake */
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 emitted; /* connect record claimed with cmpxchg: hooks race across CPUs */
+	__u8 dir;
+	__u8 awaiting_errno; /* failed inside connect(): the syscall's return says why */
+	__u16 pad;
+	__u32 pad2;
+	char comm[TC_COMM_LEN];
+};
+
 /* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT);
  * pid and comm are set only with --by-process. */
 struct tc_count_key {

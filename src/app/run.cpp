@@ -30,6 +30,9 @@ std::int64_t clock_ns(clockid_t id) {
 
 constexpr int kPollMs = 50;  // bounds display latency at low event rates
 constexpr std::int64_t kLostReportNs = 1'000'000'000;
+// Longer than any handshake (SYN retries at their maximum back-off).
+constexpr std::uint64_t kHandshakeMaxAgeNs = 600ull * 1'000'000'000;
+constexpr std::int64_t kSweepEveryNs = 10'000'000'000;
 
 }  // namespace
 
@@ -67,6 +70,7 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   const std::int64_t deadline =
       opts.duration_s ? start + static_cast<std::int64_t>(*opts.duration_s * 1e9) : INT64_MAX;
   std::uint64_t lost_reported = 0;
+  std::int64_t last_sweep = start;
   std::int64_t last_lost_report = 0;
 
   auto report_lost = [&](bool force) {
@@ -89,6 +93,10 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
       return 1;
     }
     report_lost(false);
+    if (now - last_sweep >= kSweepEveryNs) {
+      tracer->sweep(kHandshakeMaxAgeNs);
+      last_sweep = now;
+    }
     out.flush();
     if (outbuf.error() || outbuf.reader_gone()) break;
   }

@@ -46,7 +46,8 @@ constexpr const char* kExamples =
     "    tcpconnect --outcome        # print each attempt's outcome and handshake latency\n"
     "    tcpconnect --failed         # only failed attempts, with the reason\n"
     "    tcpconnect --lifetime       # one line per connection when it closes\n"
-    "    tcpconnect --shorter-than 500ms --accept  # short-lived connections, both ways\n";
+    "    tcpconnect --shorter-than 500ms --accept  # short-lived connections, both ways\n"
+    "    tcpconnect -c --by-process  # count per process and destination, with intervals\n";
 
 // argparse-like layout: usage line, blank, description, options, examples. CLI11's own usage
 // line would also list the hidden catch-all positional, so it is replaced by a fixed one.

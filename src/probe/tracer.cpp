@@ -79,6 +79,11 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
   ro->wakeup_interval_ns = cfg.wakeup_interval_ns;
   ro->wakeup_bytes = cfg.ringbuf_bytes / 2;
   bpf_map__set_max_entries(a.skel->maps.events, cfg.ringbuf_bytes);
+  if (cfg.want_close) {
+    // Connections live until their close: an LRU so a missed close cannot pin an entry.
+    bpf_map__set_type(a.skel->maps.conns, BPF_MAP_TYPE_LRU_HASH);
+    bpf_map__set_map_flags(a.skel->maps.conns, BPF_F_NO_COMMON_LRU);
+  }
 
   auto& p = a.skel->progs;
   bpf_program__set_autoload(p.state_btf, mode == AttachMode::TpBtf);
@@ -191,6 +196,7 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     tried.push_back(attach_mode_name(c.mode));
     if (a.failure.empty()) {
       t->skel_ = a.skel;
+      t->want_close_ = cfg.want_close;
       t->method_ = attach_mode_name(c.mode);
       say(fmt::format("attach: {} for sock:inet_sock_set_state and tcp:tcp_retransmit_skb ({})",
                       t->method_, c.why));
@@ -258,6 +264,27 @@ std::uint64_t Tracer::lost() const {
   return __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED);
 }
 
+std::uint64_t Tracer::sweep(std::uint64_t max_age_ns) {
+  if (want_close_) return 0;  // an LRU there; entries live as long as connections
+  timespec now_ts{};
+  clock_gettime(CLOCK_MONOTONIC, &now_ts);
+  const std::uint64_t now =
+      static_cast<std::uint64_t>(now_ts.tv_sec) * 1'000'000'000ull + now_ts.tv_nsec;
+  int fd = bpf_map__fd(skel_->maps.conns);
+  std::vector<std::uint64_t> stale;
+  std::uint64_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    tc_conn c{};
+    if (bpf_map_lookup_elem(fd, &next, &c) == 0 && c.ts_ns + max_age_ns < now) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  std::uint64_t removed = 0;
+  for (auto k : stale) removed += bpf_map_delete_elem(fd, &k) == 0;
+  return removed;
+}
+
 std::uint64_t Tracer::evicted() const {
   const auto* bss = skel_->bss;
   std::uint64_t inserted = __atomic_load_n(&bss->conns_inserted, __ATOMIC_RELAXED);
@@ -277,15 +304,27 @@ std::uint64_t Tracer::evicted() const {
 std::vector<CountRow> Tracer::read_counts(std::int64_t mono_to_wall_ns) const {
   std::vector<CountRow> rows;
   int fd = bpf_map__fd(skel_->maps.counts);
+  const int ncpus = std::max(libbpf_num_possible_cpus(), 1);
+  std::vector<tc_count_value> per_cpu(static_cast<std::size_t>(ncpus));
   tc_count_key key{}, next{};
-  tc_count_value value{};
   const void* prev = nullptr;
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (bpf_map_lookup_elem(fd, &next, &value) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, per_cpu.data()) == 0) {
+      // One CPU's view each: sum the counts and histograms, keep the
+      // earliest first and the latest last.
+      tc_count_value total{};
+      for (const auto& v : per_cpu) {
+        total.connects += v.connects;
+        if (v.first_ns && (!total.first_ns || v.first_ns < total.first_ns))
+          total.first_ns = v.first_ns;
+        total.last_ns = std::max(total.last_ns, v.last_ns);
+        total.sum_ivl_us += v.sum_ivl_us;
+        for (int b = 0; b < TC_IVL_BUCKETS; b++) total.ivl_hist[b] += v.ivl_hist[b];
+      }
       auto row = decode_count(
           std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&next), sizeof(next)),
-          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&value),
-                                        sizeof(value)),
+          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&total),
+                                        sizeof(total)),
           mono_to_wall_ns);
       if (row) rows.push_back(std::move(*row));
     }

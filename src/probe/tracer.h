@@ -67,6 +67,9 @@ class Tracer {
   const std::string& attach_method() const { return method_; }
   // Connections dropped from the kernel's LRU table before we saw them end.
   std::uint64_t evicted() const;
+  // Drops handshake entries older than max_age_ns (a transition the kernel
+  // skipped); they count as evicted. Returns how many.
+  std::uint64_t sweep(std::uint64_t max_age_ns);
 
  private:
   Tracer() = default;
@@ -74,6 +77,7 @@ class Tracer {
   struct ::ring_buffer* rb_ = nullptr;
   SampleHandler handler_;
   std::string method_;
+  bool want_close_ = false;
   static int on_sample(void* ctx, void* data, std::size_t size);
 };
 

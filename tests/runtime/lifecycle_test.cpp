@@ -82,7 +82,10 @@ TEST_F(Lifecycle, EstablishedConnectionLifetimeAndBytes) {
 TEST_F(Lifecycle, LifetimeTextColumns) {
   rt::Listener l("127.0.0.1", 5);
   auto t = start({"--lifetime", "-P", std::to_string(l.port())}, "PID");
-  auto c = rt::run_helper({"--send", "3", "127.0.0.1", std::to_string(l.port())});
+  // Held briefly so the 3 bytes are acknowledged before the close (TX counts
+  // acknowledged bytes; closing with the greeting unread sends a RST).
+  auto c = rt::run_helper(
+      {"--send", "3", "--hold-ms", "50", "127.0.0.1", std::to_string(l.port())});
   ASSERT_TRUE(t->wait_stdout(fmt::format("\n{} ", c[0].pid), seconds(3))) << t->out();
   EXPECT_EQ(t->stop(), 0);
   auto lines = t->out_lines();
