@@ -23,15 +23,29 @@ char LICENSE[] SEC("license") = "GPL";
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(state_btf, const struct sock *sk, const int oldstate, const int newstate)
 {
-	return handle_state_change((__u64)sk, oldstate, newstate);
+	return state_primary((__u64)sk, oldstate, newstate);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(state_btf_backup, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return state_backup((__u64)sk, oldstate, newstate);
 }
 
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(state_raw, const struct sock *sk, const int oldstate, const int newstate)
 {
-	return handle_state_change((__u64)sk, oldstate, newstate);
+	return state_primary((__u64)sk, oldstate, newstate);
 }
 
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(state_raw_backup, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return state_backup((__u64)sk, oldstate, newstate);
+}
+
+/* Perf-event tracepoints skip a program whenever any BPF program is running
+ * on the CPU, so a backup cannot help there. */
 SEC("tracepoint/sock/inet_sock_set_state")
 int state_tp(struct tp_inet_sock_set_state *ctx)
 {
@@ -54,6 +68,24 @@ SEC("tracepoint/tcp/tcp_retransmit_skb")
 int retransmit_tp(struct tp_tcp_retransmit_skb *ctx)
 {
 	return handle_retransmit((__u64)ctx->skaddr);
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(destroy_btf, const struct sock *sk)
+{
+	return handle_destroy((__u64)sk);
+}
+
+SEC("raw_tp/tcp_destroy_sock")
+int BPF_PROG(destroy_raw, const struct sock *sk)
+{
+	return handle_destroy((__u64)sk);
+}
+
+SEC("tracepoint/tcp/tcp_destroy_sock")
+int destroy_tp(struct tp_tcp_destroy_sock *ctx)
+{
+	return handle_destroy((__u64)ctx->skaddr);
 }
 
 /* Only the per-syscall tracepoints: the raw sys_enter/sys_exit hooks would

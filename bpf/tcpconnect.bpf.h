@@ -38,6 +38,11 @@ struct tp_tcp_retransmit_skb {
 	const void *skaddr;
 };
 
+struct tp_tcp_destroy_sock {
+	__u64 common;
+	const void *skaddr;
+};
+
 struct tp_sys_enter_connect {
 	__u64 common;
 	long syscall_nr;
@@ -78,6 +83,7 @@ __u64 lost_events = 0;
 __u64 last_wakeup_ns = 0;
 __u64 conns_inserted = 0; /* with conns_deleted and the live count: LRU evictions */
 __u64 conns_deleted = 0;
+__u64 state_recovered = 0; /* transitions the primary program missed, handled by the backup */
 
 /* A connect() syscall in progress in a thread (only in modes that report
  * failures): where it connects, and the socket if it reached SYN_SENT. */
@@ -536,6 +542,12 @@ static __always_inline void data_bytes(const struct sock *sk, const struct tc_co
 
 	if (oldstate == TCP_FIN_WAIT2_ || oldstate == TCP_CLOSING_ || oldstate == TCP_LAST_ACK_)
 		control++;
+	/* State unknown (seen only at destroy): our FIN counts if it was sent
+	 * (SEND_SHUTDOWN) and everything up to it was acked. */
+	if (oldstate < 0 && (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & 2 /* SEND_SHUTDOWN */) &&
+	    BPF_CORE_READ((const struct tcp_sock *)sk, snd_una) ==
+		    BPF_CORE_READ((const struct tcp_sock *)sk, write_seq))
+		control++;
 	*tx = acked > control ? acked - control : 0;
 	if (received && (flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
 		received--;
@@ -584,6 +596,53 @@ static __always_inline int handle_state_change(__u64 skp, int oldstate, int news
 	if (newstate == TCP_CLOSE_ && want_close)
 		return on_close(skp, oldstate);
 	return 0;
+}
+
+/* The kernel runs a tracing program at most once per CPU at a time: when a
+ * softirq interrupts the program in task context (connect(), close()) and
+ * fires the same tracepoint, that nested run is skipped and counted in the
+ * program's recursion_misses. Such transitions (handshakes ending, closes)
+ * are the ones attribution depends on, so a second program on the same
+ * tracepoint handles exactly the events the first one was too busy for: it
+ * runs after the primary for every event and acts only while the primary is
+ * marked busy on this CPU, i.e. when the primary was skipped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} state_busy SEC(".maps");
+
+static __always_inline int state_primary(__u64 skp, int oldstate, int newstate)
+{
+	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
+
+	if (busy)
+		*busy = 1;
+	handle_state_change(skp, oldstate, newstate);
+	if (busy)
+		*busy = 0;
+	return 0;
+}
+
+static __always_inline int state_backup(__u64 skp, int oldstate, int newstate)
+{
+	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
+
+	if (!busy || !*busy)
+		return 0;
+	__sync_fetch_and_add(&state_recovered, 1);
+	return handle_state_change(skp, oldstate, newstate);
+}
+
+/* tcp:tcp_destroy_sock: a connection we still follow is being freed, so its
+ * transition to CLOSE was not seen (a run the kernel skipped): report the
+ * close now, from the socket's final counters. */
+static __always_inline int handle_destroy(__u64 skp)
+{
+	if (!want_close)
+		return 0;
+	return on_close(skp, -1);
 }
 
 static __always_inline int handle_retransmit(__u64 skp)

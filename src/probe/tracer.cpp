@@ -88,9 +88,14 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
   auto& p = a.skel->progs;
   bpf_program__set_autoload(p.state_btf, mode == AttachMode::TpBtf);
   bpf_program__set_autoload(p.retransmit_btf, mode == AttachMode::TpBtf && !cfg.count_mode);
+  bpf_program__set_autoload(p.state_btf_backup, mode == AttachMode::TpBtf && !cfg.count_mode);
   bpf_program__set_autoload(p.state_raw, mode == AttachMode::RawTp);
+  bpf_program__set_autoload(p.state_raw_backup, mode == AttachMode::RawTp && !cfg.count_mode);
   bpf_program__set_autoload(p.retransmit_raw, mode == AttachMode::RawTp && !cfg.count_mode);
   bpf_program__set_autoload(p.state_tp, mode == AttachMode::Tracepoint);
+  bpf_program__set_autoload(p.destroy_btf, mode == AttachMode::TpBtf && cfg.want_close);
+  bpf_program__set_autoload(p.destroy_raw, mode == AttachMode::RawTp && cfg.want_close);
+  bpf_program__set_autoload(p.destroy_tp, mode == AttachMode::Tracepoint && cfg.want_close);
   bpf_program__set_autoload(p.retransmit_tp, mode == AttachMode::Tracepoint && !cfg.count_mode);
   const bool failures = cfg.want_outcome || cfg.want_close;
   bpf_program__set_autoload(p.connect_exit_tp, have_tracefs && !cfg.count_mode);
@@ -122,8 +127,13 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
   auto& l = a.skel->links;
   const Prog progs[] = {
       {p.state_btf, &l.state_btf, "sock:inet_sock_set_state"},
+      {p.state_btf_backup, &l.state_btf_backup, "sock:inet_sock_set_state"},
       {p.state_raw, &l.state_raw, "sock:inet_sock_set_state"},
+      {p.state_raw_backup, &l.state_raw_backup, "sock:inet_sock_set_state"},
       {p.state_tp, &l.state_tp, "sock:inet_sock_set_state"},
+      {p.destroy_btf, &l.destroy_btf, "tcp:tcp_destroy_sock"},
+      {p.destroy_raw, &l.destroy_raw, "tcp:tcp_destroy_sock"},
+      {p.destroy_tp, &l.destroy_tp, "tcp:tcp_destroy_sock"},
       {p.retransmit_btf, &l.retransmit_btf, "tcp:tcp_retransmit_skb"},
       {p.retransmit_raw, &l.retransmit_raw, "tcp:tcp_retransmit_skb"},
       {p.retransmit_tp, &l.retransmit_tp, "tcp:tcp_retransmit_skb"},
@@ -261,7 +271,21 @@ int Tracer::poll(int timeout_ms) {
 }
 
 std::uint64_t Tracer::lost() const {
-  return __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED);
+  const std::uint64_t dropped = __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED);
+  // Runs the kernel skipped (recursion protection), less those the backup
+  // program on the state tracepoint handled instead.
+  std::uint64_t missed = 0;
+  for (bpf_program* prog : {skel_->progs.state_btf, skel_->progs.state_raw,
+                            skel_->progs.retransmit_btf, skel_->progs.retransmit_raw}) {
+    const int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) missed += info.recursion_misses;
+  }
+  const std::uint64_t recovered =
+      __atomic_load_n(&skel_->bss->state_recovered, __ATOMIC_RELAXED);
+  return dropped + (missed > recovered ? missed - recovered : 0);
 }
 
 std::uint64_t Tracer::sweep(std::uint64_t max_age_ns) {
