@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "harness.h"
+#include "fixture.h"
 
 using namespace std::chrono;
 using rt::Conn;
@@ -33,22 +33,13 @@ std::string row(const Conn& c, const std::string& comm = "conn_helper") {
                            c.daddr, c.dport));
 }
 
-class Runtime : public ::testing::Test {
+class Runtime : public rt::RuntimeTest {
  protected:
-  void SetUp() override {
-    std::string missing = rt::missing_requirements();
-    if (!missing.empty()) {
-      // CI must exercise the kernel: a skip there would hide a broken build.
-      if (std::getenv("CI")) FAIL() << "runtime tests cannot run in CI: " << missing;
-      GTEST_SKIP() << missing;
-    }
-  }
-
-  // Starts tcpconnect and waits for its header (or start record).
+  // Starts tcpconnect and waits for its header (or, with "", the banner).
   std::unique_ptr<Tracer> start(std::vector<std::string> args, const std::string& ready = "PID") {
+    if (!ready.empty()) return RuntimeTest::start(std::move(args), ready);
     auto t = std::make_unique<Tracer>(std::move(args));
-    bool ok = ready.empty() ? t->wait_stderr("Tracing connect") : t->wait_ready(ready);
-    EXPECT_TRUE(ok) << "tracer not ready; stderr: " << t->err() << " stdout: " << t->out();
+    EXPECT_TRUE(t->wait_stderr("Tracing connect")) << t->err();
     return t;
   }
 
@@ -114,9 +105,9 @@ TEST_F(Runtime, LportIsTheGetsocknamePort) {
   EXPECT_EQ(lines[0], "PID     COMM         IP SADDR            LPORT  DADDR            DPORT");
   auto mine = rt::lines_for_pid(lines, c[0].pid);
   ASSERT_EQ(mine.size(), 1u) << t->out();
-  EXPECT_EQ(mine[0], rtrim(fmt::format("{:<7} {:<12} {:<2} {:<16} {:<6} {:<16} {:<5}", c[0].pid,
-                                       "conn_helper", 4, "127.0.0.1", c[0].sport, "127.0.0.1",
-                                       c[0].dport)));
+  EXPECT_EQ(mine[0],
+            rtrim(fmt::format("{:<7} {:<12} {:<2} {:<16} {:<6} {:<16} {:<5}", c[0].pid,
+                              "conn_helper", 4, "127.0.0.1", c[0].sport, "127.0.0.1", c[0].dport)));
 }
 
 TEST_F(Runtime, SourcePortAliasS) {
@@ -222,9 +213,9 @@ TEST_F(Runtime, CountTableHasExactlyN) {
   // bcc's columns first, exactly; then FIRST LAST EVERY PATTERN.
   std::string expected_row =
       fmt::format("{:<25} {:<25} {:<20} {:<10} ", "127.0.0.1", "127.0.0.1", l.port(), 7);
-  std::string header = fmt::format("{:<25} {:<25} {:<20} {:<10} {:<12} {:<12} {:<7} {}", "LADDR",
-                                   "RADDR", "RPORT", "CONNECTS", "FIRST", "LAST", "EVERY",
-                                   "PATTERN");
+  std::string header =
+      fmt::format("{:<25} {:<25} {:<20} {:<10} {:<12} {:<12} {:<7} {}", "LADDR", "RADDR", "RPORT",
+                  "CONNECTS", "FIRST", "LAST", "EVERY", "PATTERN");
   std::vector<std::string> nonempty;
   for (auto& s : lines)
     if (!s.empty()) nonempty.push_back(s);
@@ -258,9 +249,9 @@ TEST_F(Runtime, FastOpenSendtoIsTraced) {
   ASSERT_EQ(c[0].result, "ok");
   auto mine = rt::lines_for_pid(finish(*t), c[0].pid);
   ASSERT_EQ(mine.size(), 1u) << t->out();
-  EXPECT_EQ(mine[0], rtrim(fmt::format("{:<7} {:<12} {:<2} {:<16} {:<6} {:<16} {:<5}", c[0].pid,
-                                       "conn_helper", 4, "127.0.0.1", c[0].sport, "127.0.0.1",
-                                       c[0].dport)));
+  EXPECT_EQ(mine[0],
+            rtrim(fmt::format("{:<7} {:<12} {:<2} {:<16} {:<6} {:<16} {:<5}", c[0].pid,
+                              "conn_helper", 4, "127.0.0.1", c[0].sport, "127.0.0.1", c[0].dport)));
 }
 
 TEST_F(Runtime, JsonCarriesTheSameValuesAsText) {
@@ -319,7 +310,7 @@ TEST_F(Runtime, DurationStopsByItself) {
 TEST_F(Runtime, NothingOfOursRemainsAfterExit) {
   auto t = start({"--lifetime", "--accept"});  // the mode with the most programs
   const std::set<int> ids = rt::prog_ids_of(t->pid());
-  EXPECT_GE(ids.size(), 4u);                    // the check can see them
+  EXPECT_GE(ids.size(), 4u);  // the check can see them
   EXPECT_EQ(rt::still_loaded(ids), ids);
   EXPECT_EQ(t->stop(SIGTERM), 0) << t->err();
   EXPECT_TRUE(rt::still_loaded(ids).empty());
@@ -435,8 +426,8 @@ TEST_F(Runtime, NotRootFailsWithAHint) {
   char dir[] = "/tmp/tcpconnect-nobody.XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string bin = std::string(dir) + "/tcpconnect";
-  ASSERT_EQ(std::system(fmt::format("cp {} {} && chmod 755 {} {}", TCPCONNECT_BIN, bin, dir, bin)
-                            .c_str()),
+  ASSERT_EQ(std::system(
+                fmt::format("cp {} {} && chmod 755 {} {}", TCPCONNECT_BIN, bin, dir, bin).c_str()),
             0);
   rt::Tracer t("/usr/bin/setpriv", {"--reuid=65534", "--regid=65534", "--clear-groups", bin});
   int status = t.wait_exit(seconds(20));
@@ -454,15 +445,14 @@ TEST_F(Runtime, EveryForcedAttachMechanism) {
   rt::Listener l("127.0.0.1");
   for (std::string mode : {"tp_btf", "raw_tp", "tracepoint"}) {
     auto t = start({"--attach", mode, "-v", "-L"});
-    EXPECT_NE(t->err().find("attach: " + mode + " for sock:inet_sock_set_state"),
-              std::string::npos)
+    EXPECT_NE(t->err().find("attach: " + mode + " for sock:inet_sock_set_state"), std::string::npos)
         << t->err();
     auto c = rt::run_helper({"127.0.0.1", std::to_string(l.port())});
     auto mine = rt::lines_for_pid(finish(*t), c[0].pid);
     ASSERT_EQ(mine.size(), 1u) << mode << "\n" << t->out();
-    EXPECT_EQ(mine[0], rtrim(fmt::format("{:<7} {:<12} {:<2} {:<16} {:<6} {:<16} {:<5}",
-                                         c[0].pid, "conn_helper", 4, "127.0.0.1", c[0].sport,
-                                         "127.0.0.1", c[0].dport)))
+    EXPECT_EQ(mine[0], rtrim(fmt::format("{:<7} {:<12} {:<2} {:<16} {:<6} {:<16} {:<5}", c[0].pid,
+                                         "conn_helper", 4, "127.0.0.1", c[0].sport, "127.0.0.1",
+                                         c[0].dport)))
         << mode;
   }
 }

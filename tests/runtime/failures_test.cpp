@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "harness.h"
+#include "fixture.h"
 #include "netns.h"
 
 using namespace std::chrono;
@@ -21,39 +21,14 @@ using rt::Tracer;
 
 namespace {
 
-class Failures : public ::testing::Test {
+class Failures : public rt::RuntimeTest {
  protected:
-  void SetUp() override {
-    std::string missing = rt::missing_requirements();
-    if (!missing.empty()) {
-      if (std::getenv("CI")) FAIL() << "runtime tests cannot run in CI: " << missing;
-      GTEST_SKIP() << missing;
-    }
-  }
-
   std::unique_ptr<Tracer> start(std::vector<std::string> args) {
-    auto t = std::make_unique<Tracer>(std::move(args));
-    EXPECT_TRUE(t->wait_ready("{\"type\":\"start\"")) << t->err() << t->out();
-    return t;
-  }
-
-  std::vector<json> records(Tracer& t, const std::string& type) {
-    EXPECT_EQ(t.stop(), 0) << t.err();
-    std::vector<json> out;
-    for (auto& line : t.out_lines()) {
-      auto j = json::parse(line);
-      if (j["type"] == type) out.push_back(j);
-    }
-    return out;
+    return RuntimeTest::start(std::move(args), rt::kJsonStart);
   }
 };
 
-std::vector<json> for_pid(const std::vector<json>& recs, int pid) {
-  std::vector<json> out;
-  for (auto& j : recs)
-    if (j["pid"] == pid) out.push_back(j);
-  return out;
-}
+using rt::for_pid;
 
 TEST_F(Failures, NoRouteIsEnetunreachWithoutASyn) {
   rt::NoRoute nr;

@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,10 +12,9 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <dirent.h>
+#include <cstring>
 #include <fstream>
 #include <functional>
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -25,14 +25,15 @@ using namespace std::chrono;
 
 std::string missing_requirements() {
   if (geteuid() != 0) return "runtime tests need root (BPF and tracepoints)";
-  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+    return "kernel has no BTF (/sys/kernel/btf/vmlinux)";
   return {};
 }
 
 namespace {
 
-pid_t spawn(const std::string& path, const std::vector<std::string>& args, int* out_fd,
-            int* err_fd, int* in_fd = nullptr) {
+pid_t spawn(const std::string& path, const std::vector<std::string>& args, int* out_fd, int* err_fd,
+            int* in_fd = nullptr) {
   int out[2], err[2], in[2] = {-1, -1};
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) throw std::runtime_error("pipe");
   if (in_fd && pipe2(in, O_CLOEXEC)) throw std::runtime_error("pipe");
@@ -60,6 +61,8 @@ pid_t spawn(const std::string& path, const std::vector<std::string>& args, int* 
   return pid;
 }
 
+}  // namespace
+
 void read_all(int fd, std::mutex& mu, std::string& dst) {
   char buf[4096];
   for (;;) {
@@ -85,8 +88,6 @@ int decode_status(int st) {
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
   return -1;
 }
-
-}  // namespace
 
 Tracer::Tracer(std::vector<std::string> args) : Tracer(TCPCONNECT_BIN, std::move(args)) {}
 
@@ -188,8 +189,6 @@ std::string Tracer::err() const {
 std::vector<std::string> Tracer::out_lines() const { return split_lines(out()); }
 
 namespace {
-std::vector<Conn> parse_conns(const std::string& out, const std::string& err);
-
 std::vector<Conn> collect(pid_t pid, int out_fd, int err_fd) {
   std::mutex mu;
   std::string out, err;
@@ -235,7 +234,6 @@ std::vector<Conn> PendingHelper::go() {
   return collect(pid_, out_fd_, err_fd_);
 }
 
-namespace {
 std::vector<Conn> parse_conns(const std::string& out, const std::string& err) {
   std::vector<Conn> conns;
   for (auto& line : split_lines(out)) {
@@ -262,7 +260,6 @@ std::vector<Conn> parse_conns(const std::string& out, const std::string& err) {
   if (conns.empty()) throw std::runtime_error("conn_helper printed nothing: " + err);
   return conns;
 }
-}  // namespace
 
 namespace {
 int make_bound(const std::string& addr, int* port) {

@@ -27,8 +27,8 @@ class Tracer {
   ~Tracer();
   // Waits until stdout has a line for which `ready` is true (the header, or
   // the JSON start record). Returns false on timeout or early exit.
-  bool wait_ready(const std::string& stdout_prefix, std::chrono::milliseconds timeout =
-                                                         std::chrono::seconds(20));
+  bool wait_ready(const std::string& stdout_prefix,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(20));
   bool wait_stderr(const std::string& needle,
                    std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Waits until stdout contains `needle`.
@@ -65,6 +65,14 @@ struct Conn {
   int dport = 0;
   std::string result;
 };
+
+// Appends everything read from `fd` to `dst` (under `mu`) until EOF, then closes it.
+void read_all(int fd, std::mutex& mu, std::string& dst);
+std::vector<std::string> split_lines(const std::string& s);
+// Exit status from waitpid(): the code, or 128 + signal.
+int decode_status(int st);
+// conn_helper's output lines as Conns; throws (with `err`) when there are none.
+std::vector<Conn> parse_conns(const std::string& out, const std::string& err);
 
 // Runs conn_helper with `args` to completion; returns one Conn per line.
 std::vector<Conn> run_helper(const std::vector<std::string>& args);

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "harness.h"
+#include "fixture.h"
 
 using namespace std::chrono;
 using nlohmann::json;
@@ -17,48 +17,16 @@ using rt::Tracer;
 
 namespace {
 
-class Lifecycle : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string missing = rt::missing_requirements();
-    if (!missing.empty()) {
-      if (std::getenv("CI")) FAIL() << "runtime tests cannot run in CI: " << missing;
-      GTEST_SKIP() << missing;
-    }
-  }
+class Lifecycle : public rt::RuntimeTest {};
 
-  std::unique_ptr<Tracer> start(std::vector<std::string> args, const std::string& ready) {
-    auto t = std::make_unique<Tracer>(std::move(args));
-    EXPECT_TRUE(t->wait_ready(ready)) << t->err() << t->out();
-    return t;
-  }
-
-  // Stops the tracer and returns its JSON records of the given type.
-  std::vector<json> records(Tracer& t, const std::string& type) {
-    EXPECT_EQ(t.stop(), 0) << t.err();
-    std::vector<json> out;
-    for (auto& line : t.out_lines()) {
-      auto j = json::parse(line);
-      if (j["type"] == type) out.push_back(j);
-    }
-    return out;
-  }
-};
-
-std::vector<json> for_pid(const std::vector<json>& recs, int pid) {
-  std::vector<json> out;
-  for (auto& j : recs)
-    if (j["pid"] == pid) out.push_back(j);
-  return out;
-}
-
-const char* kStart = "{\"type\":\"start\"";
+using rt::for_pid;
+const char* kStart = rt::kJsonStart;
 
 TEST_F(Lifecycle, EstablishedConnectionLifetimeAndBytes) {
   rt::Listener l("127.0.0.1", 20);  // the server sends 20 bytes
   auto t = start({"--lifetime", "--json", "-P", std::to_string(l.port())}, kStart);
-  auto c = rt::run_helper(
-      {"--send", "10", "--hold-ms", "300", "127.0.0.1", std::to_string(l.port())});
+  auto c =
+      rt::run_helper({"--send", "10", "--hold-ms", "300", "127.0.0.1", std::to_string(l.port())});
   ASSERT_EQ(c[0].result, "ok");
   // The close is reported when the FIN exchange ends, just after the helper.
   ASSERT_TRUE(t->wait_stdout("\"type\":\"close\"", seconds(3))) << t->out();
@@ -84,8 +52,8 @@ TEST_F(Lifecycle, LifetimeTextColumns) {
   auto t = start({"--lifetime", "-P", std::to_string(l.port())}, "PID");
   // Held briefly so the 3 bytes are acknowledged before the close (TX counts
   // acknowledged bytes; closing with the greeting unread sends a RST).
-  auto c = rt::run_helper(
-      {"--send", "3", "--hold-ms", "50", "127.0.0.1", std::to_string(l.port())});
+  auto c =
+      rt::run_helper({"--send", "3", "--hold-ms", "50", "127.0.0.1", std::to_string(l.port())});
   ASSERT_TRUE(t->wait_stdout(fmt::format("\n{} ", c[0].pid), seconds(3))) << t->out();
   EXPECT_EQ(t->stop(), 0);
   auto lines = t->out_lines();
@@ -141,13 +109,14 @@ TEST_F(Lifecycle, OutcomeColumnsInDefaultMode) {
   ASSERT_TRUE(t->wait_stdout(fmt::format("\n{} ", c[0].pid), seconds(3))) << t->out();
   EXPECT_EQ(t->stop(), 0);
   auto lines = t->out_lines();
-  EXPECT_EQ(lines[0],
-            "PID     COMM         IP SADDR            DADDR            DPORT  OUTCOME      LAT(ms)");
+  EXPECT_EQ(
+      lines[0],
+      "PID     COMM         IP SADDR            DADDR            DPORT  OUTCOME      LAT(ms)");
   auto mine = rt::lines_for_pid(lines, c[0].pid);
   ASSERT_EQ(mine.size(), 1u) << t->out();
-  const std::string prefix = fmt::format("{:<7} {:<12} {:<2} {:<16} {:<16} {:<6} {:<12} ",
-                                         c[0].pid, "conn_helper", 4, "127.0.0.1", "127.0.0.1",
-                                         l.port(), "established");
+  const std::string prefix =
+      fmt::format("{:<7} {:<12} {:<2} {:<16} {:<16} {:<6} {:<12} ", c[0].pid, "conn_helper", 4,
+                  "127.0.0.1", "127.0.0.1", l.port(), "established");
   EXPECT_EQ(mine[0].substr(0, prefix.size()), prefix);
   EXPECT_GT(std::stod(mine[0].substr(prefix.size())), 0);
 }
@@ -173,8 +142,8 @@ TEST_F(Lifecycle, PeriodicCallerByProcess) {
       std::vector<std::string>{"-c", "--by-process", "-P", std::to_string(l.port())});
   ASSERT_TRUE(t->wait_stderr("Tracing connect"));
   // A connection every 200 ms for 3 s: each is held 200 ms, then the next.
-  auto c = rt::run_helper({"--count", "16", "--hold-ms", "200", "127.0.0.1",
-                           std::to_string(l.port())});
+  auto c =
+      rt::run_helper({"--count", "16", "--hold-ms", "200", "127.0.0.1", std::to_string(l.port())});
   ASSERT_EQ(c.size(), 16u);
   EXPECT_EQ(t->stop(), 0) << t->err();
   auto lines = t->out_lines();

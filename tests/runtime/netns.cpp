@@ -45,12 +45,6 @@ std::string trim(std::string s) {
   return s;
 }
 
-int decode_status(int st) {
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-  return -1;
-}
-
 // fork+execv with stdout/stderr on pipes and stdin from a pipe (in_fd != nullptr) or
 // /dev/null. All descriptors we keep are close-on-exec, so other children do not inherit them.
 pid_t spawn(const std::vector<std::string>& argv, int* out_fd, int* err_fd, int* in_fd) {
@@ -94,18 +88,6 @@ pid_t spawn(const std::vector<std::string>& argv, int* out_fd, int* err_fd, int*
   *err_fd = err[0];
   if (in_fd) *in_fd = in[1];
   return pid;
-}
-
-void read_all(int fd, std::mutex& mu, std::string& dst) {
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    std::lock_guard<std::mutex> g(mu);
-    dst.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
 }
 
 // Reads stdout/stderr of `pid` to EOF and reaps it, killing it at the deadline.
@@ -161,42 +143,6 @@ CmdResult collect(pid_t pid, int out_fd, int err_fd, milliseconds timeout) {
   }
   r.status = decode_status(st);
   return r;
-}
-
-std::vector<std::string> split_lines(const std::string& s) {
-  std::vector<std::string> lines;
-  std::istringstream in(s);
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
-}
-
-// Same format and rules as harness.cpp's parser for conn_helper lines.
-std::vector<Conn> parse_conns(const std::string& out, const std::string& err) {
-  std::vector<Conn> conns;
-  for (auto& line : split_lines(out)) {
-    std::istringstream in(line);
-    std::string kv;
-    std::map<std::string, std::string> m;
-    while (in >> kv) {
-      auto eq = kv.find('=');
-      if (eq != std::string::npos) m[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    if (!m.count("pid")) continue;
-    Conn c;
-    c.pid = std::stoi(m["pid"]);
-    c.tid = std::stoi(m["tid"]);
-    c.uid = std::stoi(m["uid"]);
-    c.af = std::stoi(m["af"]);
-    c.saddr = m["saddr"];
-    c.sport = std::stoi(m["sport"]);
-    c.daddr = m["daddr"];
-    c.dport = std::stoi(m["dport"]);
-    c.result = m["result"];
-    conns.push_back(c);
-  }
-  if (conns.empty()) throw std::runtime_error("conn_helper printed nothing: " + err);
-  return conns;
 }
 
 // Absolute path of a system tool (the test's PATH may lack the sbin directories).
