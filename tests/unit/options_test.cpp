@@ -476,3 +476,57 @@ TEST(OptionsErrors, BadRingbufSize) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(OptionsLifecycle, ModesAndShorterThan) {
+  EXPECT_TRUE(parse({"--outcome"}).options.outcome);
+  EXPECT_TRUE(parse({"--failed"}).options.failed);
+  EXPECT_TRUE(parse({"--lifetime"}).options.lifetime);
+  EXPECT_TRUE(parse({"--accept"}).options.accept);
+  EXPECT_TRUE(parse({"-c", "--by-process"}).options.by_process);
+  const std::pair<const char*, std::uint64_t> spans[] = {
+      {"250ms", 250'000'000}, {"5s", 5'000'000'000}, {"1.5s", 1'500'000'000},
+      {"100us", 100'000},     {"2m", 120'000'000'000}, {"1h", 3'600'000'000'000}};
+  for (const auto& [text, ns] : spans) {
+    auto r = parse({"--shorter-than", text});
+    ASSERT_EQ(r.kind, ParseResult::Kind::Run) << text;
+    EXPECT_EQ(r.options.shorter_than_ns, ns) << text;
+    EXPECT_TRUE(r.options.lifetime) << "--shorter-than implies --lifetime";
+  }
+}
+
+TEST(OptionsErrors, LifecycleCombinations) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* message;
+  };
+  const Case cases[] = {
+      {{"-c", "--lifetime"},
+       "tcpconnect: -c/--count cannot be combined with --outcome, --failed, --lifetime or "
+       "--shorter-than"},
+      {{"-c", "--failed"},
+       "tcpconnect: -c/--count cannot be combined with --outcome, --failed, --lifetime or "
+       "--shorter-than"},
+      {{"--by-process"}, "tcpconnect: --by-process needs -c/--count"},
+      {{"--shorter-than", "5"},
+       "tcpconnect: invalid duration '5' for --shorter-than: expected a number with a unit: us, "
+       "ms, s, m or h (e.g. 250ms, 5s)"},
+      {{"--shorter-than", "0ms"},
+       "tcpconnect: invalid duration '0ms' for --shorter-than: expected a number with a unit: "
+       "us, ms, s, m or h (e.g. 250ms, 5s)"},
+      {{"--shorter-than", "ms"},
+       "tcpconnect: invalid duration 'ms' for --shorter-than: expected a number with a unit: "
+       "us, ms, s, m or h (e.g. 250ms, 5s)"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse(c.args);
+    EXPECT_EQ(r.kind, ParseResult::Kind::Error) << c.message;
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.text, c.message);
+  }
+}
+
+}  // namespace
+}  // namespace tcpconnect
