@@ -613,9 +613,24 @@ struct {
 	__type(value, __u32);
 } state_busy SEC(".maps");
 
+/* Transitions handle_state_change() acts on; the rest return at once, so
+ * neither program marks or checks anything for them. */
+static __always_inline bool state_relevant(int oldstate, int newstate)
+{
+	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_)
+		return true;
+	if (count_mode)
+		return false;
+	return oldstate == TCP_SYN_SENT_ || (newstate == TCP_CLOSE_ && want_close);
+}
+
 static __always_inline int state_primary(__u64 skp, int oldstate, int newstate)
 {
-	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
+	__u32 zero = 0, *busy;
+
+	if (!state_relevant(oldstate, newstate))
+		return 0;
+	busy = bpf_map_lookup_elem(&state_busy, &zero);
 
 	if (busy)
 		*busy = 1;
@@ -627,8 +642,11 @@ static __always_inline int state_primary(__u64 skp, int oldstate, int newstate)
 
 static __always_inline int state_backup(__u64 skp, int oldstate, int newstate)
 {
-	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
+	__u32 zero = 0, *busy;
 
+	if (!state_relevant(oldstate, newstate))
+		return 0;
+	busy = bpf_map_lookup_elem(&state_busy, &zero);
 	if (!busy || !*busy)
 		return 0;
 	__sync_fetch_and_add(&state_recovered, 1);
