@@ -34,6 +34,13 @@ AddrBytes copy_addr(const std::uint8_t (&src)[16], int ip) {
   return out;
 }
 
+// A kernel task name: the bytes up to the first NUL, at most TC_COMM_LEN.
+std::string comm_of(const char (&raw)[TC_COMM_LEN]) {
+  const void* nul = std::memchr(raw, '\0', sizeof(raw));
+  return std::string(
+      raw, nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - raw) : sizeof(raw));
+}
+
 }  // namespace
 
 std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
@@ -67,10 +74,7 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
   ev.daddr = copy_addr(raw.daddr, ip);
   ev.sport = raw.sport;
   ev.dport = raw.dport;
-  const void* nul = std::memchr(raw.comm, '\0', sizeof(raw.comm));
-  const std::size_t comm_len =
-      nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - raw.comm) : sizeof(raw.comm);
-  ev.comm.assign(raw.comm, comm_len);
+  ev.comm = comm_of(raw.comm);
   return ev;
 }
 
@@ -114,9 +118,7 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uin
   row.dport = raw.dport;
   row.count = value;
   row.pid = raw.pid;
-  const void* nul = std::memchr(raw.comm, '\0', sizeof(raw.comm));
-  row.comm.assign(raw.comm, nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - raw.comm)
-                                : sizeof(raw.comm));
+  row.comm = comm_of(raw.comm);
   return row;
 }
 

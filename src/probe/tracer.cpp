@@ -45,6 +45,18 @@ constexpr Candidate kCandidates[] = {
     {AttachMode::Tracepoint, "perf-event tracepoint via tracefs"},
 };
 
+// Calls fn(key) for every key of the map behind `fd`.
+template <typename Key, typename Fn>
+void for_each_key(int fd, Fn fn) {
+  Key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    fn(next);
+    key = next;
+    prev = &key;
+  }
+}
+
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 struct Attempt {
@@ -221,7 +233,8 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     // The best mechanism's failure is the one to show; the others are
     // usually consequences of the same cause and are under --verbose.
     err.message = failed.empty() ? "no attach mechanism to try" : failed.front().failure;
-    if (tried.size() > 1) err.message += fmt::format(" (tried {}; -v shows each)", fmt::join(tried, ", "));
+    if (tried.size() > 1)
+      err.message += fmt::format(" (tried {}; -v shows each)", fmt::join(tried, ", "));
     bool refused = false;
     for (const auto& a : failed) refused |= a.err == EPERM || a.err == EACCES;
     if (refused) {
@@ -241,8 +254,8 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     }
   }
 
-  t->rb_ = ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &Tracer::on_sample, t.get(),
-                            nullptr);
+  t->rb_ =
+      ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &Tracer::on_sample, t.get(), nullptr);
   if (!t->rb_) {
     err = {"failed to create ring buffer reader: " + errno_text(errno), "", 1};
     return nullptr;
@@ -283,8 +296,7 @@ std::uint64_t Tracer::lost() const {
     __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) missed += info.recursion_misses;
   }
-  const std::uint64_t recovered =
-      __atomic_load_n(&skel_->bss->state_recovered, __ATOMIC_RELAXED);
+  const std::uint64_t recovered = __atomic_load_n(&skel_->bss->state_recovered, __ATOMIC_RELAXED);
   return dropped + (missed > recovered ? missed - recovered : 0);
 }
 
@@ -296,14 +308,10 @@ std::uint64_t Tracer::sweep(std::uint64_t max_age_ns) {
       static_cast<std::uint64_t>(now_ts.tv_sec) * 1'000'000'000ull + now_ts.tv_nsec;
   int fd = bpf_map__fd(skel_->maps.conns);
   std::vector<std::uint64_t> stale;
-  std::uint64_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+  for_each_key<std::uint64_t>(fd, [&](std::uint64_t k) {
     tc_conn c{};
-    if (bpf_map_lookup_elem(fd, &next, &c) == 0 && c.ts_ns + max_age_ns < now) stale.push_back(next);
-    key = next;
-    prev = &key;
-  }
+    if (bpf_map_lookup_elem(fd, &k, &c) == 0 && c.ts_ns + max_age_ns < now) stale.push_back(k);
+  });
   std::uint64_t removed = 0;
   for (auto k : stale) removed += bpf_map_delete_elem(fd, &k) == 0;
   return removed;
@@ -314,14 +322,7 @@ std::uint64_t Tracer::evicted() const {
   std::uint64_t inserted = __atomic_load_n(&bss->conns_inserted, __ATOMIC_RELAXED);
   std::uint64_t deleted = __atomic_load_n(&bss->conns_deleted, __ATOMIC_RELAXED);
   std::uint64_t live = 0;
-  int fd = bpf_map__fd(skel_->maps.conns);
-  std::uint64_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    live++;
-    key = next;
-    prev = &key;
-  }
+  for_each_key<std::uint64_t>(bpf_map__fd(skel_->maps.conns), [&](std::uint64_t) { live++; });
   return inserted > deleted + live ? inserted - deleted - live : 0;
 }
 
@@ -330,9 +331,7 @@ std::vector<CountRow> Tracer::read_counts(std::int64_t mono_to_wall_ns) const {
   int fd = bpf_map__fd(skel_->maps.counts);
   const int ncpus = std::max(libbpf_num_possible_cpus(), 1);
   std::vector<tc_count_value> per_cpu(static_cast<std::size_t>(ncpus));
-  tc_count_key key{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+  for_each_key<tc_count_key>(fd, [&](const tc_count_key& next) {
     if (bpf_map_lookup_elem(fd, &next, per_cpu.data()) == 0) {
       // One CPU's view each: sum the counts and histograms, keep the
       // earliest first and the latest last.
@@ -352,9 +351,7 @@ std::vector<CountRow> Tracer::read_counts(std::int64_t mono_to_wall_ns) const {
           mono_to_wall_ns);
       if (row) rows.push_back(std::move(*row));
     }
-    key = next;
-    prev = &key;
-  }
+  });
   return rows;
 }
 

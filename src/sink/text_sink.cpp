@@ -9,8 +9,6 @@
 // Unlike bcc, trailing whitespace is stripped from every line.
 #include "sink/text_sink.h"
 
-#include "model/intervals.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,6 +16,9 @@
 #include <iterator>
 #include <string>
 #include <string_view>
+
+#include "model/intervals.h"
+#include "tcpconnect/abi.h"
 
 namespace tcpconnect {
 namespace {
@@ -35,16 +36,16 @@ void append_padded(fmt::memory_buffer& buf, std::string_view s, std::size_t widt
   }
 }
 
-// %-12.12s of the task name: at most 12 bytes. Control bytes (< 0x20, 0x7f)
+// %-12.12s of the task name (or another width): at most `width` bytes. Control bytes (< 0x20, 0x7f)
 // become '?' so a task name cannot move the cursor or break the line; bytes
 // >= 0x80 pass through untouched.
-void append_comm(fmt::memory_buffer& buf, std::string_view comm) {
-  const std::size_t n = std::min(comm.size(), kCommWidth);
+void append_comm(fmt::memory_buffer& buf, std::string_view comm, std::size_t width = kCommWidth) {
+  const std::size_t n = std::min(comm.size(), width);
   for (std::size_t i = 0; i < n; ++i) {
     const auto c = static_cast<unsigned char>(comm[i]);
     buf.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
   }
-  for (std::size_t i = n; i < kCommWidth; ++i) buf.push_back(' ');
+  for (std::size_t i = n; i < width; ++i) buf.push_back(' ');
 }
 
 // Width a column needs so that `len` bytes are followed by padding: bcc's
@@ -257,10 +258,7 @@ void TextSink::counts(std::vector<CountRow> rows) {
     buf_.clear();
     if (by_process_) {
       fmt::format_to(it, "{:<7} ", r.pid);
-      std::string comm = r.comm;
-      for (char& c : comm)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-      append_padded(buf_, comm, 16);
+      append_comm(buf_, r.comm, TC_COMM_LEN);
       buf_.push_back(' ');
     }
     append_padded(buf_, texts[i].laddr, lwidth);
