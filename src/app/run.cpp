@@ -105,7 +105,7 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     tracer->poll(0);  // what arrived before the stop
     if (opts.count) sink->counts(tracer->read_counts(mono_to_wall));
     report_lost(true);
-    sink->finish(FinishInfo{tracer->lost(), events});
+    sink->finish(FinishInfo{tracer->lost(), events, tracer->skipped()});
     out.flush();
   }
   if (opts.verbose) {

@@ -284,9 +284,10 @@ int Tracer::poll(int timeout_ms) {
 }
 
 std::uint64_t Tracer::lost() const {
-  const std::uint64_t dropped = __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED);
-  // Runs the kernel skipped (recursion protection), less those the backup
-  // program on the state tracepoint handled instead.
+  return __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED);
+}
+
+std::uint64_t Tracer::skipped() const {
   std::uint64_t missed = 0;
   for (bpf_program* prog : {skel_->progs.state_btf, skel_->progs.state_raw,
                             skel_->progs.retransmit_btf, skel_->progs.retransmit_raw}) {
@@ -296,8 +297,9 @@ std::uint64_t Tracer::lost() const {
     __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) missed += info.recursion_misses;
   }
-  const std::uint64_t recovered = __atomic_load_n(&skel_->bss->state_recovered, __ATOMIC_RELAXED);
-  return dropped + (missed > recovered ? missed - recovered : 0);
+  const std::uint64_t recovered =
+      __atomic_load_n(&skel_->bss->state_recovered, __ATOMIC_RELAXED);
+  return missed > recovered ? missed - recovered : 0;
 }
 
 std::uint64_t Tracer::sweep(std::uint64_t max_age_ns) {

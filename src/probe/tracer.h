@@ -62,6 +62,10 @@ class Tracer {
   int poll(int timeout_ms);
   // Records the kernel could not deliver (ring full, count table full).
   std::uint64_t lost() const;
+  // Runs of our programs the kernel skipped (recursion protection) that the
+  // backup state program did not take over. Most carry no event we need, so
+  // they are reported apart from lost().
+  std::uint64_t skipped() const;
   // -c mode: the kernel's count table; times converted with mono_to_wall_ns.
   std::vector<CountRow> read_counts(std::int64_t mono_to_wall_ns) const;
   const std::string& attach_method() const { return method_; }

@@ -115,6 +115,7 @@ void JsonSink::finish(const FinishInfo& info) {
   j["type"] = "end";
   j["events"] = info.events;
   j["lost"] = info.lost_total;
+  j["skipped"] = info.skipped;
   write_record(line_, out_, j);
   out_.flush();
 }

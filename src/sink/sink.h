@@ -22,6 +22,9 @@ struct StartInfo {
 struct FinishInfo {
   std::uint64_t lost_total = 0;
   std::uint64_t events = 0;  // connect events seen (not counted in -c mode)
+  // Tracepoint runs the kernel skipped (recursion protection) that no backup
+  // took over: events may be missing, though most such runs carry nothing.
+  std::uint64_t skipped = 0;
 };
 
 class Sink {

@@ -288,6 +288,15 @@ void TextSink::finish(const FinishInfo& info) {
     write_line(err_);
     err_.flush();
   }
+  if (info.skipped > 0) {
+    buf_.clear();
+    fmt::format_to(std::back_inserter(buf_),
+                   "WARNING: the kernel skipped {} tracepoint runs (recursion protection); some "
+                   "events may be missing",
+                   info.skipped);
+    write_line(err_);
+    err_.flush();
+  }
   out_.flush();
 }
 

@@ -240,8 +240,8 @@ TEST(JsonSink, CountRecordsSorted) {
 TEST(JsonSink, EndRecord) {
   std::ostringstream out;
   JsonSink sink(Options{}, out);
-  sink.finish(FinishInfo{4, 1000});
-  EXPECT_EQ(out.str(), "{\"type\":\"end\",\"events\":1000,\"lost\":4}\n");
+  sink.finish(FinishInfo{4, 1000, 7});
+  EXPECT_EQ(out.str(), "{\"type\":\"end\",\"events\":1000,\"lost\":4,\"skipped\":7}\n");
 }
 
 TEST(JsonSink, FullSessionOneObjectPerLine) {

@@ -364,3 +364,18 @@ TEST(TextSink, FailedColumns) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(TextSink, SkippedRunsAreReportedApartFromLost) {
+  std::ostringstream out, err;
+  TextSink sink(options({}), out, err);
+  sink.finish(FinishInfo{0, 10, 3});
+  EXPECT_EQ(err.str(),
+            "WARNING: the kernel skipped 3 tracepoint runs (recursion protection); some events "
+            "may be missing\n");
+}
+
+}  // namespace
+}  // namespace tcpconnect
