@@ -1,0 +1,55 @@
+// Which name a destination address was resolved from: the most recent DNS
+// answer for that address in the same network namespace, preferring one
+// received by the same process. Bounded in entries and in age.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "enrich/dns_parse.h"
+#include "model/event.h"
+
+namespace tcpconnect {
+
+struct DnsCacheLimits {
+  std::size_t max_entries = 10000;          // per-namespace and per-process entries together
+  std::uint64_t max_age_ns = 3600ull * 1000000000ull;  // entries older than this are gone
+};
+
+class DnsCache {
+ public:
+  explicit DnsCache(DnsCacheLimits limits = {});
+  ~DnsCache();
+  DnsCache(const DnsCache&) = delete;
+  DnsCache& operator=(const DnsCache&) = delete;
+
+  // Records the addresses of `answer`, received at `mono_ns` (CLOCK_MONOTONIC)
+  // by process `pid` in network namespace `netns`. Evicts the least recently
+  // used entries beyond max_entries.
+  void add(std::uint32_t netns, std::uint32_t pid, const DnsAnswer& answer, std::uint64_t mono_ns);
+
+  struct Hit {
+    std::string name;
+    std::uint64_t age_ns = 0;   // mono_ns of the lookup minus that of the answer
+    bool same_process = false;  // the answer was received by `pid` itself
+  };
+  // The name for (netns, address): the same process's answer when there is
+  // one, else the namespace's most recent. Entries older than max_age_ns are
+  // not returned (and are dropped).
+  std::optional<Hit> lookup(std::uint32_t netns, std::uint32_t pid, int ip, const AddrBytes& addr,
+                            std::uint64_t mono_ns);
+
+  std::size_t size() const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+// bcc's QUERY column: the name, with " (N ms)" when the answer is older than
+// 100 ms; "localhost" for a loopback destination with no answer; "" otherwise.
+std::string dns_query_text(const std::optional<DnsCache::Hit>& hit, int ip, const AddrBytes& daddr);
+
+}  // namespace tcpconnect
