@@ -113,3 +113,46 @@ int accept_exit_tp(struct tp_sys_exit *ctx)
 {
 	return handle_accept_return(ctx->ret);
 }
+
+/* -d: DNS answers on sockets addressed to port 53 (see tcpconnect.bpf.h). */
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int dns_sendto_enter_tp(struct tp_sys_enter *ctx)
+{
+	return handle_sendto_enter(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int dns_read_enter_tp(struct tp_sys_enter *ctx)
+{
+	return dns_read_enter(ctx->args[0], ctx->args[1], false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int dns_recvfrom_enter_tp(struct tp_sys_enter *ctx)
+{
+	return dns_read_enter(ctx->args[0], ctx->args[1], false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int dns_recvmsg_enter_tp(struct tp_sys_enter *ctx)
+{
+	return dns_read_enter(ctx->args[0], ctx->args[1], true);
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int dns_read_exit_tp(struct tp_sys_exit *ctx)
+{
+	return dns_read_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int dns_recvfrom_exit_tp(struct tp_sys_exit *ctx)
+{
+	return dns_read_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int dns_recvmsg_exit_tp(struct tp_sys_exit *ctx)
+{
+	return dns_read_exit(ctx->ret);
+}

@@ -51,6 +51,13 @@ struct tp_sys_enter_connect {
 	long addrlen;
 };
 
+/* Any syscalls:sys_enter_* record: six 8-byte argument slots. */
+struct tp_sys_enter {
+	__u64 common;
+	long syscall_nr;
+	unsigned long args[6];
+};
+
 struct tp_sys_exit {
 	__u64 common;
 	long syscall_nr;
@@ -73,6 +80,12 @@ const volatile bool failed_only = false;   /* ... only for attempts that failed 
 const volatile bool want_close = false;    /* TC_REC_CLOSE (lifetime) */
 const volatile bool want_accept = false;   /* TC_REC_ACCEPT, and track accepted sockets */
 const volatile __u64 shorter_than_ns = 0;  /* close records: only shorter lifetimes; 0 = all */
+/* Containers: owners' namespaces and cgroups. */
+const volatile __u32 filter_netns = 0;        /* network namespace inode; 0 = any */
+const volatile bool filter_cgroup_on = false; /* owner under the cgroup in cgroup_filter[0] */
+const volatile bool filter_cgroupmap_on = false; /* owner's cgroup id is a key of cgroupmap */
+const volatile bool filter_mntnsmap_on = false;  /* owner's mount ns inode is a key of mntnsmap */
+const volatile bool want_dns = false;            /* TC_REC_DNS: answers read by resolvers */
 /* Wake the reader at most this often unless the ring is filling up: keeps
  * wake-ups batched at high rates and lines prompt at low rates. */
 const volatile __u64 wakeup_interval_ns = 50000000;
@@ -168,6 +181,43 @@ struct {
 	__type(value, struct tc_count_value);
 } count_scratch SEC(".maps");
 
+/* --cgroup: the directory's fd at index 0; bpf_current_task_under_cgroup()
+ * includes descendants. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_filter SEC(".maps");
+
+/* --cgroupmap / --mntnsmap: replaced before load by the user's pinned maps
+ * (bcc's convention: 8-byte keys, any value). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u64);
+} cgroupmap SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u32);
+} mntnsmap SEC(".maps");
+
+static __always_inline __u32 sk_netns(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+static __always_inline __u32 current_mntns(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+}
+
 static __always_inline bool port_wanted(__u16 port)
 {
 	if (filter_nports == 0)
@@ -187,7 +237,28 @@ static __always_inline bool task_wanted(__u32 pid, __u32 uid)
 		return false;
 	if (filter_uid_on && uid != filter_uid)
 		return false;
+	if (filter_cgroup_on && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
+		return false;
+	if (filter_cgroupmap_on) {
+		__u64 id = bpf_get_current_cgroup_id();
+
+		if (!bpf_map_lookup_elem(&cgroupmap, &id))
+			return false;
+	}
+	if (filter_mntnsmap_on) {
+		__u64 id = current_mntns();
+
+		if (!bpf_map_lookup_elem(&mntnsmap, &id))
+			return false;
+	}
 	return true;
+}
+
+/* The owner's identity beyond its PID, read in its own context. */
+static __always_inline void owner_ids(struct tc_conn *c)
+{
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	c->mntns = current_mntns();
 }
 
 static __always_inline void read_addrs(const struct sock *sk, __u16 af, __u8 *saddr, __u8 *daddr)
@@ -342,6 +413,8 @@ static __always_inline int on_syn_sent(__u64 skp)
 	dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (!port_wanted(dport))
 		return 0;
+	if (filter_netns && sk_netns(sk) != filter_netns)
+		return 0;
 
 	if (count_mode) {
 		count_connect(sk, af, dport, pid);
@@ -354,6 +427,7 @@ static __always_inline int on_syn_sent(__u64 skp)
 	c.uid = uid;
 	c.dir = TC_DIR_OUT;
 	bpf_get_current_comm(c.comm, sizeof(c.comm));
+	owner_ids(&c);
 	if (!track(skp, &c))
 		return 0;
 	slot = bpf_map_lookup_elem(&last_syn_sent, &zero);
@@ -415,6 +489,9 @@ new_record(__u8 type, const struct sock *sk, const struct tc_conn *c)
 	rec->duration_ns = 0;
 	rec->tx_bytes = 0;
 	rec->rx_bytes = 0;
+	rec->netns = sk_netns(sk);
+	rec->mntns = c->mntns;
+	rec->cgroup_id = c->cgroup_id;
 	return rec;
 }
 
@@ -675,20 +752,26 @@ static __always_inline int handle_retransmit(__u64 skp)
 	return 0;
 }
 
-/* The socket behind a file descriptor of the current task, or NULL when the
- * descriptor is not a socket. */
-static __always_inline const struct sock *sock_from_fd(long fd)
+/* The file behind a descriptor of the current task, or NULL. */
+static __always_inline struct file *file_from_fd(long fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	unsigned int max = BPF_CORE_READ(fdt, max_fds);
 	struct file *f = NULL;
-	struct socket *so;
 
 	if (fd < 0 || fd >= max)
 		return NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* The socket of a file, or NULL when it is not a socket file. */
+static __always_inline const struct sock *sock_of_file(struct file *f)
+{
+	struct socket *so;
+
 	if (!f)
 		return NULL;
 	so = BPF_CORE_READ(f, private_data);
@@ -697,10 +780,24 @@ static __always_inline const struct sock *sock_from_fd(long fd)
 	return BPF_CORE_READ(so, sk);
 }
 
+/* The socket behind a file descriptor of the current task, or NULL when the
+ * descriptor is not a socket. */
+static __always_inline const struct sock *sock_from_fd(long fd)
+{
+	return sock_of_file(file_from_fd(fd));
+}
+
+static __always_inline void dns_watch_addr(long fd, const void *uaddr);
+
 static __always_inline int handle_connect_enter(struct tp_sys_enter_connect *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct connect_call call = {};
+
+	if (want_dns)
+		dns_watch_addr(ctx->fd, ctx->uservaddr);
+	if (!want_outcome && !want_close)
+		return 0;
 
 	call.fd = ctx->fd;
 	bpf_probe_read_user(call.addr, sizeof(call.addr), ctx->uservaddr);
@@ -730,6 +827,8 @@ static __always_inline void report_early_failure(struct connect_call *call, int 
 	dport = ((__u16)call->addr[2] << 8) | call->addr[3];
 	if (!port_wanted(dport))
 		return;
+	if (filter_netns && sk_netns(sk) != filter_netns)
+		return;
 
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
@@ -748,6 +847,9 @@ static __always_inline void report_early_failure(struct connect_call *call, int 
 	rec->dir = TC_DIR_OUT;
 	rec->err = err;
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+	rec->netns = sk_netns(sk);
+	rec->mntns = current_mntns();
+	rec->cgroup_id = bpf_get_current_cgroup_id();
 	if (af == TC_AF_INET) {
 		__builtin_memcpy(rec->daddr, call->addr + 4, 4); /* sin_addr */
 		BPF_CORE_READ_INTO((__u32 *)rec->saddr, sk, __sk_common.skc_rcv_saddr);
@@ -828,6 +930,8 @@ static __always_inline int handle_accept_return(long ret)
 	lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (!port_wanted(lport))
 		return 0;
+	if (filter_netns && sk_netns(sk) != filter_netns)
+		return 0;
 
 	skp = (__u64)sk;
 	c.ts_ns = bpf_ktime_get_ns();
@@ -838,6 +942,7 @@ static __always_inline int handle_accept_return(long ret)
 	c.dir = TC_DIR_IN;
 	c.emitted = 1;
 	bpf_get_current_comm(c.comm, sizeof(c.comm));
+	owner_ids(&c);
 	if (want_close && !track(skp, &c))
 		return 0;
 	if (!want_connect && !want_outcome)
@@ -847,6 +952,159 @@ static __always_inline int handle_accept_return(long ret)
 		return 0;
 	rec->outcome = TC_OUT_ESTABLISHED;
 	bpf_ringbuf_submit(rec, submit_flags());
+	return 0;
+}
+
+/* DNS answers for -d, from syscall tracepoints only.
+ *
+ * Why here and not on packets (cgroup_skb, socket filters, net tracepoints):
+ * in the receiving syscall the reader is known (its process and network
+ * namespace), the payload is what the resolver itself parsed (reassembled
+ * for TCP, whatever the NIC did with it), and nothing is attached to cgroups
+ * or devices. Cost stays low because a socket is only watched once its
+ * process addressed it to port 53 (connect() as glibc does, or sendto() as
+ * musl does); every other read returns after one hash lookup. */
+#define DNS_PORT_BE 0x3500 /* htons(53) */
+#define SOCK_STREAM_ 1
+
+/* Sockets a process sent DNS queries on: (tgid << 32 | fd) -> struct file *,
+ * so that a reused descriptor number is noticed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u64);
+} dns_socks SEC(".maps");
+
+/* A read in progress on a watched socket, by thread. */
+struct dns_read {
+	__u64 buf;
+	__u32 netns;
+	__u8 stream;
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct dns_read);
+} dns_reads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tc_dns_record);
+} dns_scratch SEC(".maps");
+
+static __always_inline __u64 dns_key(long fd)
+{
+	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
+}
+
+/* A sockaddr from user memory names port 53 (IPv4 or IPv6). */
+static __always_inline void dns_watch_addr(long fd, const void *uaddr)
+{
+	struct {
+		__u16 family;
+		__u16 port;
+	} sa = {};
+	struct file *f;
+	__u64 key, val;
+
+	if (!uaddr || bpf_probe_read_user(&sa, sizeof(sa), uaddr) != 0)
+		return;
+	if ((sa.family != TC_AF_INET && sa.family != TC_AF_INET6) || sa.port != DNS_PORT_BE)
+		return;
+	f = file_from_fd(fd);
+	if (!f)
+		return;
+	key = dns_key(fd);
+	val = (__u64)f;
+	bpf_map_update_elem(&dns_socks, &key, &val, BPF_ANY);
+}
+
+static __always_inline int handle_sendto_enter(struct tp_sys_enter *ctx)
+{
+	/* sendto(fd, buf, len, flags, addr, addrlen) */
+	dns_watch_addr(ctx->args[0], (const void *)ctx->args[4]);
+	return 0;
+}
+
+/* A read(fd, buf, ...), recvfrom(fd, buf, ...) or recvmsg(fd, msg, ...) is
+ * starting: remember where the answer will land if fd is watched. */
+static __always_inline int dns_read_enter(long fd, __u64 buf, bool is_msg)
+{
+	__u64 key = dns_key(fd), *file;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct dns_read r = {};
+	const struct sock *sk;
+	struct file *f;
+
+	file = bpf_map_lookup_elem(&dns_socks, &key);
+	if (!file)
+		return 0;
+	f = file_from_fd(fd);
+	if ((__u64)f != *file) { /* closed and reused for something else */
+		bpf_map_delete_elem(&dns_socks, &key);
+		return 0;
+	}
+	sk = sock_of_file(f);
+	if (!sk)
+		return 0;
+	if (is_msg) {
+		struct user_msghdr msg = {};
+		struct iovec iov = {};
+
+		if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)buf) != 0 || !msg.msg_iov ||
+		    bpf_probe_read_user(&iov, sizeof(iov), msg.msg_iov) != 0)
+			return 0;
+		buf = (__u64)iov.iov_base;
+	}
+	r.buf = buf;
+	r.netns = sk_netns(sk);
+	r.stream = BPF_CORE_READ(sk, sk_type) == SOCK_STREAM_;
+	bpf_map_update_elem(&dns_reads, &tid, &r, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int dns_read_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid, zero = 0, n;
+	struct tc_dns_record *rec;
+	struct dns_read *r;
+	__u64 buf;
+
+	r = bpf_map_lookup_elem(&dns_reads, &tid);
+	if (!r)
+		return 0;
+	buf = r->buf;
+	rec = bpf_map_lookup_elem(&dns_scratch, &zero);
+	if (!rec || ret <= 0) {
+		bpf_map_delete_elem(&dns_reads, &tid);
+		return 0;
+	}
+	rec->ts_ns = bpf_ktime_get_ns();
+	rec->pid = pid_tgid >> 32;
+	rec->tid = tid;
+	rec->uid = (__u32)bpf_get_current_uid_gid();
+	rec->type = TC_REC_DNS;
+	rec->stream = r->stream;
+	rec->netns = r->netns;
+	rec->pad = 0;
+	bpf_map_delete_elem(&dns_reads, &tid);
+	n = ret > TC_DNS_MAX ? TC_DNS_MAX : (__u32)ret;
+	asm volatile("" : "+r"(n));
+	if (n > TC_DNS_MAX)
+		return 0;
+	rec->len = n;
+	if (bpf_probe_read_user(rec->data, n, (const void *)buf) != 0)
+		return 0;
+	if (bpf_ringbuf_output(&events, rec, __builtin_offsetof(struct tc_dns_record, data) + n,
+			       submit_flags()) != 0)
+		__sync_fetch_and_add(&lost_events, 1);
 	return 0;
 }
 

@@ -20,6 +20,7 @@ enum tc_record_type {
 	TC_REC_OUTCOME = 2, /* handshake ended, or connect() failed before a SYN */
 	TC_REC_CLOSE = 3,   /* connection ended: lifetime and bytes */
 	TC_REC_ACCEPT = 4,  /* passive connection accepted */
+	TC_REC_DNS = 5,     /* a DNS answer read by a resolver client (struct tc_dns_record) */
 };
 
 /* How the real source port was learned for a connect record. The port is
@@ -67,6 +68,29 @@ struct tc_connect_record {
 	__u64 duration_ns; /* close records: ts_ns to close */
 	__u64 tx_bytes;    /* close records: bytes acked by the peer */
 	__u64 rx_bytes;    /* close records: bytes received */
+	__u32 netns;       /* network namespace inode of the socket */
+	__u32 mntns;       /* mount namespace inode of the owner */
+	__u64 cgroup_id;   /* cgroup v2 id of the owner */
+};
+
+/* Largest DNS answer copied to user space (EDNS answers are usually <= 4096;
+ * larger ones arrive over TCP and are cut, which the parser rejects). */
+#define TC_DNS_MAX 4096
+
+/* A DNS answer as read by the process: sent with the length actually read.
+ * The first fields line up with tc_connect_record so `type` is found at the
+ * same offset. */
+struct tc_dns_record {
+	__u64 ts_ns;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u8 type;   /* TC_REC_DNS */
+	__u8 stream; /* read from a TCP socket: may carry the 2-byte length */
+	__u16 len;   /* bytes in data */
+	__u32 netns;
+	__u32 pad;
+	__u8 data[TC_DNS_MAX];
 };
 
 /* Value of the kernel's per-connection table (keyed by struct sock *): the
@@ -83,8 +107,9 @@ struct tc_conn {
 	__u8 dir;
 	__u8 awaiting_errno; /* failed inside connect(): the syscall's return says why */
 	__u16 pad;
-	__u32 pad2;
+	__u32 mntns;
 	char comm[TC_COMM_LEN];
+	__u64 cgroup_id;
 };
 
 /* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT);
@@ -111,7 +136,10 @@ struct tc_count_value {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct tc_connect_record) == 112, "ABI: connect record size");
+static_assert(sizeof(struct tc_connect_record) == 128, "ABI: connect record size");
+static_assert(__builtin_offsetof(struct tc_dns_record, type) ==
+		      __builtin_offsetof(struct tc_connect_record, type),
+	      "ABI: record type offset");
 static_assert(sizeof(struct tc_count_key) == 56, "ABI: count key size");
 static_assert(sizeof(struct tc_count_value) == 32 + 4 * TC_IVL_BUCKETS, "ABI: count value size");
 #endif

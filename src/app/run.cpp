@@ -9,8 +9,10 @@
 #include <cstring>
 #include <ctime>
 
+#include "enrich/enricher.h"
 #include "probe/tracer.h"
 #include "sink/sink.h"
+#include "tcpconnect/abi.h"
 
 #ifndef TCPCONNECT_VERSION
 #define TCPCONNECT_VERSION "0.0.0"
@@ -43,9 +45,16 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   const std::int64_t mono_to_wall = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
   std::uint64_t events = 0;
 
+  Enricher enricher(opts);
+
   SampleHandler on_sample = [&](std::span<const std::uint8_t> sample) {
+    if (record_type(sample) == TC_REC_DNS) {
+      if (auto dns = decode_dns(sample)) enricher.on_dns(*dns);
+      return;
+    }
     if (auto ev = decode_connect(sample, mono_to_wall)) {
       events++;
+      enricher.enrich(*ev);
       sink->connect(*ev);
     }
   };

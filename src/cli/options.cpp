@@ -47,7 +47,13 @@ constexpr const char* kExamples =
     "    tcpconnect --failed         # only failed attempts, with the reason\n"
     "    tcpconnect --lifetime       # one line per connection when it closes\n"
     "    tcpconnect --shorter-than 500ms --accept  # short-lived connections, both ways\n"
-    "    tcpconnect -c --by-process  # count per process and destination, with intervals\n";
+    "    tcpconnect -c --by-process  # count per process and destination, with intervals\n"
+    "    tcpconnect -d               # add the DNS name each destination was resolved from\n"
+    "    tcpconnect --container      # add NETNS and CONTAINER columns\n"
+    "    tcpconnect --netns 4026532281                 # only sockets in this network namespace\n"
+    "    tcpconnect --cgroup /sys/fs/cgroup/system.slice  # only processes in this cgroup (v2)\n"
+    "    tcpconnect --cgroupmap /sys/fs/bpf/test01    # only cgroups whose ids are in this map\n"
+    "    tcpconnect --mntnsmap /sys/fs/bpf/mnt_ns_set # only mount namespaces in this map\n";
 
 // argparse-like layout: usage line, blank, description, options, examples. CLI11's own usage
 // line would also list the hidden catch-all positional, so it is replaced by a fixed one.
@@ -309,11 +315,32 @@ ParseResult parse_options(int argc, const char* const* argv) {
                 "only connections that lived less than this (e.g. 5s, 250ms); implies --lifetime");
   flag("--accept", o.accept, "also trace accepted (inbound) connections; adds a DIR column");
   flag("--by-process", o.by_process, "with -c: count per process (PID and COMM) too");
+  flag("-d,--dns", o.dns,
+       "add a QUERY column: the DNS name last resolved to the destination, in the same network "
+       "namespace");
+  const ValueOption dns_size =
+      add_value(app, "--dns-cache-size", "--dns-cache-size", "N",
+                "with -d: remember at most N address->name entries (default: 10000)");
+  const ValueOption dns_age = add_value(app, "--dns-max-age", "--dns-max-age", "SECONDS",
+                                        "with -d: forget answers older than this (default: 3600)");
+  flag("--container", o.container, "add NETNS and CONTAINER (ID or cgroup name) columns");
+  const ValueOption netns = add_value(app, "--netns", "--netns", "INODE",
+                                      "only sockets in this network namespace (inode, as in "
+                                      "/proc/PID/ns/net -> net:[INODE])");
+  const ValueOption cgroup = add_value(app, "--cgroup", "--cgroup", "PATH",
+                                       "only processes in this cgroup v2 directory or below it");
+  const ValueOption cgroupmap =
+      add_value(app, "--cgroupmap", "--cgroupmap", "MAPPATH",
+                "only processes whose cgroup id is a key of this pinned BPF hash map");
+  const ValueOption mntnsmap =
+      add_value(app, "--mntnsmap", "--mntnsmap", "MAPPATH",
+                "only processes whose mount namespace id is a key of this pinned BPF hash map");
   const ValueOption ringbuf =
       add_value(app, "--ringbuf-size", "--ringbuf-size", "KIB",
                 "kernel-to-user ring buffer size in KiB, a power of two (default: 4096)");
-  const std::vector<ValueOption> values = {pid,    port,    uid,    duration,
-                                            attach, ringbuf, shorter};
+  const std::vector<ValueOption> values = {pid,      port,    uid,    duration,  attach,
+                                            ringbuf,  shorter, netns,  cgroup,    cgroupmap,
+                                            mntnsmap, dns_size, dns_age};
 
   // Hidden catch-all so positionals (including anything after "--") are told apart from
   // unknown options.
@@ -424,6 +451,44 @@ ParseResult parse_options(int argc, const char* const* argv) {
     o.shorter_than_ns = *v;
     o.lifetime = true;
   }
+  if (auto s = single(netns); s.value) {
+    std::string_view v = *s.value;
+    if (v.size() > 6 && v.substr(0, 5) == "net:[" && v.back() == ']') v = v.substr(5, v.size() - 6);
+    const auto n = parse_decimal(v, 1, 0xffffffffULL);
+    if (!n) {
+      return error("invalid network namespace " + quote(*s.value) +
+                   " for --netns: expected an inode number (as in net:[4026531840])");
+    }
+    o.netns = static_cast<std::uint32_t>(*n);
+  }
+  for (const auto& [opt, target] : {std::pair{&cgroup, &o.cgroup}, std::pair{&cgroupmap, &o.cgroupmap},
+                                    std::pair{&mntnsmap, &o.mntnsmap}}) {
+    if (auto s = single(*opt); s.value) {
+      if (s.value->empty()) return error(std::string("option ") + opt->label + " needs a path");
+      *target = *s.value;
+    }
+  }
+  if (auto s = single(dns_size); s.value) {
+    const auto v = parse_decimal(*s.value, 1, 10'000'000);
+    if (!v) {
+      return error("invalid size " + quote(*s.value) +
+                   " for --dns-cache-size: expected an integer in 1..10000000");
+    }
+    o.dns_cache_size = static_cast<std::uint32_t>(*v);
+  }
+  if (auto s = single(dns_age); s.value) {
+    const auto v = parse_duration(*s.value);
+    if (!v) {
+      return error("invalid age " + quote(*s.value) +
+                   " for --dns-max-age: expected a number of seconds > 0 (e.g. 600)");
+    }
+    o.dns_max_age_ns = static_cast<std::uint64_t>(*v * 1e9);
+  }
+  if ((dns_size.opt->count() || dns_age.opt->count()) && !o.dns) {
+    return error("--dns-cache-size and --dns-max-age need -d/--dns");
+  }
+  if (o.count && o.dns) return error("-c/--count cannot be combined with -d/--dns");
+  if (o.count && o.container) return error("-c/--count cannot be combined with --container");
   if (o.count && (o.outcome || o.failed || o.lifetime)) {
     return error("-c/--count cannot be combined with --outcome, --failed, --lifetime or "
                  "--shorter-than");

@@ -31,7 +31,17 @@ struct Options {
   bool lifetime = false;  // --lifetime: one line per connection when it ends
   std::optional<std::uint64_t> shorter_than_ns;  // --shorter-than DURATION (implies lifetime)
   bool accept = false;      // --accept: also passive (accepted) connections
-  bool by_process = false;  // --by-process: -c rows keyed by PID and COMM too  // --ringbuf-size KIB: power of two, 4..1048576  // --attach
+  bool by_process = false;  // --by-process: -c rows keyed by PID and COMM too
+  // Containers.
+  std::optional<std::uint32_t> netns;    // --netns INODE
+  std::optional<std::string> cgroup;     // --cgroup PATH (cgroup v2 directory)
+  std::optional<std::string> cgroupmap;  // --cgroupmap MAPPATH (bcc)
+  std::optional<std::string> mntnsmap;   // --mntnsmap MAPPATH (bcc)
+  bool container = false;                // --container: NETNS and CONTAINER columns
+  // DNS.
+  bool dns = false;                                         // -d: QUERY column
+  std::uint32_t dns_cache_size = 10000;                     // --dns-cache-size N
+  std::uint64_t dns_max_age_ns = 3600ull * 1'000'000'000;  // --dns-max-age SECONDS
 };
 
 struct ParseResult {

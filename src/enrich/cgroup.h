@@ -36,12 +36,22 @@ class CgroupPaths {
   CgroupPaths(const CgroupPaths&) = delete;
   CgroupPaths& operator=(const CgroupPaths&) = delete;
 
+  // Resolves by file handle (needs CAP_DAC_READ_SEARCH), else by walking the
+  // mount, at most once a second; misses are remembered for a few seconds.
+  // The reference is valid until the next call. Not thread-safe.
   const std::string& path_of(std::uint64_t id);
 
  private:
+  std::string open_by_id(std::uint64_t id, bool& gone);
+  void walk();
+
   std::optional<std::string> mount_;
   int mount_fd_ = -1;
+  std::string prefix_;     // the mount as readlink() spells it
+  bool by_handle_ = true;  // cleared once open_by_handle_at() is refused
+  std::uint64_t last_walk_ns_ = 0;
   std::unordered_map<std::uint64_t, std::string> cache_;
+  std::unordered_map<std::uint64_t, std::uint64_t> misses_;  // id -> forget after (steady ns)
 };
 
 }  // namespace tcpconnect

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -43,6 +44,28 @@ std::string comm_of(const char (&raw)[TC_COMM_LEN]) {
 
 }  // namespace
 
+int record_type(std::span<const std::uint8_t> sample) {
+  constexpr std::size_t off = offsetof(tc_connect_record, type);
+  return sample.size() > off ? sample[off] : 0;
+}
+
+std::optional<DnsSample> decode_dns(std::span<const std::uint8_t> sample) {
+  constexpr std::size_t hdr = offsetof(tc_dns_record, data);
+  tc_dns_record raw;
+  if (sample.size() < hdr) return std::nullopt;
+  std::memcpy(&raw, sample.data(), hdr);
+  if (raw.type != TC_REC_DNS || raw.len > TC_DNS_MAX || sample.size() < hdr + raw.len)
+    return std::nullopt;
+  DnsSample d;
+  d.mono_ns = raw.ts_ns;
+  d.pid = raw.pid;
+  d.tid = raw.tid;
+  d.netns = raw.netns;
+  d.stream = raw.stream != 0;
+  d.data = sample.subspan(hdr, raw.len);
+  return d;
+}
+
 std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
                                            std::int64_t mono_to_wall_ns) {
   tc_connect_record raw;
@@ -75,6 +98,9 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
   ev.sport = raw.sport;
   ev.dport = raw.dport;
   ev.comm = comm_of(raw.comm);
+  ev.netns = raw.netns;
+  ev.mntns = raw.mntns;
+  ev.cgroup_id = raw.cgroup_id;
   return ev;
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tcpconnect {
@@ -40,6 +41,28 @@ struct ConnectEvent {
   std::uint16_t sport = 0;
   std::uint16_t dport = 0;
   std::string comm;  // raw bytes up to the first NUL (may be invalid UTF-8)
+  std::uint32_t netns = 0;      // network namespace inode of the socket
+  std::uint32_t mntns = 0;      // mount namespace inode of the owner
+  std::uint64_t cgroup_id = 0;  // cgroup v2 id of the owner
+
+  // Filled by the enrichment stage (src/enrich), when asked for. The views
+  // point into the enricher's caches and are valid until its next call.
+  std::string_view cgroup;     // path under the cgroup2 mount; "" unknown
+  std::string_view container;  // 64-hex container ID; "" none
+  std::string query;       // -d: bcc's QUERY column ("name", "name (N ms)", "localhost", "")
+  std::string query_name;  // -d: the name alone ("localhost" for loopback), "" unknown
+  std::optional<std::uint64_t> query_age_ns;  // -d: how old the DNS answer was
+};
+
+// A DNS answer a resolver client read (TC_REC_DNS). `data` points into the
+// ring buffer and is valid only while the sample is being handled.
+struct DnsSample {
+  std::uint64_t mono_ns = 0;
+  std::uint32_t pid = 0;
+  std::uint32_t tid = 0;
+  std::uint32_t netns = 0;
+  bool stream = false;  // read from a TCP socket
+  std::span<const std::uint8_t> data;
 };
 
 // One row of the -c table (bcc: LADDR RADDR RPORT CONNECTS), with when the
@@ -59,6 +82,12 @@ struct CountRow {
   double regular_fraction = 0;
   bool periodic = false;
 };
+
+// The record type of a ring-buffer sample (enum tc_record_type), 0 if too short.
+int record_type(std::span<const std::uint8_t> sample);
+
+// Decodes a TC_REC_DNS sample; nullopt when malformed.
+std::optional<DnsSample> decode_dns(std::span<const std::uint8_t> sample);
 
 // Decodes one ring-buffer sample. Returns nullopt for records that are
 // too short or of an unknown type. `mono_to_wall_ns` is added to the

@@ -4,6 +4,10 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,13 +63,84 @@ void for_each_key(int fd, Fn fn) {
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
+// File descriptors of the user's filter objects, opened once for every
+// attach attempt (libbpf dups the map fds it reuses).
+struct FilterFds {
+  int cgroup = -1;
+  int cgroupmap = -1;
+  int mntnsmap = -1;
+  FilterFds() = default;
+  FilterFds(const FilterFds&) = delete;
+  FilterFds& operator=(const FilterFds&) = delete;
+  ~FilterFds() {
+    for (int fd : {cgroup, cgroupmap, mntnsmap})
+      if (fd >= 0) close(fd);
+  }
+};
+
+// Opens a bcc-style filter map: a pinned hash map with 8-byte keys.
+int open_filter_map(const std::string& path, const char* option, Error& err) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) {
+    const int e = errno;
+    struct statfs fs {};
+    if (e == ENOENT && (statfs("/sys/fs/bpf", &fs) != 0 || fs.f_type != BPF_FS_MAGIC)) {
+      err = {fmt::format("cannot open {} {}: no BPF filesystem is mounted at /sys/fs/bpf", option,
+                         path),
+             "mount it (mount -t bpf bpf /sys/fs/bpf) and pin the map there", 1};
+      return -1;
+    }
+    err = {fmt::format("cannot open {} {}: {}", option, path,
+                       e == EINVAL || e == EPERM ? "not a pinned BPF object" : errno_text(e)),
+           "", 2};
+    return -1;
+  }
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 ||
+      (info.type != BPF_MAP_TYPE_HASH && info.type != BPF_MAP_TYPE_LRU_HASH) ||
+      info.key_size != 8) {
+    err = {fmt::format("{} {}: expected a pinned BPF hash map with 8-byte keys", option, path),
+           "create it with: bpftool map create PATH type hash key 8 value 8 entries 128 name NAME "
+           "flags 0",
+           2};
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool open_filters(const TracerConfig& cfg, FilterFds& fds, Error& err) {
+  if (!cfg.cgroup.empty()) {
+    struct statfs fs {};
+    fds.cgroup = open(cfg.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fds.cgroup < 0) {
+      err = {fmt::format("cannot open --cgroup {}: {}", cfg.cgroup, errno_text(errno)), "", 2};
+      return false;
+    }
+    if (fstatfs(fds.cgroup, &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC) {
+      err = {fmt::format("--cgroup {}: not a cgroup v2 directory", cfg.cgroup),
+             "give a directory under the cgroup2 mount (see: findmnt -t cgroup2)", 2};
+      return false;
+    }
+  }
+  if (!cfg.cgroupmap.empty() &&
+      (fds.cgroupmap = open_filter_map(cfg.cgroupmap, "--cgroupmap", err)) < 0)
+    return false;
+  if (!cfg.mntnsmap.empty() &&
+      (fds.mntnsmap = open_filter_map(cfg.mntnsmap, "--mntnsmap", err)) < 0)
+    return false;
+  return true;
+}
+
 struct Attempt {
   struct tc_bpf* skel = nullptr;
   std::string failure;  // empty on success
   int err = 0;
 };
 
-Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
+Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode mode,
+                 bool have_tracefs) {
   Attempt a;
   a.skel = tc_bpf__open();
   if (!a.skel) {
@@ -89,6 +164,19 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
   ro->want_accept = cfg.want_accept;
   ro->shorter_than_ns = cfg.shorter_than_ns;
   ro->wakeup_interval_ns = cfg.wakeup_interval_ns;
+  ro->filter_netns = cfg.netns;
+  ro->filter_cgroup_on = filters.cgroup >= 0;
+  ro->filter_cgroupmap_on = filters.cgroupmap >= 0;
+  ro->filter_mntnsmap_on = filters.mntnsmap >= 0;
+  ro->want_dns = cfg.want_dns;
+  for (auto [map, fd] : {std::pair{a.skel->maps.cgroupmap, filters.cgroupmap},
+                         std::pair{a.skel->maps.mntnsmap, filters.mntnsmap}}) {
+    if (fd >= 0 && bpf_map__reuse_fd(map, fd) != 0) {
+      a.err = errno;
+      a.failure = "failed to use the filter map: " + errno_text(errno);
+      return a;
+    }
+  }
   ro->wakeup_bytes = cfg.ringbuf_bytes / 2;
   bpf_map__set_max_entries(a.skel->maps.events, cfg.ringbuf_bytes);
   if (cfg.want_close) {
@@ -111,12 +199,16 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
   bpf_program__set_autoload(p.retransmit_tp, mode == AttachMode::Tracepoint && !cfg.count_mode);
   const bool failures = cfg.want_outcome || cfg.want_close;
   bpf_program__set_autoload(p.connect_exit_tp, have_tracefs && !cfg.count_mode);
-  bpf_program__set_autoload(p.connect_enter_tp, have_tracefs && failures);
+  bpf_program__set_autoload(p.connect_enter_tp, have_tracefs && (failures || cfg.want_dns));
+  for (bpf_program* dns : {p.dns_sendto_enter_tp, p.dns_read_enter_tp, p.dns_recvfrom_enter_tp,
+                           p.dns_recvmsg_enter_tp, p.dns_read_exit_tp, p.dns_recvfrom_exit_tp,
+                           p.dns_recvmsg_exit_tp})
+    bpf_program__set_autoload(dns, have_tracefs && cfg.want_dns);
   bpf_program__set_autoload(p.accept4_exit_tp, have_tracefs && cfg.want_accept);
   bpf_program__set_autoload(p.accept_exit_tp, have_tracefs && cfg.want_accept);
-  if ((failures || cfg.want_accept) && !have_tracefs) {
+  if ((failures || cfg.want_accept || cfg.want_dns) && !have_tracefs) {
     a.err = ENOENT;
-    a.failure = "tracefs is not available (needed for syscalls:sys_*_connect/accept)";
+    a.failure = "tracefs is not available (needed for syscalls:sys_* tracepoints)";
     return a;
   }
   if (mode == AttachMode::Tracepoint && !have_tracefs) {
@@ -129,6 +221,15 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
     a.err = -err;
     a.failure = "failed to load BPF programs: " + errno_text(err);
     return a;
+  }
+  if (filters.cgroup >= 0) {
+    const __u32 zero = 0;
+    if (bpf_map_update_elem(bpf_map__fd(a.skel->maps.cgroup_filter), &zero, &filters.cgroup,
+                            BPF_ANY) != 0) {
+      a.err = errno;
+      a.failure = "failed to set the cgroup filter: " + errno_text(errno);
+      return a;
+    }
   }
 
   struct Prog {
@@ -153,6 +254,13 @@ Attempt try_mode(const TracerConfig& cfg, AttachMode mode, bool have_tracefs) {
       {p.connect_enter_tp, &l.connect_enter_tp, "syscalls:sys_enter_connect"},
       {p.accept4_exit_tp, &l.accept4_exit_tp, "syscalls:sys_exit_accept4"},
       {p.accept_exit_tp, &l.accept_exit_tp, "syscalls:sys_exit_accept"},
+      {p.dns_sendto_enter_tp, &l.dns_sendto_enter_tp, "syscalls:sys_enter_sendto"},
+      {p.dns_read_enter_tp, &l.dns_read_enter_tp, "syscalls:sys_enter_read"},
+      {p.dns_recvfrom_enter_tp, &l.dns_recvfrom_enter_tp, "syscalls:sys_enter_recvfrom"},
+      {p.dns_recvmsg_enter_tp, &l.dns_recvmsg_enter_tp, "syscalls:sys_enter_recvmsg"},
+      {p.dns_read_exit_tp, &l.dns_read_exit_tp, "syscalls:sys_exit_read"},
+      {p.dns_recvfrom_exit_tp, &l.dns_recvfrom_exit_tp, "syscalls:sys_exit_recvfrom"},
+      {p.dns_recvmsg_exit_tp, &l.dns_recvmsg_exit_tp, "syscalls:sys_exit_recvmsg"},
   };
   for (const auto& pr : progs) {
     if (!bpf_program__autoload(pr.prog)) continue;
@@ -185,6 +293,11 @@ TracerConfig tracer_config_from(const Options& opts) {
   cfg.want_connect = !cfg.want_outcome && !cfg.want_close;
   cfg.want_accept = opts.accept;
   cfg.shorter_than_ns = opts.shorter_than_ns.value_or(0);
+  cfg.netns = opts.netns.value_or(0);
+  cfg.cgroup = opts.cgroup.value_or("");
+  cfg.cgroupmap = opts.cgroupmap.value_or("");
+  cfg.mntnsmap = opts.mntnsmap.value_or("");
+  cfg.want_dns = opts.dns;
   return cfg;
 }
 
@@ -208,13 +321,16 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
   if (mounted) say("mounted tracefs at /sys/kernel/tracing");
   if (!have_tracefs) say("tracefs unavailable (" + tracefs_problem + ")");
 
+  FilterFds filters;
+  if (!open_filters(cfg, filters, err)) return nullptr;
+
   std::unique_ptr<Tracer> t(new Tracer());
   t->handler_ = std::move(handler);
   std::vector<Attempt> failed;
   std::vector<std::string> tried;
   for (const auto& c : kCandidates) {
     if (cfg.attach != AttachMode::Auto && cfg.attach != c.mode) continue;
-    Attempt a = try_mode(cfg, c.mode, have_tracefs);
+    Attempt a = try_mode(cfg, filters, c.mode, have_tracefs);
     tried.push_back(attach_mode_name(c.mode));
     if (a.failure.empty()) {
       t->skel_ = a.skel;
@@ -244,6 +360,10 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     }
     err.exit_code = 1;
     return nullptr;
+  }
+  if (cfg.want_dns) {
+    say("attach: tracepoints for syscalls:sys_enter_connect/sendto and sys_{enter,exit}_"
+        "read/recvfrom/recvmsg (DNS answers on sockets addressed to port 53)");
   }
   if (!cfg.count_mode) {
     if (have_tracefs) {

@@ -41,6 +41,13 @@ struct TracerConfig {
   bool want_accept = false;
   std::uint64_t shorter_than_ns = 0;
   std::uint64_t wakeup_interval_ns = 50'000'000;
+  // Containers: a network namespace inode (0 = any) and paths given by the
+  // user, opened and checked by Tracer::open.
+  std::uint32_t netns = 0;
+  std::string cgroup;     // cgroup v2 directory
+  std::string cgroupmap;  // pinned hash maps, 8-byte keys (bcc)
+  std::string mntnsmap;
+  bool want_dns = false;  // DNS answer records (-d)
 };
 
 TracerConfig tracer_config_from(const Options& opts);

@@ -30,7 +30,7 @@ void write_record(std::string& line, std::ostream& out, const Json& j) {
 }  // namespace
 
 JsonSink::JsonSink(const Options& opts, std::ostream& out)
-    : count_(opts.count), by_process_(opts.by_process), out_(out) {}
+    : count_(opts.count), by_process_(opts.by_process), dns_(opts.dns), out_(out) {}
 
 void JsonSink::start(const StartInfo& info) {
   Json j;
@@ -41,6 +41,10 @@ void JsonSink::start(const StartInfo& info) {
   j["ts_ns"] = info.ts_ns;
   j["mode"] = count_ ? "count" : "connect";
   write_record(line_, out_, j);
+}
+
+std::string JsonSink::string_json(std::string_view s) {
+  return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 const std::string& JsonSink::comm_json(const std::string& comm) {
@@ -72,6 +76,24 @@ void JsonSink::connect(const ConnectEvent& ev) {
   if (ev.kind == EventKind::Close) {
     fmt::format_to(it, R"(,"duration_ns":{},"tx_bytes":{},"rx_bytes":{})", ev.duration_ns,
                    ev.tx_bytes, ev.rx_bytes);
+  }
+  // Container IDs are hex digits; cgroup paths and DNS names are escaped.
+  fmt::format_to(it, R"(,"netns":{},"mntns":{},"cgroup_id":{},"cgroup":)", ev.netns, ev.mntns,
+                 ev.cgroup_id);
+  buf_.append(string_json(ev.cgroup));
+  fmt::format_to(it, R"(,"container":"{}")", ev.container);
+  if (dns_) {
+    buf_.append(std::string_view(R"(,"query":)"));
+    if (ev.query_name.empty()) {
+      buf_.append(std::string_view(R"(null,"query_age_ms":null)"));
+    } else {
+      buf_.append(string_json(ev.query_name));
+      if (ev.query_age_ns) {
+        fmt::format_to(it, R"(,"query_age_ms":{})", *ev.query_age_ns / 1'000'000);
+      } else {
+        buf_.append(std::string_view(R"(,"query_age_ms":null)"));
+      }
+    }
   }
   buf_.push_back('}');
   buf_.push_back('\n');

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/options.h"
@@ -16,7 +17,7 @@
 namespace tcpconnect {
 
 // Schema version written in the "start" record.
-inline constexpr int kJsonSchemaVersion = 1;
+inline constexpr int kJsonSchemaVersion = 2;
 
 class JsonSink final : public Sink {
  public:
@@ -31,9 +32,12 @@ class JsonSink final : public Sink {
  private:
   // JSON text (quoted, escaped) of a task name; the last one is cached.
   const std::string& comm_json(const std::string& comm);
+  // A JSON string literal of `s` (escaped, invalid UTF-8 replaced).
+  static std::string string_json(std::string_view s);
 
   bool count_;
   bool by_process_ = false;
+  bool dns_ = false;  // -d: "query" and "query_age_ms" fields
   std::ostream& out_;
   std::string line_;        // reused for the rare records
   fmt::memory_buffer buf_;  // reused for connect records

@@ -62,6 +62,15 @@ std::string clock_time(std::uint64_t ns) {
                      (ns / 1'000'000) % 1000);
 }
 
+// CONTAINER column: docker's 12-digit short ID, else the cgroup's own name,
+// "-" for the root cgroup or an unknown one.
+std::string_view container_column(const ConnectEvent& ev) {
+  if (!ev.container.empty()) return ev.container.substr(0, 12);
+  const auto slash = ev.cgroup.rfind('/');
+  std::string_view name = slash == std::string_view::npos ? ev.cgroup : ev.cgroup.substr(slash + 1);
+  return name.empty() ? std::string_view("-") : name;
+}
+
 }  // namespace
 
 TextSink::TextSink(const Options& opts, std::ostream& out, std::ostream& err)
@@ -73,6 +82,8 @@ TextSink::TextSink(const Options& opts, std::ostream& out, std::ostream& err)
       dir_(opts.accept),
       outcome_(opts.outcome || opts.failed || opts.lifetime),
       lifetime_(opts.lifetime),
+      container_(opts.container),
+      dns_(opts.dns),
       out_(out),
       err_(err) {}
 
@@ -113,6 +124,18 @@ void TextSink::start(const StartInfo& /*info*/) {
 // Lifecycle columns after bcc's, only in the modes that ask for them:
 // OUTCOME (%-12s) LAT(ms) (%-8s) [DUR(ms) (%-9s) TX (%-10s) RX].
 void TextSink::append_extra_header() {
+  append_lifecycle_header();
+  // --container: NETNS (%-10s) CONTAINER (%-12s); -d: bcc's QUERY, last.
+  if (container_) {
+    buf_.push_back(' ');
+    append_padded(buf_, "NETNS", 10);
+    buf_.push_back(' ');
+    append_padded(buf_, "CONTAINER", 12);
+  }
+  if (dns_) buf_.append(std::string_view(" QUERY"));
+}
+
+void TextSink::append_lifecycle_header() {
   if (!outcome_) return;
   buf_.push_back(' ');
   append_padded(buf_, "OUTCOME", 12);
@@ -128,6 +151,18 @@ void TextSink::append_extra_header() {
 }
 
 void TextSink::append_extra(const ConnectEvent& ev) {
+  append_lifecycle(ev);
+  if (container_) {
+    fmt::format_to(std::back_inserter(buf_), " {:<10} ", ev.netns);
+    append_comm(buf_, container_column(ev), 12);
+  }
+  if (dns_) {
+    buf_.push_back(' ');
+    buf_.append(ev.query);
+  }
+}
+
+void TextSink::append_lifecycle(const ConnectEvent& ev) {
   if (!outcome_) return;
   auto it = std::back_inserter(buf_);
   buf_.push_back(' ');

@@ -31,6 +31,8 @@ class TextSink final : public Sink {
   void write_line(std::ostream& os);
   void append_extra_header();
   void append_extra(const ConnectEvent& ev);
+  void append_lifecycle_header();
+  void append_lifecycle(const ConnectEvent& ev);
 
   bool timestamp_;
   bool print_uid_;
@@ -40,6 +42,8 @@ class TextSink final : public Sink {
   bool dir_;       // --accept: DIR column (out / in)
   bool outcome_;   // --outcome / --failed / --lifetime: OUTCOME and LAT(ms)
   bool lifetime_;  // --lifetime: DUR(ms), TX and RX
+  bool container_;  // --container: NETNS and CONTAINER
+  bool dns_;        // -d: QUERY
   std::ostream& out_;
   std::ostream& err_;
   // Widths of the SADDR / DADDR columns. They start at bcc's 16 and only

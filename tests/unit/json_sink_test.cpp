@@ -68,7 +68,7 @@ TEST(JsonSink, StartRecord) {
   o.json = true;
   JsonSink sink(o, out);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1'700'000'000'000'000'000ULL});
-  EXPECT_EQ(out.str(), R"({"type":"start","version":1,"tool_version":"0.1.0","attach":"tp_btf",)"
+  EXPECT_EQ(out.str(), R"({"type":"start","version":2,"tool_version":"0.1.0","attach":"tp_btf",)"
                        R"("ts_ns":1700000000000000000,"mode":"connect"})"
                        "\n");
 
@@ -80,7 +80,7 @@ TEST(JsonSink, StartRecord) {
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0]["mode"], "count");
   EXPECT_EQ(recs[0]["attach"], "raw_tp");
-  EXPECT_EQ(recs[0]["version"], 1);
+  EXPECT_EQ(recs[0]["version"], 2);
 }
 
 TEST(JsonSink, ConnectRecordIPv4) {
@@ -91,7 +91,8 @@ TEST(JsonSink, ConnectRecordIPv4) {
   EXPECT_EQ(out.str(),
             R"({"type":"connect","ts_ns":1700000000123456789,"pid":1234,"tid":1240,"uid":1000,)"
             R"("comm":"curl","af":4,"saddr":"10.0.0.1","sport":40000,"daddr":"93.184.216.34",)"
-            R"("dport":80,"dir":"out"})"
+            R"("dport":80,"dir":"out","netns":0,"mntns":0,"cgroup_id":0,"cgroup":"",)"
+            R"("container":""})"
             "\n");
   const auto recs = parse_lines(out.str());
   ASSERT_EQ(recs.size(), 1u);
@@ -121,8 +122,10 @@ TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
   sink.connect(ev);
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 1u);
-  const std::vector<std::string> want_keys = {"type", "ts_ns", "pid",   "tid",   "uid",  "comm",
-                                              "af",   "saddr", "sport", "daddr", "dport", "dir"};
+  const std::vector<std::string> want_keys = {
+      "type",  "ts_ns", "pid",   "tid",       "uid",    "comm",     "af",
+      "saddr", "sport", "daddr", "dport",     "dir",    "netns",    "mntns",
+      "cgroup_id", "cgroup", "container"};
   EXPECT_EQ(keys_in_order(lines[0]), want_keys);
   const json j = json::parse(lines[0]);
   EXPECT_EQ(j["af"], 6);
@@ -171,6 +174,13 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     ev.ts_ns = n % 2 ? 0 : ~0ULL;
     ev.sport = static_cast<std::uint16_t>(n % 2 ? 0 : 65535);
     ev.dport = static_cast<std::uint16_t>(n * 1000);
+    ev.netns = 4026531840u + n;
+    ev.mntns = n % 2 ? 0 : 0xffffffffu;
+    ev.cgroup_id = n % 2 ? ~0ULL : 1;
+    ev.cgroup = n % 2 ? std::string_view("/system.slice/a\"b\\c\x01.scope") : "";
+    ev.container = n % 2 ? std::string_view(
+                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+                         : "";
     if (n % 2) {
       ev.ip = 6;
       ev.saddr = addr(6, "2001:db8:85a3:1234:5678:8a2e:370:7334");
@@ -196,10 +206,50 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     j["daddr"] = format_address(ev.ip, ev.daddr);
     j["dport"] = ev.dport;
     j["dir"] = "out";
+    j["netns"] = ev.netns;
+    j["mntns"] = ev.mntns;
+    j["cgroup_id"] = ev.cgroup_id;
+    j["cgroup"] = std::string(ev.cgroup);
+    j["container"] = std::string(ev.container);
     want += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   EXPECT_EQ(out.str(), want);
   EXPECT_EQ(parse_lines(out.str()).size(), evs.size());
+}
+
+TEST(JsonSink, DnsQueryFields) {
+  Options o;
+  o.dns = true;
+  std::ostringstream out;
+  JsonSink sink(o, out);
+  ConnectEvent ev = sample_event();
+  ev.query = "api.example.com (250 ms)";
+  ev.query_name = "api.example.com";
+  ev.query_age_ns = 250'400'000;
+  sink.connect(ev);
+  ev.query = ev.query_name = "localhost";
+  ev.query_age_ns.reset();
+  sink.connect(ev);
+  ev.query = ev.query_name = "";
+  sink.connect(ev);
+  ev.query = ev.query_name = "we\\ird\"name";
+  ev.query_age_ns = 1;
+  sink.connect(ev);
+  const auto recs = parse_lines(out.str());
+  ASSERT_EQ(recs.size(), 4u);
+  EXPECT_EQ(recs[0]["query"], "api.example.com");
+  EXPECT_EQ(recs[0]["query_age_ms"], 250);
+  EXPECT_EQ(recs[1]["query"], "localhost");
+  EXPECT_TRUE(recs[1]["query_age_ms"].is_null());
+  EXPECT_TRUE(recs[2]["query"].is_null());
+  EXPECT_TRUE(recs[2]["query_age_ms"].is_null());
+  EXPECT_EQ(recs[3]["query"], "we\\ird\"name");
+  EXPECT_EQ(recs[3]["query_age_ms"], 0);
+
+  // Without -d there are no query fields at all.
+  std::ostringstream plain;
+  JsonSink(Options{}, plain).connect(ev);
+  EXPECT_FALSE(parse_lines(plain.str())[0].contains("query"));
 }
 
 TEST(JsonSink, LostGoesToOut) {

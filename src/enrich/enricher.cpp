@@ -1,0 +1,41 @@
+#include "enrich/enricher.h"
+
+#include "enrich/dns_parse.h"
+
+namespace tcpconnect {
+
+Enricher::Enricher(const Options& opts)
+    : containers_(opts.json || opts.container),
+      dns_(opts.dns),
+      cgroups_(containers_ ? cgroup2_mount() : std::nullopt),
+      dns_cache_(DnsCacheLimits{opts.dns_cache_size, opts.dns_max_age_ns}) {}
+
+void Enricher::on_dns(const DnsSample& dns) {
+  if (!dns_) return;
+  if (auto answer = parse_dns_answer(dns.data, dns.stream))
+    dns_cache_.add(dns.netns, dns.pid, *answer, dns.mono_ns);
+}
+
+void Enricher::enrich(ConnectEvent& ev) {
+  if (containers_ && ev.cgroup_id) {
+    ev.cgroup = cgroups_.path_of(ev.cgroup_id);
+    auto it = container_of_.find(ev.cgroup_id);
+    if (it == container_of_.end() && !ev.cgroup.empty())
+      it = container_of_.emplace(ev.cgroup_id, container_id_from_cgroup(ev.cgroup)).first;
+    ev.container = it != container_of_.end() ? std::string_view(it->second) : std::string_view();
+  }
+  // The name a destination was resolved from; meaningless for accepted connections.
+  if (dns_ && !ev.inbound) {
+    auto hit = dns_cache_.lookup(ev.netns, ev.pid, ev.ip, ev.daddr, ev.mono_ns);
+    ev.query = dns_query_text(hit, ev.ip, ev.daddr);
+    if (hit) {
+      ev.query_name = std::move(hit->name);
+      ev.query_age_ns = hit->age_ns;
+    } else {
+      ev.query_name = ev.query;  // "localhost" or ""
+      ev.query_age_ns.reset();
+    }
+  }
+}
+
+}  // namespace tcpconnect
