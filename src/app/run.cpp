@@ -95,7 +95,8 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   while (!g_stop) {
     std::int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (now >= deadline) break;
-    int timeout = static_cast<int>(std::min<std::int64_t>(kPollMs, (deadline - now) / 1'000'000 + 1));
+    int timeout =
+        static_cast<int>(std::min<std::int64_t>(kPollMs, (deadline - now) / 1'000'000 + 1));
     int n = tracer->poll(timeout);
     if (n < 0 && n != -EINTR) {
       err << "tcpconnect: failed to poll ring buffer: " << std::strerror(-n) << '\n';
@@ -123,7 +124,7 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
           << " connection entries were evicted from the kernel's table before they closed\n";
     }
   }
-  tracer.reset();  // detach before exiting
+  tracer.reset();                         // detach before exiting
   if (outbuf.error() == EPIPE) return 0;  // reader went away: not an error
   if (outbuf.error()) {
     err << "tcpconnect: failed to write output: " << std::strerror(outbuf.error()) << '\n';

@@ -338,9 +338,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
   const ValueOption ringbuf =
       add_value(app, "--ringbuf-size", "--ringbuf-size", "KIB",
                 "kernel-to-user ring buffer size in KiB, a power of two (default: 4096)");
-  const std::vector<ValueOption> values = {pid,      port,    uid,    duration,  attach,
-                                            ringbuf,  shorter, netns,  cgroup,    cgroupmap,
-                                            mntnsmap, dns_size, dns_age};
+  const std::vector<ValueOption> values = {pid,      port,     uid,    duration, attach,
+                                           ringbuf,  shorter,  netns,  cgroup,   cgroupmap,
+                                           mntnsmap, dns_size, dns_age};
 
   // Hidden catch-all so positionals (including anything after "--") are told apart from
   // unknown options.
@@ -461,8 +461,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
     o.netns = static_cast<std::uint32_t>(*n);
   }
-  for (const auto& [opt, target] : {std::pair{&cgroup, &o.cgroup}, std::pair{&cgroupmap, &o.cgroupmap},
-                                    std::pair{&mntnsmap, &o.mntnsmap}}) {
+  for (const auto& [opt, target] :
+       {std::pair{&cgroup, &o.cgroup}, std::pair{&cgroupmap, &o.cgroupmap},
+        std::pair{&mntnsmap, &o.mntnsmap}}) {
     if (auto s = single(*opt); s.value) {
       if (s.value->empty()) return error(std::string("option ") + opt->label + " needs a path");
       *target = *s.value;
@@ -490,8 +491,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
   if (o.count && o.dns) return error("-c/--count cannot be combined with -d/--dns");
   if (o.count && o.container) return error("-c/--count cannot be combined with --container");
   if (o.count && (o.outcome || o.failed || o.lifetime)) {
-    return error("-c/--count cannot be combined with --outcome, --failed, --lifetime or "
-                 "--shorter-than");
+    return error(
+        "-c/--count cannot be combined with --outcome, --failed, --lifetime or "
+        "--shorter-than");
   }
   if (o.by_process && !o.count) return error("--by-process needs -c/--count");
   if (o.ipv4 && o.ipv6) return error("options -4/--ipv4 and -6/--ipv6 are mutually exclusive");

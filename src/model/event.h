@@ -25,13 +25,13 @@ struct ConnectEvent {
   EventKind kind = EventKind::Connect;
   bool inbound = false;  // accepted (passive) rather than connected
   Outcome outcome = Outcome::None;
-  int err = 0;                   // errno of a failure
-  std::uint64_t latency_ns = 0;  // SYN to established / failure
-  std::uint64_t duration_ns = 0; // close: from SYN (or accept) to close
-  std::uint64_t tx_bytes = 0;    // close: bytes acked by the peer
-  std::uint64_t rx_bytes = 0;    // close: bytes received
-  std::uint64_t ts_ns = 0;    // wall clock, ns since the Unix epoch
-  std::uint64_t mono_ns = 0;  // CLOCK_MONOTONIC as the kernel stamped it
+  int err = 0;                    // errno of a failure
+  std::uint64_t latency_ns = 0;   // SYN to established / failure
+  std::uint64_t duration_ns = 0;  // close: from SYN (or accept) to close
+  std::uint64_t tx_bytes = 0;     // close: bytes acked by the peer
+  std::uint64_t rx_bytes = 0;     // close: bytes received
+  std::uint64_t ts_ns = 0;        // wall clock, ns since the Unix epoch
+  std::uint64_t mono_ns = 0;      // CLOCK_MONOTONIC as the kernel stamped it
   std::uint32_t pid = 0;
   std::uint32_t tid = 0;
   std::uint32_t uid = 0;
@@ -40,7 +40,7 @@ struct ConnectEvent {
   AddrBytes daddr{};
   std::uint16_t sport = 0;
   std::uint16_t dport = 0;
-  std::string comm;  // raw bytes up to the first NUL (may be invalid UTF-8)
+  std::string comm;             // raw bytes up to the first NUL (may be invalid UTF-8)
   std::uint32_t netns = 0;      // network namespace inode of the socket
   std::uint32_t mntns = 0;      // mount namespace inode of the owner
   std::uint64_t cgroup_id = 0;  // cgroup v2 id of the owner
@@ -49,8 +49,8 @@ struct ConnectEvent {
   // point into the enricher's caches and are valid until its next call.
   std::string_view cgroup;     // path under the cgroup2 mount; "" unknown
   std::string_view container;  // 64-hex container ID; "" none
-  std::string query;       // -d: bcc's QUERY column ("name", "name (N ms)", "localhost", "")
-  std::string query_name;  // -d: the name alone ("localhost" for loopback), "" unknown
+  std::string query;           // -d: bcc's QUERY column ("name", "name (N ms)", "localhost", "")
+  std::string query_name;      // -d: the name alone ("localhost" for loopback), "" unknown
   std::optional<std::uint64_t> query_age_ns;  // -d: how old the DNS answer was
 };
 
@@ -73,8 +73,8 @@ struct CountRow {
   AddrBytes daddr{};
   std::uint16_t dport = 0;
   std::uint64_t count = 0;
-  std::uint32_t pid = 0;  // --by-process only
-  std::string comm;       // --by-process only
+  std::uint32_t pid = 0;       // --by-process only
+  std::string comm;            // --by-process only
   std::uint64_t first_ns = 0;  // wall clock, ns since the epoch; 0 = unknown
   std::uint64_t last_ns = 0;
   std::uint64_t intervals = 0;  // gaps measured (connects - 1)

@@ -2,9 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -200,9 +200,9 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   const bool failures = cfg.want_outcome || cfg.want_close;
   bpf_program__set_autoload(p.connect_exit_tp, have_tracefs && !cfg.count_mode);
   bpf_program__set_autoload(p.connect_enter_tp, have_tracefs && (failures || cfg.want_dns));
-  for (bpf_program* dns : {p.dns_sendto_enter_tp, p.dns_read_enter_tp, p.dns_recvfrom_enter_tp,
-                           p.dns_recvmsg_enter_tp, p.dns_read_exit_tp, p.dns_recvfrom_exit_tp,
-                           p.dns_recvmsg_exit_tp})
+  for (bpf_program* dns :
+       {p.dns_sendto_enter_tp, p.dns_read_enter_tp, p.dns_recvfrom_enter_tp, p.dns_recvmsg_enter_tp,
+        p.dns_read_exit_tp, p.dns_recvfrom_exit_tp, p.dns_recvmsg_exit_tp})
     bpf_program__set_autoload(dns, have_tracefs && cfg.want_dns);
   bpf_program__set_autoload(p.accept4_exit_tp, have_tracefs && cfg.want_accept);
   bpf_program__set_autoload(p.accept_exit_tp, have_tracefs && cfg.want_accept);
@@ -417,8 +417,7 @@ std::uint64_t Tracer::skipped() const {
     __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) missed += info.recursion_misses;
   }
-  const std::uint64_t recovered =
-      __atomic_load_n(&skel_->bss->state_recovered, __ATOMIC_RELAXED);
+  const std::uint64_t recovered = __atomic_load_n(&skel_->bss->state_recovered, __ATOMIC_RELAXED);
   return missed > recovered ? missed - recovered : 0;
 }
 

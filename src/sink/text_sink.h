@@ -39,11 +39,11 @@ class TextSink final : public Sink {
   bool lport_;
   bool count_;
   bool by_process_;  // -c --by-process: PID and COMM columns in the table
-  bool dir_;       // --accept: DIR column (out / in)
-  bool outcome_;   // --outcome / --failed / --lifetime: OUTCOME and LAT(ms)
-  bool lifetime_;  // --lifetime: DUR(ms), TX and RX
-  bool container_;  // --container: NETNS and CONTAINER
-  bool dns_;        // -d: QUERY
+  bool dir_;         // --accept: DIR column (out / in)
+  bool outcome_;     // --outcome / --failed / --lifetime: OUTCOME and LAT(ms)
+  bool lifetime_;    // --lifetime: DUR(ms), TX and RX
+  bool container_;   // --container: NETNS and CONTAINER
+  bool dns_;         // -d: QUERY
   std::ostream& out_;
   std::ostream& err_;
   // Widths of the SADDR / DADDR columns. They start at bcc's 16 and only

@@ -487,7 +487,7 @@ TEST(OptionsLifecycle, ModesAndShorterThan) {
   EXPECT_TRUE(parse({"--accept"}).options.accept);
   EXPECT_TRUE(parse({"-c", "--by-process"}).options.by_process);
   const std::pair<const char*, std::uint64_t> spans[] = {
-      {"250ms", 250'000'000}, {"5s", 5'000'000'000}, {"1.5s", 1'500'000'000},
+      {"250ms", 250'000'000}, {"5s", 5'000'000'000},   {"1.5s", 1'500'000'000},
       {"100us", 100'000},     {"2m", 120'000'000'000}, {"1h", 3'600'000'000'000}};
   for (const auto& [text, ns] : spans) {
     auto r = parse({"--shorter-than", text});
@@ -526,6 +526,63 @@ TEST(OptionsErrors, LifecycleCombinations) {
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_EQ(r.text, c.message);
   }
+}
+
+}  // namespace
+}  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(OptionsContainers, FiltersAndColumns) {
+  Options o =
+      run({"--netns", "4026531840", "--cgroup", "/sys/fs/cgroup/system.slice", "--cgroupmap",
+           "/sys/fs/bpf/cg", "--mntnsmap", "/sys/fs/bpf/mnt", "--container"});
+  EXPECT_EQ(o.netns, 4026531840u);
+  EXPECT_EQ(o.cgroup, "/sys/fs/cgroup/system.slice");
+  EXPECT_EQ(o.cgroupmap, "/sys/fs/bpf/cg");
+  EXPECT_EQ(o.mntnsmap, "/sys/fs/bpf/mnt");
+  EXPECT_TRUE(o.container);
+  EXPECT_EQ(run({"--netns", "net:[4026532281]"}).netns, 4026532281u);
+  EXPECT_FALSE(run({}).netns.has_value());
+}
+
+TEST(OptionsContainers, BadValues) {
+  expect_error({"--netns", "abc"},
+               "tcpconnect: invalid network namespace 'abc' for --netns: expected an inode number "
+               "(as in net:[4026531840])");
+  expect_error({"--netns", "0"},
+               "tcpconnect: invalid network namespace '0' for --netns: expected an inode number "
+               "(as in net:[4026531840])");
+  expect_error({"--netns", "4294967296"},
+               "tcpconnect: invalid network namespace '4294967296' for --netns: expected an inode "
+               "number (as in net:[4026531840])");
+  expect_error({"--cgroup", ""}, "tcpconnect: option --cgroup needs a path");
+  expect_error({"--cgroupmap="}, "tcpconnect: option --cgroupmap requires a value (MAPPATH)");
+  expect_error({"-c", "--container"}, "tcpconnect: -c/--count cannot be combined with --container");
+}
+
+TEST(OptionsDns, FlagAndCacheLimits) {
+  Options o = run({"-d"});
+  EXPECT_TRUE(o.dns);
+  EXPECT_EQ(o.dns_cache_size, 10000u);
+  EXPECT_EQ(o.dns_max_age_ns, 3600ull * 1'000'000'000);
+  o = run({"--dns", "--dns-cache-size", "50", "--dns-max-age", "1.5"});
+  EXPECT_EQ(o.dns_cache_size, 50u);
+  EXPECT_EQ(o.dns_max_age_ns, 1'500'000'000u);
+}
+
+TEST(OptionsDns, Conflicts) {
+  expect_error({"-d", "-c"}, "tcpconnect: -c/--count cannot be combined with -d/--dns");
+  expect_error({"-cd"}, "tcpconnect: -c/--count cannot be combined with -d/--dns");
+  expect_error({"--dns-cache-size", "5"},
+               "tcpconnect: --dns-cache-size and --dns-max-age need -d/--dns");
+  expect_error({"-d", "--dns-cache-size", "0"},
+               "tcpconnect: invalid size '0' for --dns-cache-size: expected an integer in "
+               "1..10000000");
+  expect_error({"-d", "--dns-max-age", "-1"},
+               "tcpconnect: invalid age '-1' for --dns-max-age: expected a number of seconds > 0 "
+               "(e.g. 600)");
 }
 
 }  // namespace

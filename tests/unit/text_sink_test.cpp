@@ -379,3 +379,57 @@ TEST(TextSink, SkippedRunsAreReportedApartFromLost) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+std::string run_with(const Options& o, const std::vector<ConnectEvent>& evs) {
+  std::ostringstream out, err;
+  TextSink sink(o, out, err);
+  sink.start(StartInfo{"0.1.0", "tp_btf", 1});
+  for (const auto& ev : evs) sink.connect(ev);
+  sink.finish(FinishInfo{0, evs.size()});
+  return out.str();
+}
+
+TEST(TextSinkContainers, NetnsAndContainerColumns) {
+  Options o;
+  o.container = true;
+  ConnectEvent docker = curl_v4();
+  docker.netns = 4026532281;
+  docker.cgroup = "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope";
+  docker.container = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  ConnectEvent service = ssh_v6();
+  service.netns = 4026531840;
+  service.cgroup = "/system.slice/ssh.service";
+  ConnectEvent root = curl_v4();
+  root.netns = 4026531840;
+  root.cgroup = "/";
+  ConnectEvent unknown = curl_v4();  // cgroup not resolved
+  EXPECT_EQ(run_with(o, {docker, service, root, unknown}),
+            "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80     4026532281 0123456789ab\n"
+            "4321    ssh          6  ::1              ::1              22     4026531840 ssh.service\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80     4026531840 -\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80     0          -\n");
+}
+
+TEST(TextSinkDns, QueryColumnIsLast) {
+  Options o;
+  o.dns = true;
+  o.container = true;
+  ConnectEvent named = curl_v4();
+  named.query = "example.com (250 ms)";
+  ConnectEvent none = ssh_v6();
+  EXPECT_EQ(run_with(o, {named, none}),
+            "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER    QUERY\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80     0          -            example.com (250 ms)\n"
+            "4321    ssh          6  ::1              ::1              22     0          -\n");
+  o.container = false;
+  EXPECT_EQ(run_with(o, {named}),
+            "PID     COMM         IP SADDR            DADDR            DPORT  QUERY\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80     example.com (250 ms)\n");
+}
+
+}  // namespace
+}  // namespace tcpconnect
