@@ -100,10 +100,11 @@ int open_filter_map(const std::string& path, const char* option, Error& err) {
   if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 ||
       (info.type != BPF_MAP_TYPE_HASH && info.type != BPF_MAP_TYPE_LRU_HASH) ||
       info.key_size != 8) {
-    err = {fmt::format("{} {}: expected a pinned BPF hash map with 8-byte keys", option, path),
-           "create it with: bpftool map create PATH type hash key 8 value 8 entries 128 name NAME "
-           "flags 0",
-           2};
+    // Usage errors stay on one line: the hint is part of the message.
+    err = {fmt::format("{} {}: expected a pinned BPF hash map with 8-byte keys (bpftool map "
+                       "create PATH type hash key 8 value 8 entries 128 name NAME flags 0)",
+                       option, path),
+           "", 2};
     close(fd);
     return -1;
   }
@@ -119,8 +120,9 @@ bool open_filters(const TracerConfig& cfg, FilterFds& fds, Error& err) {
       return false;
     }
     if (fstatfs(fds.cgroup, &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC) {
-      err = {fmt::format("--cgroup {}: not a cgroup v2 directory", cfg.cgroup),
-             "give a directory under the cgroup2 mount (see: findmnt -t cgroup2)", 2};
+      err = {fmt::format("--cgroup {}: not a cgroup v2 directory (see: findmnt -t cgroup2)",
+                         cfg.cgroup),
+             "", 2};
       return false;
     }
   }

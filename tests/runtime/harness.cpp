@@ -217,6 +217,36 @@ PendingHelper::PendingHelper(const std::vector<std::string>& args) {
   if (got.rfind("ready", 0) != 0) throw std::runtime_error("conn_helper not ready: " + got);
 }
 
+PendingHelper::PendingHelper(const std::vector<std::string>& prefix,
+                             const std::vector<std::string>& args) {
+  if (prefix.empty()) throw std::invalid_argument("PendingHelper: empty prefix");
+  std::vector<std::string> argv(prefix.begin() + 1, prefix.end());
+  argv.push_back(CONN_HELPER_BIN);
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = spawn(prefix[0], argv, &out_fd_, &err_fd_, &in_fd_);
+  std::string got;
+  char c;
+  while (got.find('\n') == std::string::npos && read(out_fd_, &c, 1) == 1) got += c;
+  if (got == "ready pid=" + std::to_string(pid_) + "\n") return;
+  // Not ready, or ready under another PID (the prefix forked): stop it and report why.
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  close(in_fd_);
+  close(out_fd_);
+  // Whatever the prefix wrote is in the pipe now; a forked child still holding it must not
+  // block us, so read without waiting.
+  fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+  std::string err;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(err_fd_, buf, sizeof(buf))) > 0) err.append(buf, static_cast<size_t>(n));
+  close(err_fd_);
+  std::string cmd;
+  for (auto& a : prefix) cmd += (cmd.empty() ? "" : " ") + a;
+  throw std::runtime_error("conn_helper under '" + cmd + "' not ready (spawned pid " +
+                           std::to_string(pid_) + "): stdout: " + got + " stderr: " + err);
+}
+
 PendingHelper::~PendingHelper() {
   if (!done_) {
     kill(pid_, SIGKILL);

@@ -82,6 +82,12 @@ std::vector<Conn> run_helper(const std::vector<std::string>& args);
 class PendingHelper {
  public:
   explicit PendingHelper(const std::vector<std::string>& args);
+  // Runs `prefix` + conn_helper + `args`, e.g. prefix {"/usr/bin/unshare", "--mount"} (prefix[0]
+  // an absolute path). The prefix must exec conn_helper in place, without forking, so that pid()
+  // is conn_helper's: the constructor checks that the PID in its "ready" line is the spawned one.
+  // Throws (with the prefix's stderr) if conn_helper does not get ready, after killing and
+  // reaping the spawned process.
+  PendingHelper(const std::vector<std::string>& prefix, const std::vector<std::string>& args);
   ~PendingHelper();
   int pid() const { return pid_; }
   std::vector<Conn> go();
