@@ -8,7 +8,7 @@
 #   BUILD=dir          build directory (default: <repo>/build)
 #   TRACER=path        tracer binary (default: $BUILD/tcpconnect)
 #   LOADGEN=path       load generator (default: $BUILD/bench/loadgen)
-#   MODES="untraced output count lifetime accept tcplife"
+#   MODES="untraced output count lifetime accept dns tcplife"
 #                      modes to run (default: all); untraced always runs as the baseline
 #   ROUNDS=5           interleaved rounds; each runs every selected mode once
 #   DURATION=5         seconds of load per run
@@ -42,7 +42,7 @@ LATENCY=${LATENCY:-1}
 LATENCY_BIN=${LATENCY_BIN:-$BUILD/bench/latency}
 TCPLIFE=${TCPLIFE:-/usr/sbin/tcplife}
 TCPLIFE_WAIT=${TCPLIFE_WAIT:-2}
-MODES=${MODES:-untraced output count lifetime accept tcplife}
+MODES=${MODES:-untraced output count lifetime accept dns tcplife}
 
 die() {
   echo "run.sh: $*" >&2
@@ -59,11 +59,11 @@ done
 ((READY_TIMEOUT >= 1 && STOP_TIMEOUT >= 1)) || die "timeouts must be >= 1"
 [[ $LATENCY == 0 || $LATENCY == 1 ]] || die "LATENCY must be 0 or 1, got '$LATENCY'"
 # Selected modes, in canonical order, untraced always included.
-all_modes=(untraced output count lifetime accept tcplife)
+all_modes=(untraced output count lifetime accept dns tcplife)
 declare -A want=([untraced]=1)
 for m in $MODES; do
   case $m in
-    untraced | output | count | lifetime | accept | tcplife) want[$m]=1 ;;
+    untraced | output | count | lifetime | accept | dns | tcplife) want[$m]=1 ;;
     *) die "unknown mode '$m' in MODES (known: ${all_modes[*]})" ;;
   esac
 done
@@ -137,7 +137,7 @@ run_untraced() {
   log "round $round/$ROUNDS untraced  rate=$LG_RATE/s connects=$LG_CONNECTS errors=$LG_ERRORS"
 }
 
-# run_traced ROUND output|count|lifetime|accept|tcplife
+# run_traced ROUND output|count|lifetime|accept|dns|tcplife
 run_traced() {
   local round=$1 mode=$2
   local out=$tmp/$mode.$round.out err=$tmp/$mode.$round.err
@@ -151,6 +151,7 @@ run_traced() {
     count) cmd=("$TRACER" -c) ready=stderr per_conn=1 ;;
     lifetime) cmd=("$TRACER" --lifetime) ready=header per_conn=1 ;;
     accept) cmd=("$TRACER" --accept) ready=header per_conn=2 ;;
+    dns) cmd=("$TRACER" -d) ready=header per_conn=1 ;;
     tcplife) cmd=("$TCPLIFE") ready=fixed per_conn=2 ;;
     *) die "internal error: unknown mode $mode" ;;
   esac
