@@ -11,18 +11,18 @@ namespace tcpconnect {
 enum class AttachMode { Auto, TpBtf, RawTp, Tracepoint };
 
 struct Options {
-  bool timestamp = false;                // -t
-  std::optional<std::uint32_t> pid;      // -p PID (tgid)
-  std::vector<std::uint16_t> ports;      // -P PORTS (destination), empty = all
-  bool ipv4 = false;                     // -4
-  bool ipv6 = false;                     // -6
-  bool lport = false;                    // -L / -s
-  bool print_uid = false;                // -U
-  std::optional<std::uint32_t> uid;      // -u UID
-  bool count = false;                    // -c
-  bool json = false;                     // -j
-  std::optional<double> duration_s;      // --duration SECONDS (0 < s <= 1e9)
-  bool verbose = false;                  // -v
+  bool timestamp = false;            // -t
+  std::optional<std::uint32_t> pid;  // -p PID (tgid)
+  std::vector<std::uint16_t> ports;  // -P PORTS (destination), empty = all
+  bool ipv4 = false;                 // -4
+  bool ipv6 = false;                 // -6
+  bool lport = false;                // -L / -s
+  bool print_uid = false;            // -U
+  std::optional<std::uint32_t> uid;  // -u UID
+  bool count = false;                // -c
+  bool json = false;                 // -j
+  std::optional<double> duration_s;  // --duration SECONDS (0 < s <= 1e9)
+  bool verbose = false;              // -v
   AttachMode attach = AttachMode::Auto;
   std::uint32_t ringbuf_kib = 4096;
   // Connection lifecycle.
@@ -30,8 +30,8 @@ struct Options {
   bool failed = false;    // --failed: only attempts that did not establish
   bool lifetime = false;  // --lifetime: one line per connection when it ends
   std::optional<std::uint64_t> shorter_than_ns;  // --shorter-than DURATION (implies lifetime)
-  bool accept = false;      // --accept: also passive (accepted) connections
-  bool by_process = false;  // --by-process: -c rows keyed by PID and COMM too
+  bool accept = false;                           // --accept: also passive (accepted) connections
+  bool by_process = false;                       // --by-process: -c rows keyed by PID and COMM too
   // Containers.
   std::optional<std::uint32_t> netns;    // --netns INODE
   std::optional<std::string> cgroup;     // --cgroup PATH (cgroup v2 directory)
@@ -39,8 +39,8 @@ struct Options {
   std::optional<std::string> mntnsmap;   // --mntnsmap MAPPATH (bcc)
   bool container = false;                // --container: NETNS and CONTAINER columns
   // DNS.
-  bool dns = false;                                         // -d: QUERY column
-  std::uint32_t dns_cache_size = 10000;                     // --dns-cache-size N
+  bool dns = false;                                        // -d: QUERY column
+  std::uint32_t dns_cache_size = 10000;                    // --dns-cache-size N
   std::uint64_t dns_max_age_ns = 3600ull * 1'000'000'000;  // --dns-max-age SECONDS
 };
 

@@ -14,7 +14,7 @@
 namespace tcpconnect {
 
 struct DnsCacheLimits {
-  std::size_t max_entries = 10000;          // per-namespace and per-process entries together
+  std::size_t max_entries = 10000;  // per-namespace and per-process entries together
   std::uint64_t max_age_ns = 3600ull * 1000000000ull;  // entries older than this are gone
 };
 

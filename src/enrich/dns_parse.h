@@ -13,8 +13,8 @@
 namespace tcpconnect {
 
 struct DnsAddress {
-  int ip = 4;          // 4 or 6
-  AddrBytes addr{};    // IPv4 uses the first 4 bytes
+  int ip = 4;        // 4 or 6
+  AddrBytes addr{};  // IPv4 uses the first 4 bytes
   std::uint32_t ttl = 0;
 };
 

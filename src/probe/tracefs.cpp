@@ -23,7 +23,8 @@ std::string ensure_tracefs(bool& mounted) {
     return std::string("failed to mount tracefs at ") + kTracefs + ": " + std::strerror(errno);
   }
   mounted = true;
-  if (!has_events(kTracefs)) return std::string("tracefs mounted at ") + kTracefs + " has no events/";
+  if (!has_events(kTracefs))
+    return std::string("tracefs mounted at ") + kTracefs + " has no events/";
   return {};
 }
 

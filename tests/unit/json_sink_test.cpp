@@ -123,9 +123,8 @@ TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 1u);
   const std::vector<std::string> want_keys = {
-      "type",  "ts_ns", "pid",   "tid",       "uid",    "comm",     "af",
-      "saddr", "sport", "daddr", "dport",     "dir",    "netns",    "mntns",
-      "cgroup_id", "cgroup", "container"};
+      "type",  "ts_ns", "pid", "tid",   "uid",   "comm",      "af",     "saddr",    "sport",
+      "daddr", "dport", "dir", "netns", "mntns", "cgroup_id", "cgroup", "container"};
   EXPECT_EQ(keys_in_order(lines[0]), want_keys);
   const json j = json::parse(lines[0]);
   EXPECT_EQ(j["af"], 6);
@@ -178,9 +177,9 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     ev.mntns = n % 2 ? 0 : 0xffffffffu;
     ev.cgroup_id = n % 2 ? ~0ULL : 1;
     ev.cgroup = n % 2 ? std::string_view("/system.slice/a\"b\\c\x01.scope") : "";
-    ev.container = n % 2 ? std::string_view(
-                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
-                         : "";
+    ev.container =
+        n % 2 ? std::string_view("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+              : "";
     if (n % 2) {
       ev.ip = 6;
       ev.saddr = addr(6, "2001:db8:85a3:1234:5678:8a2e:370:7334");
@@ -278,12 +277,18 @@ TEST(JsonSink, CountRecordsSorted) {
                row(4, "10.0.0.1", "10.0.0.2", 80, 5)});
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[0], R"({"type":"count","af":6,"saddr":"::1","daddr":"2001:db8::1","dport":22,)"
-                      R"("connects":9,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
-  EXPECT_EQ(lines[1], R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.2","dport":80,)"
-                      R"("connects":5,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
-  EXPECT_EQ(lines[2], R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.3","dport":443,)"
-                      R"("connects":5,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
+  EXPECT_EQ(
+      lines[0],
+      R"({"type":"count","af":6,"saddr":"::1","daddr":"2001:db8::1","dport":22,)"
+      R"("connects":9,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
+  EXPECT_EQ(
+      lines[1],
+      R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.2","dport":80,)"
+      R"("connects":5,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
+  EXPECT_EQ(
+      lines[2],
+      R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.3","dport":443,)"
+      R"("connects":5,"first_ns":0,"last_ns":0,"intervals":0,"interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
   for (const auto& j : parse_lines(out.str())) EXPECT_EQ(j["type"], "count");
 }
 

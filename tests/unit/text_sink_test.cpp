@@ -216,12 +216,18 @@ TEST(TextSink, CountModeTable) {
   sink.finish(FinishInfo{0, 0});
   EXPECT_EQ(out.str(),
             "\n"
-            "LADDR                     RADDR                     RPORT                CONNECTS   FIRST        LAST         EVERY   PATTERN\n"
-            "::1                       ::1                       22                   10         -            -            -       -\n"
-            "10.0.0.1                  10.0.0.2                  22                   5          -            -            -       -\n"
-            "10.0.0.1                  10.0.0.2                  80                   5          -            -            -       -\n"
-            "10.0.0.1                  10.0.0.3                  443                  5          -            -            -       -\n"
-            "::1                       ::2                       80                   5          -            -            -       -\n");
+            "LADDR                     RADDR                     RPORT                CONNECTS   "
+            "FIRST        LAST         EVERY   PATTERN\n"
+            "::1                       ::1                       22                   10         - "
+            "           -            -       -\n"
+            "10.0.0.1                  10.0.0.2                  22                   5          - "
+            "           -            -       -\n"
+            "10.0.0.1                  10.0.0.2                  80                   5          - "
+            "           -            -       -\n"
+            "10.0.0.1                  10.0.0.3                  443                  5          - "
+            "           -            -       -\n"
+            "::1                       ::2                       80                   5          - "
+            "           -            -       -\n");
   EXPECT_EQ(err.str(), "");
 }
 
@@ -244,9 +250,9 @@ TEST(TextSink, CountTableEmpty) {
   std::ostringstream out, err;
   TextSink sink(options({.c = true}), out, err);
   sink.counts({});
-  EXPECT_EQ(
-      out.str(),
-      "\nLADDR                     RADDR                     RPORT                CONNECTS   FIRST        LAST         EVERY   PATTERN\n");
+  EXPECT_EQ(out.str(),
+            "\nLADDR                     RADDR                     RPORT                CONNECTS   "
+            "FIRST        LAST         EVERY   PATTERN\n");
 }
 
 TEST(TextSink, LostWarnings) {
@@ -354,12 +360,13 @@ TEST(TextSink, FailedColumns) {
   ev.err = 110;
   ev.latency_ns = 3'001'000'000;
   sink.connect(ev);
-  EXPECT_EQ(out.str(),
-            "PID     COMM         IP SADDR            LPORT  DADDR            DPORT OUTCOME      "
-            "LAT(ms)\n"
-            "1234    curl         4  10.0.0.1         0      93.184.216.34    80    ENETUNREACH  -\n"
-            "1234    curl         4  10.0.0.1         0      93.184.216.34    80    timed out    "
-            "3001.000\n");
+  EXPECT_EQ(
+      out.str(),
+      "PID     COMM         IP SADDR            LPORT  DADDR            DPORT OUTCOME      "
+      "LAT(ms)\n"
+      "1234    curl         4  10.0.0.1         0      93.184.216.34    80    ENETUNREACH  -\n"
+      "1234    curl         4  10.0.0.1         0      93.184.216.34    80    timed out    "
+      "3001.000\n");
 }
 
 }  // namespace
@@ -397,7 +404,8 @@ TEST(TextSinkContainers, NetnsAndContainerColumns) {
   o.container = true;
   ConnectEvent docker = curl_v4();
   docker.netns = 4026532281;
-  docker.cgroup = "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope";
+  docker.cgroup =
+      "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope";
   docker.container = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
   ConnectEvent service = ssh_v6();
   service.netns = 4026531840;
@@ -406,12 +414,13 @@ TEST(TextSinkContainers, NetnsAndContainerColumns) {
   root.netns = 4026531840;
   root.cgroup = "/";
   ConnectEvent unknown = curl_v4();  // cgroup not resolved
-  EXPECT_EQ(run_with(o, {docker, service, root, unknown}),
-            "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER\n"
-            "1234    curl         4  10.0.0.1         93.184.216.34    80     4026532281 0123456789ab\n"
-            "4321    ssh          6  ::1              ::1              22     4026531840 ssh.service\n"
-            "1234    curl         4  10.0.0.1         93.184.216.34    80     4026531840 -\n"
-            "1234    curl         4  10.0.0.1         93.184.216.34    80     0          -\n");
+  EXPECT_EQ(
+      run_with(o, {docker, service, root, unknown}),
+      "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER\n"
+      "1234    curl         4  10.0.0.1         93.184.216.34    80     4026532281 0123456789ab\n"
+      "4321    ssh          6  ::1              ::1              22     4026531840 ssh.service\n"
+      "1234    curl         4  10.0.0.1         93.184.216.34    80     4026531840 -\n"
+      "1234    curl         4  10.0.0.1         93.184.216.34    80     0          -\n");
 }
 
 TEST(TextSinkDns, QueryColumnIsLast) {
@@ -422,13 +431,16 @@ TEST(TextSinkDns, QueryColumnIsLast) {
   named.query = "example.com (250 ms)";
   ConnectEvent none = ssh_v6();
   EXPECT_EQ(run_with(o, {named, none}),
-            "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER    QUERY\n"
-            "1234    curl         4  10.0.0.1         93.184.216.34    80     0          -            example.com (250 ms)\n"
+            "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER "
+            "   QUERY\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80     0          -         "
+            "   example.com (250 ms)\n"
             "4321    ssh          6  ::1              ::1              22     0          -\n");
   o.container = false;
-  EXPECT_EQ(run_with(o, {named}),
-            "PID     COMM         IP SADDR            DADDR            DPORT  QUERY\n"
-            "1234    curl         4  10.0.0.1         93.184.216.34    80     example.com (250 ms)\n");
+  EXPECT_EQ(
+      run_with(o, {named}),
+      "PID     COMM         IP SADDR            DADDR            DPORT  QUERY\n"
+      "1234    curl         4  10.0.0.1         93.184.216.34    80     example.com (250 ms)\n");
 }
 
 }  // namespace
