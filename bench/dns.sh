@@ -30,15 +30,10 @@ NAME=bench.test
 ADDR=10.66.0.1
 CHECK_PORT=9 # nothing listens there: the connect is refused, but it is traced
 
-die() {
-  echo "dns.sh: $*" >&2
-  exit 1
-}
-log() { echo "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for v in ROUNDS DURATION THREADS; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
-done
+require_whole_numbers ROUNDS DURATION THREADS
 ((ROUNDS >= 1)) || die "ROUNDS must be >= 1"
 ((DURATION >= 1)) || die "DURATION must be >= 1"
 ((THREADS >= 1)) || die "THREADS must be >= 1"
@@ -58,29 +53,14 @@ NS_CREATED=0
 
 cleanup() {
   local rc=$?
-  if [[ -n $TRACER_PID ]] && kill -0 "$TRACER_PID" 2>/dev/null; then
-    kill -KILL "$TRACER_PID" 2>/dev/null || true
-    wait "$TRACER_PID" 2>/dev/null || true
-  fi
-  if [[ -n $DNSMASQ_PID ]] && kill -0 "$DNSMASQ_PID" 2>/dev/null; then
-    kill -TERM "$DNSMASQ_PID" 2>/dev/null || true
-    wait "$DNSMASQ_PID" 2>/dev/null || true
-  fi
+  kill_job "$TRACER_PID"
+  kill_job "$DNSMASQ_PID" TERM
   ((NS_CREATED == 0)) || ip netns delete "$ns" 2>/dev/null || log "dns.sh: could not delete netns $ns"
   rm -rf "$tmp"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'log "dns.sh: interrupted"; exit 130' INT TERM
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-
-# True once the process has exited (gone, or a zombie not yet reaped).
-exited() {
-  local st
-  st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)
-  [[ -z $st || $st == Z ]]
-}
 
 # Runs dnsload in the namespace; sets DL_RATE, DL_QUERIES, DL_ERRORS.
 run_dnsload() {

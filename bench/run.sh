@@ -44,15 +44,10 @@ TCPLIFE=${TCPLIFE:-/usr/sbin/tcplife}
 TCPLIFE_WAIT=${TCPLIFE_WAIT:-2}
 MODES=${MODES:-untraced output count lifetime accept dns tcplife}
 
-die() {
-  echo "run.sh: $*" >&2
-  exit 1
-}
-log() { echo "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for v in ROUNDS DURATION THREADS WARMUP READY_TIMEOUT STOP_TIMEOUT TCPLIFE_WAIT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
-done
+require_whole_numbers ROUNDS DURATION THREADS WARMUP READY_TIMEOUT STOP_TIMEOUT TCPLIFE_WAIT
 ((ROUNDS >= 1)) || die "ROUNDS must be >= 1"
 ((DURATION >= 1)) || die "DURATION must be >= 1"
 ((THREADS >= 1)) || die "THREADS must be >= 1"
@@ -88,10 +83,7 @@ TRACER_PID=
 
 cleanup() {
   local rc=$?
-  if [[ -n $TRACER_PID ]] && kill -0 "$TRACER_PID" 2>/dev/null; then
-    kill -KILL "$TRACER_PID" 2>/dev/null || true
-    wait "$TRACER_PID" 2>/dev/null || true
-  fi
+  kill_job "$TRACER_PID"
   if [[ $KEEP == 1 ]]; then
     log "raw files kept in $tmp"
   else
@@ -101,16 +93,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'log "run.sh: interrupted"; exit 130' INT TERM
-
-# Microseconds since the epoch, without forking (bash 5).
-now_us() { echo "${EPOCHREALTIME/./}"; }
-
-# True once the process has exited (gone, or a zombie not yet reaped).
-exited() {
-  local st
-  st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)
-  [[ -z $st || $st == Z ]]
-}
 
 # Runs loadgen; sets LG_RATE, LG_CONNECTS, LG_ERRORS.
 run_loadgen() {
