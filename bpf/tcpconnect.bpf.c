@@ -114,6 +114,24 @@ int accept_exit_tp(struct tp_sys_exit *ctx)
 	return handle_accept_return(ctx->ret);
 }
 
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_btf)
+{
+	return handle_exec();
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(exec_raw)
+{
+	return handle_exec();
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int exec_tp(void *ctx)
+{
+	return handle_exec();
+}
+
 /* -d: DNS answers on sockets addressed to port 53 (see tcpconnect.bpf.h). */
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int dns_sendto_enter_tp(struct tp_sys_enter *ctx)

@@ -86,13 +86,17 @@ const volatile bool filter_cgroup_on = false; /* owner under the cgroup in cgrou
 const volatile bool filter_cgroupmap_on = false; /* owner's cgroup id is a key of cgroupmap */
 const volatile bool filter_mntnsmap_on = false;  /* owner's mount ns inode is a key of mntnsmap */
 const volatile bool want_dns = false;            /* TC_REC_DNS: answers read by resolvers */
+const volatile bool want_parent = false;         /* owners' parent PID and name */
+const volatile bool want_exec = false;           /* TC_REC_EXEC: command lines at exec */
 /* Wake the reader at most this often unless the ring is filling up: keeps
  * wake-ups batched at high rates and lines prompt at low rates. */
 const volatile __u64 wakeup_interval_ns = 50000000;
 const volatile __u64 wakeup_bytes = 1 << 20;
 
 /* Runtime counters, read by user space through the mmapped .bss. */
-__u64 lost_events = 0;
+__u64 lost_events = 0; /* connection records (connect, outcome, close, accept) */
+__u64 lost_execs = 0;  /* command-line records: their processes show "?" */
+__u64 lost_dns = 0;    /* DNS answers: their connects show no QUERY */
 __u64 last_wakeup_ns = 0;
 __u64 conns_inserted = 0; /* with conns_deleted and the live count: LRU evictions */
 __u64 conns_deleted = 0;
@@ -255,10 +259,21 @@ static __always_inline bool task_wanted(__u32 pid, __u32 uid)
 }
 
 /* The owner's identity beyond its PID, read in its own context. */
+static __always_inline void read_parent(__u32 *ppid, char *pcomm)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+
+	*ppid = BPF_CORE_READ(parent, tgid);
+	bpf_probe_read_kernel(pcomm, TC_COMM_LEN, &parent->comm);
+}
+
 static __always_inline void owner_ids(struct tc_conn *c)
 {
 	c->cgroup_id = bpf_get_current_cgroup_id();
 	c->mntns = current_mntns();
+	if (want_parent)
+		read_parent(&c->ppid, c->pcomm);
 }
 
 static __always_inline void read_addrs(const struct sock *sk, __u16 af, __u8 *saddr, __u8 *daddr)
@@ -492,6 +507,9 @@ new_record(__u8 type, const struct sock *sk, const struct tc_conn *c)
 	rec->netns = sk_netns(sk);
 	rec->mntns = c->mntns;
 	rec->cgroup_id = c->cgroup_id;
+	rec->ppid = c->ppid;
+	rec->pad3 = 0;
+	__builtin_memcpy(rec->pcomm, c->pcomm, sizeof(rec->pcomm));
 	return rec;
 }
 
@@ -807,12 +825,14 @@ static __always_inline int handle_connect_enter(struct tp_sys_enter_connect *ctx
 
 /* connect() failed before any SYN (no route, refused by a cgroup hook, ...):
  * sock:inet_sock_set_state never saw it. */
+static __always_inline void send_early_failure(__u8 type, struct connect_call *call,
+					       const struct sock *sk, __u16 af, __u16 dport, int err);
+
 static __always_inline void report_early_failure(struct connect_call *call, int err)
 {
 	const struct sock *sk = sock_from_fd(call->fd);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	struct tc_connect_record *rec;
 	__u16 af, dport;
 
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP_)
@@ -830,13 +850,26 @@ static __always_inline void report_early_failure(struct connect_call *call, int 
 	if (filter_netns && sk_netns(sk) != filter_netns)
 		return;
 
+	if (want_outcome)
+		send_early_failure(TC_REC_OUTCOME, call, sk, af, dport, err);
+	if (want_close)
+		send_early_failure(TC_REC_CLOSE, call, sk, af, dport, err);
+}
+
+static __always_inline void send_early_failure(__u8 type, struct connect_call *call,
+					       const struct sock *sk, __u16 af, __u16 dport, int err)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	struct tc_connect_record *rec;
+
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
 		__sync_fetch_and_add(&lost_events, 1);
 		return;
 	}
 	__builtin_memset(rec, 0, sizeof(*rec));
-	rec->type = want_close ? TC_REC_CLOSE : TC_REC_OUTCOME;
+	rec->type = type;
 	rec->ts_ns = bpf_ktime_get_ns();
 	rec->pid = pid_tgid >> 32;
 	rec->tid = (__u32)pid_tgid;
@@ -850,6 +883,8 @@ static __always_inline void report_early_failure(struct connect_call *call, int 
 	rec->netns = sk_netns(sk);
 	rec->mntns = current_mntns();
 	rec->cgroup_id = bpf_get_current_cgroup_id();
+	if (want_parent)
+		read_parent(&rec->ppid, rec->pcomm);
 	if (af == TC_AF_INET) {
 		__builtin_memcpy(rec->daddr, call->addr + 4, 4); /* sin_addr */
 		BPF_CORE_READ_INTO((__u32 *)rec->saddr, sk, __sk_common.skc_rcv_saddr);
@@ -952,6 +987,56 @@ static __always_inline int handle_accept_return(long ret)
 		return 0;
 	rec->outcome = TC_OUT_ESTABLISHED;
 	bpf_ringbuf_submit(rec, submit_flags());
+	return 0;
+}
+
+/* Command lines for --cmdline and JSON, from sched:sched_process_exec: the
+ * new program's argv is on its stack by then, so even a process that exits a
+ * moment after its connect is named. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tc_exec_record);
+} exec_scratch SEC(".maps");
+
+static __always_inline int handle_exec(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid(), zero = 0, n;
+	struct tc_exec_record *rec;
+	struct mm_struct *mm;
+	__u64 start, end;
+
+	if (!want_exec || !task_wanted(pid_tgid >> 32, uid))
+		return 0;
+	rec = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!rec)
+		return 0;
+	mm = BPF_CORE_READ(task, mm);
+	start = BPF_CORE_READ(mm, arg_start);
+	end = BPF_CORE_READ(mm, arg_end);
+	if (end <= start)
+		return 0;
+	rec->ts_ns = bpf_ktime_get_ns();
+	rec->pid = pid_tgid >> 32;
+	rec->tid = (__u32)pid_tgid;
+	rec->uid = uid;
+	rec->type = TC_REC_EXEC;
+	rec->truncated = end - start > TC_CMDLINE_MAX;
+	rec->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	rec->pad = 0;
+	n = end - start > TC_CMDLINE_MAX ? TC_CMDLINE_MAX : (__u32)(end - start);
+	asm volatile("" : "+r"(n));
+	if (n > TC_CMDLINE_MAX)
+		return 0;
+	rec->len = n;
+	if (bpf_probe_read_user(rec->args, n, (const void *)start) != 0)
+		return 0;
+	if (bpf_ringbuf_output(&events, rec, __builtin_offsetof(struct tc_exec_record, args) + n,
+			       submit_flags()) != 0)
+		__sync_fetch_and_add(&lost_execs, 1);
 	return 0;
 }
 
@@ -1104,7 +1189,7 @@ static __always_inline int dns_read_exit(long ret)
 		return 0;
 	if (bpf_ringbuf_output(&events, rec, __builtin_offsetof(struct tc_dns_record, data) + n,
 			       submit_flags()) != 0)
-		__sync_fetch_and_add(&lost_events, 1);
+		__sync_fetch_and_add(&lost_dns, 1);
 	return 0;
 }
 

@@ -21,6 +21,7 @@ enum tc_record_type {
 	TC_REC_CLOSE = 3,   /* connection ended: lifetime and bytes */
 	TC_REC_ACCEPT = 4,  /* passive connection accepted */
 	TC_REC_DNS = 5,     /* a DNS answer read by a resolver client (struct tc_dns_record) */
+	TC_REC_EXEC = 6,    /* a process exec'd: its command line (struct tc_exec_record) */
 };
 
 /* How the real source port was learned for a connect record. The port is
@@ -71,6 +72,26 @@ struct tc_connect_record {
 	__u32 netns;       /* network namespace inode of the socket */
 	__u32 mntns;       /* mount namespace inode of the owner */
 	__u64 cgroup_id;   /* cgroup v2 id of the owner */
+	__u32 ppid;        /* owner's parent (tgid), read at the event */
+	__u32 pad3;
+	char pcomm[TC_COMM_LEN]; /* owner's parent's task name */
+};
+
+/* Longest command line kept from an exec (bytes of argv, NUL-separated). */
+#define TC_CMDLINE_MAX 512
+
+/* sched:sched_process_exec: the new program's argv, read from its stack. */
+struct tc_exec_record {
+	__u64 ts_ns;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u8 type;      /* TC_REC_EXEC */
+	__u8 truncated; /* argv was longer than TC_CMDLINE_MAX */
+	__u16 len;      /* bytes in args */
+	__u32 ppid;
+	__u32 pad;
+	__u8 args[TC_CMDLINE_MAX];
 };
 
 /* Largest DNS answer copied to user space (EDNS answers are usually <= 4096;
@@ -110,6 +131,9 @@ struct tc_conn {
 	__u32 mntns;
 	char comm[TC_COMM_LEN];
 	__u64 cgroup_id;
+	__u32 ppid;
+	__u32 pad3;
+	char pcomm[TC_COMM_LEN];
 };
 
 /* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT);
@@ -136,7 +160,10 @@ struct tc_count_value {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct tc_connect_record) == 128, "ABI: connect record size");
+static_assert(sizeof(struct tc_connect_record) == 152, "ABI: connect record size");
+static_assert(__builtin_offsetof(struct tc_exec_record, type) ==
+		      __builtin_offsetof(struct tc_connect_record, type),
+	      "ABI: record type offset");
 static_assert(__builtin_offsetof(struct tc_dns_record, type) ==
 		      __builtin_offsetof(struct tc_connect_record, type),
 	      "ABI: record type offset");

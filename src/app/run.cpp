@@ -11,6 +11,8 @@
 
 #include "enrich/enricher.h"
 #include "probe/tracer.h"
+#include "sink/metrics.h"
+#include "sink/metrics_server.h"
 #include "sink/sink.h"
 #include "tcpconnect/abi.h"
 
@@ -36,6 +38,29 @@ constexpr std::int64_t kLostReportNs = 1'000'000'000;
 constexpr std::uint64_t kHandshakeMaxAgeNs = 600ull * 1'000'000'000;
 constexpr std::int64_t kSweepEveryNs = 10'000'000'000;
 
+// Whether a record is one the user asked to see. The kernel sends only those,
+// except when metrics need more (every outcome, close and accept).
+bool printed(const Options& o, const ConnectEvent& ev) {
+  if (o.quiet) return false;
+  const bool lifecycle = o.outcome || o.failed || o.lifetime;
+  switch (ev.kind) {
+    case EventKind::Connect:
+      return !lifecycle;
+    case EventKind::Outcome:
+      return (o.outcome || o.failed) && (!o.failed || ev.outcome != Outcome::Established);
+    case EventKind::Close: {
+      if (!o.lifetime) return false;
+      // A failed attempt's close lasts exactly its handshake.
+      const bool failed = ev.outcome != Outcome::Established && ev.duration_ns == ev.latency_ns;
+      if (o.failed && !failed) return false;
+      return !o.shorter_than_ns || ev.duration_ns < *o.shorter_than_ns;
+    }
+    case EventKind::Accept:
+      return o.accept && !o.lifetime;
+  }
+  return false;
+}
+
 }  // namespace
 
 void request_stop() { g_stop = 1; }
@@ -47,16 +72,38 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
 
   Enricher enricher(opts);
 
+  // Metrics: the endpoint is bound before anything is loaded, so a busy port
+  // fails fast with nothing attached.
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<MetricsServer> server;
+  if (opts.metrics_addr) {
+    metrics = std::make_unique<Metrics>(MetricsConfig{opts.metrics_top});
+    std::string why;
+    server = MetricsServer::start(*metrics, *opts.metrics_addr, opts.metrics_port, why);
+    if (!server) {
+      err << "tcpconnect: " << why << '\n';
+      return 1;
+    }
+  }
+
   SampleHandler on_sample = [&](std::span<const std::uint8_t> sample) {
-    if (record_type(sample) == TC_REC_DNS) {
-      if (auto dns = decode_dns(sample)) enricher.on_dns(*dns);
-      return;
+    switch (record_type(sample)) {
+      case TC_REC_DNS:
+        if (auto dns = decode_dns(sample)) enricher.on_dns(*dns);
+        return;
+      case TC_REC_EXEC:
+        if (auto exec = decode_exec(sample)) enricher.on_exec(*exec);
+        return;
+      default:
+        break;
     }
-    if (auto ev = decode_connect(sample, mono_to_wall)) {
-      events++;
-      enricher.enrich(*ev);
-      sink->connect(*ev);
-    }
+    auto ev = decode_connect(sample, mono_to_wall);
+    if (!ev) return;
+    if (metrics) metrics->observe(*ev);
+    if (!printed(opts, *ev)) return;
+    events++;
+    enricher.enrich(*ev);
+    sink->connect(*ev);
   };
   LogFn log;
   if (opts.verbose) log = [&err](const std::string& s) { err << "tcpconnect: " << s << '\n'; };
@@ -72,7 +119,8 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   err << "Tracing connect ... Hit Ctrl-C to end" << std::endl;
   StartInfo info{TCPCONNECT_VERSION, tracer->attach_method(),
                  static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME))};
-  sink->start(info);
+  if (metrics) metrics->set_info(TCPCONNECT_VERSION, tracer->attach_method());
+  if (!opts.quiet) sink->start(info);
   out.flush();
 
   const std::int64_t start = clock_ns(CLOCK_MONOTONIC);
@@ -103,6 +151,7 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
       return 1;
     }
     report_lost(false);
+    if (metrics) metrics->set_lost(tracer->lost());
     if (now - last_sweep >= kSweepEveryNs) {
       tracer->sweep(kHandshakeMaxAgeNs);
       last_sweep = now;
@@ -115,7 +164,8 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     tracer->poll(0);  // what arrived before the stop
     if (opts.count) sink->counts(tracer->read_counts(mono_to_wall));
     report_lost(true);
-    sink->finish(FinishInfo{tracer->lost(), events, tracer->skipped()});
+    sink->finish(FinishInfo{tracer->lost(), events, tracer->skipped(), tracer->lost_execs(),
+                            tracer->lost_dns()});
     out.flush();
   }
   if (opts.verbose) {

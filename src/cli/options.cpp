@@ -3,6 +3,8 @@
 // is one deterministic line of our own wording. Nothing is printed and exit() is never called.
 #include "cli/options.h"
 
+#include <arpa/inet.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
@@ -49,6 +51,8 @@ constexpr const char* kExamples =
     "    tcpconnect --shorter-than 500ms --accept  # short-lived connections, both ways\n"
     "    tcpconnect -c --by-process  # count per process and destination, with intervals\n"
     "    tcpconnect -d               # add the DNS name each destination was resolved from\n"
+    "    tcpconnect --parent --cmdline  # add the parent process and the full command line\n"
+    "    tcpconnect --metrics 9464 --quiet  # Prometheus metrics on 127.0.0.1:9464, no lines\n"
     "    tcpconnect --container      # add NETNS and CONTAINER columns\n"
     "    tcpconnect --netns 4026532281                 # only sockets in this network namespace\n"
     "    tcpconnect --cgroup /sys/fs/cgroup/system.slice  # only processes in this cgroup (v2)\n"
@@ -142,6 +146,28 @@ std::optional<std::uint64_t> parse_span_ns(std::string_view s) {
     return static_cast<std::uint64_t>(*v * scale);
   }
   return std::nullopt;
+}
+
+// --metrics: "PORT", "IPV4:PORT" or "[IPV6]:PORT" -> (address, port).
+std::optional<std::pair<std::string, std::uint16_t>> parse_endpoint(std::string_view s) {
+  std::string addr = "127.0.0.1";
+  std::string_view port = s;
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find("]:");
+    if (close == std::string_view::npos) return std::nullopt;
+    addr = std::string(s.substr(1, close - 1));
+    port = s.substr(close + 2);
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, addr.c_str(), &a6) != 1) return std::nullopt;
+  } else if (const auto colon = s.rfind(':'); colon != std::string_view::npos) {
+    addr = std::string(s.substr(0, colon));
+    port = s.substr(colon + 1);
+    in_addr a4{};
+    if (inet_pton(AF_INET, addr.c_str(), &a4) != 1) return std::nullopt;
+  }
+  const auto p = parse_decimal(port, 1, 65535);
+  if (!p) return std::nullopt;
+  return std::pair{addr, static_cast<std::uint16_t>(*p)};
 }
 
 std::optional<AttachMode> parse_attach(std::string_view s) {
@@ -324,6 +350,20 @@ ParseResult parse_options(int argc, const char* const* argv) {
   const ValueOption dns_age = add_value(app, "--dns-max-age", "--dns-max-age", "SECONDS",
                                         "with -d: forget answers older than this (default: 3600)");
   flag("--container", o.container, "add NETNS and CONTAINER (ID or cgroup name) columns");
+  flag("--parent", o.parent, "add PPID and PCOMM columns (the parent, at the time of the event)");
+  flag("--cmdline", o.cmdline, "add a CMDLINE column: the full command line, captured at exec");
+  const ValueOption exec_size =
+      add_value(app, "--exec-cache-size", "--exec-cache-size", "N",
+                "remember the command lines of at most N processes (default: 16384)");
+  const ValueOption metrics = add_value(app, "--metrics", "--metrics", "[ADDR:]PORT",
+                                        "serve Prometheus metrics at http://ADDR:PORT/metrics "
+                                        "(ADDR: an IP address, default 127.0.0.1; [::1]:PORT "
+                                        "for IPv6)");
+  flag("--quiet", o.quiet, "with --metrics: print no per-event output");
+  const ValueOption metrics_top =
+      add_value(app, "--metrics-top", "--metrics-top", "N",
+                "with --metrics: distinct process names and ports per label before the rest "
+                "count as \"other\" (default: 20)");
   const ValueOption netns = add_value(app, "--netns", "--netns", "INODE",
                                       "only sockets in this network namespace (inode, as in "
                                       "/proc/PID/ns/net -> net:[INODE])");
@@ -338,9 +378,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
   const ValueOption ringbuf =
       add_value(app, "--ringbuf-size", "--ringbuf-size", "KIB",
                 "kernel-to-user ring buffer size in KiB, a power of two (default: 4096)");
-  const std::vector<ValueOption> values = {pid,      port,     uid,    duration, attach,
-                                           ringbuf,  shorter,  netns,  cgroup,   cgroupmap,
-                                           mntnsmap, dns_size, dns_age};
+  const std::vector<ValueOption> values = {
+      pid,    port,      uid,      duration, attach,  ringbuf,   shorter, netns,
+      cgroup, cgroupmap, mntnsmap, dns_size, dns_age, exec_size, metrics, metrics_top};
 
   // Hidden catch-all so positionals (including anything after "--") are told apart from
   // unknown options.
@@ -488,6 +528,36 @@ ParseResult parse_options(int argc, const char* const* argv) {
   if ((dns_size.opt->count() || dns_age.opt->count()) && !o.dns) {
     return error("--dns-cache-size and --dns-max-age need -d/--dns");
   }
+  if (auto s = single(exec_size); s.value) {
+    const auto v = parse_decimal(*s.value, 1, 10'000'000);
+    if (!v) {
+      return error("invalid size " + quote(*s.value) +
+                   " for --exec-cache-size: expected an integer in 1..10000000");
+    }
+    o.exec_cache_size = static_cast<std::uint32_t>(*v);
+  }
+  if (auto s = single(metrics); s.value) {
+    auto ep = parse_endpoint(*s.value);
+    if (!ep) {
+      return error("invalid address " + quote(*s.value) +
+                   " for --metrics: expected PORT, IPV4:PORT or [IPV6]:PORT with a port in "
+                   "1..65535");
+    }
+    o.metrics_addr = ep->first;
+    o.metrics_port = ep->second;
+  }
+  if (auto s = single(metrics_top); s.value) {
+    const auto v = parse_decimal(*s.value, 1, 10000);
+    if (!v) {
+      return error("invalid count " + quote(*s.value) +
+                   " for --metrics-top: expected an integer in 1..10000");
+    }
+    o.metrics_top = static_cast<std::uint32_t>(*v);
+  }
+  if ((o.quiet || metrics_top.opt->count()) && !o.metrics_addr) {
+    return error("--quiet and --metrics-top need --metrics");
+  }
+  if (o.count && o.metrics_addr) return error("-c/--count cannot be combined with --metrics");
   if (o.count && o.dns) return error("-c/--count cannot be combined with -d/--dns");
   if (o.count && o.container) return error("-c/--count cannot be combined with --container");
   if (o.count && (o.outcome || o.failed || o.lifetime)) {

@@ -38,6 +38,15 @@ struct Options {
   std::optional<std::string> cgroupmap;  // --cgroupmap MAPPATH (bcc)
   std::optional<std::string> mntnsmap;   // --mntnsmap MAPPATH (bcc)
   bool container = false;                // --container: NETNS and CONTAINER columns
+  // Process context.
+  bool parent = false;                   // --parent: PPID and PCOMM columns
+  bool cmdline = false;                  // --cmdline: CMDLINE column
+  std::uint32_t exec_cache_size = 16384;  // --exec-cache-size N
+  // Prometheus metrics.
+  std::optional<std::string> metrics_addr;  // --metrics [ADDR:]PORT: IP literal
+  std::uint16_t metrics_port = 0;
+  bool quiet = false;              // --quiet: no per-event output
+  std::uint32_t metrics_top = 20;  // --metrics-top N
   // DNS.
   bool dns = false;                                        // -d: QUERY column
   std::uint32_t dns_cache_size = 10000;                    // --dns-cache-size N

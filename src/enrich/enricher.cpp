@@ -8,7 +8,13 @@ Enricher::Enricher(const Options& opts)
     : containers_(opts.json || opts.container),
       dns_(opts.dns),
       cgroups_(containers_ ? cgroup2_mount() : std::nullopt),
-      dns_cache_(DnsCacheLimits{opts.dns_cache_size, opts.dns_max_age_ns}) {}
+      dns_cache_(DnsCacheLimits{opts.dns_cache_size, opts.dns_max_age_ns}),
+      cmdlines_(!opts.quiet && (opts.json || opts.cmdline)),
+      processes_(opts.exec_cache_size) {}
+
+void Enricher::on_exec(const ExecSample& exec) {
+  if (cmdlines_) processes_.on_exec(exec.pid, join_argv(exec.args, exec.truncated));
+}
 
 void Enricher::on_dns(const DnsSample& dns) {
   if (!dns_) return;
@@ -17,6 +23,7 @@ void Enricher::on_dns(const DnsSample& dns) {
 }
 
 void Enricher::enrich(ConnectEvent& ev) {
+  if (cmdlines_) ev.cmdline = processes_.cmdline(ev.pid);
   if (containers_ && ev.cgroup_id) {
     ev.cgroup = cgroups_.path_of(ev.cgroup_id);
     auto it = container_of_.find(ev.cgroup_id);

@@ -10,6 +10,7 @@
 #include "cli/options.h"
 #include "enrich/cgroup.h"
 #include "enrich/dns_cache.h"
+#include "enrich/process_cache.h"
 #include "model/event.h"
 
 namespace tcpconnect {
@@ -20,6 +21,8 @@ class Enricher {
 
   // A DNS answer read by a process: remembered for later connects.
   void on_dns(const DnsSample& dns);
+  // A process exec'd: remember its command line.
+  void on_exec(const ExecSample& exec);
   // Fills the enrichment fields of `ev` that the options ask for.
   void enrich(ConnectEvent& ev);
 
@@ -29,6 +32,8 @@ class Enricher {
   CgroupPaths cgroups_;
   std::unordered_map<std::uint64_t, std::string> container_of_;  // by cgroup id, once resolved
   DnsCache dns_cache_;
+  bool cmdlines_;  // JSON output or --cmdline
+  ProcessCache processes_;
 };
 
 }  // namespace tcpconnect

@@ -66,6 +66,22 @@ std::optional<DnsSample> decode_dns(std::span<const std::uint8_t> sample) {
   return d;
 }
 
+std::optional<ExecSample> decode_exec(std::span<const std::uint8_t> sample) {
+  constexpr std::size_t hdr = offsetof(tc_exec_record, args);
+  tc_exec_record raw;
+  if (sample.size() < hdr) return std::nullopt;
+  std::memcpy(&raw, sample.data(), hdr);
+  if (raw.type != TC_REC_EXEC || raw.len > TC_CMDLINE_MAX || sample.size() < hdr + raw.len)
+    return std::nullopt;
+  ExecSample e;
+  e.mono_ns = raw.ts_ns;
+  e.pid = raw.pid;
+  e.ppid = raw.ppid;
+  e.truncated = raw.truncated != 0;
+  e.args = sample.subspan(hdr, raw.len);
+  return e;
+}
+
 std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
                                            std::int64_t mono_to_wall_ns) {
   tc_connect_record raw;
@@ -101,6 +117,8 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
   ev.netns = raw.netns;
   ev.mntns = raw.mntns;
   ev.cgroup_id = raw.cgroup_id;
+  ev.ppid = raw.ppid;
+  ev.pcomm = comm_of(raw.pcomm);
   return ev;
 }
 

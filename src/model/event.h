@@ -44,6 +44,8 @@ struct ConnectEvent {
   std::uint32_t netns = 0;      // network namespace inode of the socket
   std::uint32_t mntns = 0;      // mount namespace inode of the owner
   std::uint64_t cgroup_id = 0;  // cgroup v2 id of the owner
+  std::uint32_t ppid = 0;       // owner's parent, read at the event (0: not read)
+  std::string pcomm;            // owner's parent's task name
 
   // Filled by the enrichment stage (src/enrich), when asked for. The views
   // point into the enricher's caches and are valid until its next call.
@@ -52,6 +54,16 @@ struct ConnectEvent {
   std::string query;           // -d: bcc's QUERY column ("name", "name (N ms)", "localhost", "")
   std::string query_name;      // -d: the name alone ("localhost" for loopback), "" unknown
   std::optional<std::uint64_t> query_age_ns;  // -d: how old the DNS answer was
+  std::string_view cmdline;  // the owner's command line; "?" unknown, "" not looked up
+};
+
+// A process exec'd (TC_REC_EXEC): its new command line.
+struct ExecSample {
+  std::uint64_t mono_ns = 0;
+  std::uint32_t pid = 0;
+  std::uint32_t ppid = 0;
+  bool truncated = false;              // argv was longer than what the kernel copied
+  std::span<const std::uint8_t> args;  // NUL-separated; points into the ring buffer
 };
 
 // A DNS answer a resolver client read (TC_REC_DNS). `data` points into the
@@ -88,6 +100,9 @@ int record_type(std::span<const std::uint8_t> sample);
 
 // Decodes a TC_REC_DNS sample; nullopt when malformed.
 std::optional<DnsSample> decode_dns(std::span<const std::uint8_t> sample);
+
+// Decodes a TC_REC_EXEC sample; nullopt when malformed.
+std::optional<ExecSample> decode_exec(std::span<const std::uint8_t> sample);
 
 // Decodes one ring-buffer sample. Returns nullopt for records that are
 // too short or of an unknown type. `mono_to_wall_ns` is added to the

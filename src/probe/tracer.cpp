@@ -171,6 +171,8 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->filter_cgroupmap_on = filters.cgroupmap >= 0;
   ro->filter_mntnsmap_on = filters.mntnsmap >= 0;
   ro->want_dns = cfg.want_dns;
+  ro->want_parent = cfg.want_parent;
+  ro->want_exec = cfg.want_exec;
   for (auto [map, fd] : {std::pair{a.skel->maps.cgroupmap, filters.cgroupmap},
                          std::pair{a.skel->maps.mntnsmap, filters.mntnsmap}}) {
     if (fd >= 0 && bpf_map__reuse_fd(map, fd) != 0) {
@@ -206,6 +208,9 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
        {p.dns_sendto_enter_tp, p.dns_read_enter_tp, p.dns_recvfrom_enter_tp, p.dns_recvmsg_enter_tp,
         p.dns_read_exit_tp, p.dns_recvfrom_exit_tp, p.dns_recvmsg_exit_tp})
     bpf_program__set_autoload(dns, have_tracefs && cfg.want_dns);
+  bpf_program__set_autoload(p.exec_btf, mode == AttachMode::TpBtf && cfg.want_exec);
+  bpf_program__set_autoload(p.exec_raw, mode == AttachMode::RawTp && cfg.want_exec);
+  bpf_program__set_autoload(p.exec_tp, mode == AttachMode::Tracepoint && cfg.want_exec);
   bpf_program__set_autoload(p.accept4_exit_tp, have_tracefs && cfg.want_accept);
   bpf_program__set_autoload(p.accept_exit_tp, have_tracefs && cfg.want_accept);
   if ((failures || cfg.want_accept || cfg.want_dns) && !have_tracefs) {
@@ -256,6 +261,9 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
       {p.connect_enter_tp, &l.connect_enter_tp, "syscalls:sys_enter_connect"},
       {p.accept4_exit_tp, &l.accept4_exit_tp, "syscalls:sys_exit_accept4"},
       {p.accept_exit_tp, &l.accept_exit_tp, "syscalls:sys_exit_accept"},
+      {p.exec_btf, &l.exec_btf, "sched:sched_process_exec"},
+      {p.exec_raw, &l.exec_raw, "sched:sched_process_exec"},
+      {p.exec_tp, &l.exec_tp, "sched:sched_process_exec"},
       {p.dns_sendto_enter_tp, &l.dns_sendto_enter_tp, "syscalls:sys_enter_sendto"},
       {p.dns_read_enter_tp, &l.dns_read_enter_tp, "syscalls:sys_enter_read"},
       {p.dns_recvfrom_enter_tp, &l.dns_recvfrom_enter_tp, "syscalls:sys_enter_recvfrom"},
@@ -289,17 +297,24 @@ TracerConfig tracer_config_from(const Options& opts) {
   cfg.count_by_process = opts.by_process;
   cfg.attach = opts.attach;
   cfg.ringbuf_bytes = opts.ringbuf_kib * 1024u;
-  cfg.want_outcome = opts.outcome || opts.failed;
-  cfg.failed_only = opts.failed;
-  cfg.want_close = opts.lifetime;
-  cfg.want_connect = !cfg.want_outcome && !cfg.want_close;
-  cfg.want_accept = opts.accept;
-  cfg.shorter_than_ns = opts.shorter_than_ns.value_or(0);
+  // Metrics count every outcome, accept and close whatever is printed; the
+  // printed subset is chosen in user space then (see app/run.cpp).
+  const bool metrics = opts.metrics_addr.has_value();
+  const bool lines = !opts.quiet;
+  const bool default_lines = lines && !opts.outcome && !opts.failed && !opts.lifetime;
+  cfg.want_outcome = (lines && (opts.outcome || opts.failed)) || metrics;
+  cfg.failed_only = opts.failed && !metrics;
+  cfg.want_close = (lines && opts.lifetime) || metrics;
+  cfg.want_connect = default_lines;
+  cfg.want_accept = (lines && opts.accept) || metrics;
+  cfg.shorter_than_ns = metrics ? 0 : opts.shorter_than_ns.value_or(0);
   cfg.netns = opts.netns.value_or(0);
   cfg.cgroup = opts.cgroup.value_or("");
   cfg.cgroupmap = opts.cgroupmap.value_or("");
   cfg.mntnsmap = opts.mntnsmap.value_or("");
   cfg.want_dns = opts.dns;
+  cfg.want_parent = lines && (opts.json || opts.parent);
+  cfg.want_exec = lines && (opts.json || opts.cmdline);
   return cfg;
 }
 
@@ -407,6 +422,14 @@ int Tracer::poll(int timeout_ms) {
 
 std::uint64_t Tracer::lost() const {
   return __atomic_load_n(&skel_->bss->lost_events, __ATOMIC_RELAXED);
+}
+
+std::uint64_t Tracer::lost_execs() const {
+  return __atomic_load_n(&skel_->bss->lost_execs, __ATOMIC_RELAXED);
+}
+
+std::uint64_t Tracer::lost_dns() const {
+  return __atomic_load_n(&skel_->bss->lost_dns, __ATOMIC_RELAXED);
 }
 
 std::uint64_t Tracer::skipped() const {

@@ -48,6 +48,8 @@ struct TracerConfig {
   std::string cgroupmap;  // pinned hash maps, 8-byte keys (bcc)
   std::string mntnsmap;
   bool want_dns = false;  // DNS answer records (-d)
+  bool want_parent = false;  // owners' parent PID and name in records
+  bool want_exec = false;    // command-line records at exec
 };
 
 TracerConfig tracer_config_from(const Options& opts);
@@ -69,6 +71,10 @@ class Tracer {
   int poll(int timeout_ms);
   // Records the kernel could not deliver (ring full, count table full).
   std::uint64_t lost() const;
+  // Enrichment records the kernel could not deliver: command lines at exec
+  // and DNS answers. Kept apart from lost(): no connection went missing.
+  std::uint64_t lost_execs() const;
+  std::uint64_t lost_dns() const;
   // Runs of our programs the kernel skipped (recursion protection) that the
   // backup state program did not take over. Most carry no event we need, so
   // they are reported apart from lost().

@@ -81,7 +81,10 @@ void JsonSink::connect(const ConnectEvent& ev) {
   fmt::format_to(it, R"(,"netns":{},"mntns":{},"cgroup_id":{},"cgroup":)", ev.netns, ev.mntns,
                  ev.cgroup_id);
   buf_.append(string_json(ev.cgroup));
-  fmt::format_to(it, R"(,"container":"{}")", ev.container);
+  fmt::format_to(it, R"(,"container":"{}","ppid":{},"pcomm":)", ev.container, ev.ppid);
+  buf_.append(string_json(ev.pcomm));
+  buf_.append(std::string_view(R"(,"cmdline":)"));
+  buf_.append(string_json(ev.cmdline.empty() ? std::string_view("?") : ev.cmdline));
   if (dns_) {
     buf_.append(std::string_view(R"(,"query":)"));
     if (ev.query_name.empty()) {
@@ -138,6 +141,8 @@ void JsonSink::finish(const FinishInfo& info) {
   j["events"] = info.events;
   j["lost"] = info.lost_total;
   j["skipped"] = info.skipped;
+  j["lost_execs"] = info.lost_execs;
+  j["lost_dns"] = info.lost_dns;
   write_record(line_, out_, j);
   out_.flush();
 }

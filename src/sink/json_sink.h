@@ -17,7 +17,7 @@
 namespace tcpconnect {
 
 // Schema version written in the "start" record.
-inline constexpr int kJsonSchemaVersion = 2;
+inline constexpr int kJsonSchemaVersion = 3;
 
 class JsonSink final : public Sink {
  public:

@@ -25,6 +25,10 @@ struct FinishInfo {
   // Tracepoint runs the kernel skipped (recursion protection) that no backup
   // took over: events may be missing, though most such runs carry nothing.
   std::uint64_t skipped = 0;
+  // Enrichment records lost (command lines, DNS answers): shown as "?" or no
+  // QUERY, not missing connections.
+  std::uint64_t lost_execs = 0;
+  std::uint64_t lost_dns = 0;
 };
 
 class Sink {

@@ -84,6 +84,8 @@ TextSink::TextSink(const Options& opts, std::ostream& out, std::ostream& err)
       lifetime_(opts.lifetime),
       container_(opts.container),
       dns_(opts.dns),
+      parent_(opts.parent),
+      cmdline_(opts.cmdline),
       out_(out),
       err_(err) {}
 
@@ -125,7 +127,14 @@ void TextSink::start(const StartInfo& /*info*/) {
 // OUTCOME (%-12s) LAT(ms) (%-8s) [DUR(ms) (%-9s) TX (%-10s) RX].
 void TextSink::append_extra_header() {
   append_lifecycle_header();
-  // --container: NETNS (%-10s) CONTAINER (%-12s); -d: bcc's QUERY, last.
+  // --parent: PPID (%-7s) PCOMM (%-12s); --container: NETNS (%-10s) CONTAINER
+  // (%-12s); -d: bcc's QUERY; --cmdline: CMDLINE, last (it has spaces).
+  if (parent_) {
+    buf_.push_back(' ');
+    append_padded(buf_, "PPID", 7);
+    buf_.push_back(' ');
+    append_padded(buf_, "PCOMM", kCommWidth);
+  }
   if (container_) {
     buf_.push_back(' ');
     append_padded(buf_, "NETNS", 10);
@@ -133,6 +142,7 @@ void TextSink::append_extra_header() {
     append_padded(buf_, "CONTAINER", 12);
   }
   if (dns_) buf_.append(std::string_view(" QUERY"));
+  if (cmdline_) buf_.append(std::string_view(" CMDLINE"));
 }
 
 void TextSink::append_lifecycle_header() {
@@ -152,6 +162,10 @@ void TextSink::append_lifecycle_header() {
 
 void TextSink::append_extra(const ConnectEvent& ev) {
   append_lifecycle(ev);
+  if (parent_) {
+    fmt::format_to(std::back_inserter(buf_), " {:<7} ", ev.ppid);
+    append_comm(buf_, ev.pcomm);
+  }
   if (container_) {
     fmt::format_to(std::back_inserter(buf_), " {:<10} ", ev.netns);
     append_comm(buf_, container_column(ev), 12);
@@ -159,6 +173,11 @@ void TextSink::append_extra(const ConnectEvent& ev) {
   if (dns_) {
     buf_.push_back(' ');
     buf_.append(ev.query);
+  }
+  if (cmdline_) {
+    // Pads QUERY only when a command line follows it.
+    buf_.push_back(' ');
+    append_comm(buf_, ev.cmdline, ev.cmdline.size());
   }
 }
 
@@ -320,6 +339,15 @@ void TextSink::finish(const FinishInfo& info) {
   if (info.lost_total > 0) {
     buf_.clear();
     fmt::format_to(std::back_inserter(buf_), "WARNING: {} events lost in total", info.lost_total);
+    write_line(err_);
+    err_.flush();
+  }
+  if (info.lost_execs > 0 || info.lost_dns > 0) {
+    buf_.clear();
+    fmt::format_to(std::back_inserter(buf_),
+                   "WARNING: {} command lines and {} DNS answers lost (CMDLINE may show ?, "
+                   "QUERY may be empty)",
+                   info.lost_execs, info.lost_dns);
     write_line(err_);
     err_.flush();
   }

@@ -44,6 +44,8 @@ class TextSink final : public Sink {
   bool lifetime_;    // --lifetime: DUR(ms), TX and RX
   bool container_;   // --container: NETNS and CONTAINER
   bool dns_;         // -d: QUERY
+  bool parent_;      // --parent: PPID and PCOMM
+  bool cmdline_;     // --cmdline: CMDLINE
   std::ostream& out_;
   std::ostream& err_;
   // Widths of the SADDR / DADDR columns. They start at bcc's 16 and only

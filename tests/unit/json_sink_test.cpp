@@ -68,7 +68,7 @@ TEST(JsonSink, StartRecord) {
   o.json = true;
   JsonSink sink(o, out);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1'700'000'000'000'000'000ULL});
-  EXPECT_EQ(out.str(), R"({"type":"start","version":2,"tool_version":"0.1.0","attach":"tp_btf",)"
+  EXPECT_EQ(out.str(), R"({"type":"start","version":3,"tool_version":"0.1.0","attach":"tp_btf",)"
                        R"("ts_ns":1700000000000000000,"mode":"connect"})"
                        "\n");
 
@@ -80,7 +80,7 @@ TEST(JsonSink, StartRecord) {
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0]["mode"], "count");
   EXPECT_EQ(recs[0]["attach"], "raw_tp");
-  EXPECT_EQ(recs[0]["version"], 2);
+  EXPECT_EQ(recs[0]["version"], 3);
 }
 
 TEST(JsonSink, ConnectRecordIPv4) {
@@ -92,7 +92,7 @@ TEST(JsonSink, ConnectRecordIPv4) {
             R"({"type":"connect","ts_ns":1700000000123456789,"pid":1234,"tid":1240,"uid":1000,)"
             R"("comm":"curl","af":4,"saddr":"10.0.0.1","sport":40000,"daddr":"93.184.216.34",)"
             R"("dport":80,"dir":"out","netns":0,"mntns":0,"cgroup_id":0,"cgroup":"",)"
-            R"("container":""})"
+            R"("container":"","ppid":0,"pcomm":"","cmdline":"?"})"
             "\n");
   const auto recs = parse_lines(out.str());
   ASSERT_EQ(recs.size(), 1u);
@@ -122,9 +122,10 @@ TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
   sink.connect(ev);
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 1u);
-  const std::vector<std::string> want_keys = {
-      "type",  "ts_ns", "pid", "tid",   "uid",   "comm",      "af",     "saddr",    "sport",
-      "daddr", "dport", "dir", "netns", "mntns", "cgroup_id", "cgroup", "container"};
+  const std::vector<std::string> want_keys = {"type",   "ts_ns",     "pid",   "tid",   "uid",
+                                              "comm",   "af",        "saddr", "sport", "daddr",
+                                              "dport",  "dir",       "netns", "mntns", "cgroup_id",
+                                              "cgroup", "container", "ppid",  "pcomm", "cmdline"};
   EXPECT_EQ(keys_in_order(lines[0]), want_keys);
   const json j = json::parse(lines[0]);
   EXPECT_EQ(j["af"], 6);
@@ -174,6 +175,9 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     ev.sport = static_cast<std::uint16_t>(n % 2 ? 0 : 65535);
     ev.dport = static_cast<std::uint16_t>(n * 1000);
     ev.netns = 4026531840u + n;
+    ev.ppid = n * 3;
+    ev.pcomm = comm + "p";
+    ev.cmdline = n % 2 ? std::string_view("python3 -c \"print('\\x01')\" \x01\xff") : "";
     ev.mntns = n % 2 ? 0 : 0xffffffffu;
     ev.cgroup_id = n % 2 ? ~0ULL : 1;
     ev.cgroup = n % 2 ? std::string_view("/system.slice/a\"b\\c\x01.scope") : "";
@@ -210,6 +214,9 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     j["cgroup_id"] = ev.cgroup_id;
     j["cgroup"] = std::string(ev.cgroup);
     j["container"] = std::string(ev.container);
+    j["ppid"] = ev.ppid;
+    j["pcomm"] = ev.pcomm;
+    j["cmdline"] = ev.cmdline.empty() ? std::string("?") : std::string(ev.cmdline);
     want += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   EXPECT_EQ(out.str(), want);
@@ -295,8 +302,10 @@ TEST(JsonSink, CountRecordsSorted) {
 TEST(JsonSink, EndRecord) {
   std::ostringstream out;
   JsonSink sink(Options{}, out);
-  sink.finish(FinishInfo{4, 1000, 7});
-  EXPECT_EQ(out.str(), "{\"type\":\"end\",\"events\":1000,\"lost\":4,\"skipped\":7}\n");
+  sink.finish(FinishInfo{4, 1000, 7, 2, 3});
+  EXPECT_EQ(out.str(),
+            "{\"type\":\"end\",\"events\":1000,\"lost\":4,\"skipped\":7,\"lost_execs\":2,"
+            "\"lost_dns\":3}\n");
 }
 
 TEST(JsonSink, FullSessionOneObjectPerLine) {

@@ -587,3 +587,50 @@ TEST(OptionsDns, Conflicts) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(OptionsProcess, ParentCmdlineAndCacheSize) {
+  Options o = run({"--parent", "--cmdline", "--exec-cache-size", "100"});
+  EXPECT_TRUE(o.parent);
+  EXPECT_TRUE(o.cmdline);
+  EXPECT_EQ(o.exec_cache_size, 100u);
+  EXPECT_EQ(run({}).exec_cache_size, 16384u);
+  expect_error({"--exec-cache-size", "0"},
+               "tcpconnect: invalid size '0' for --exec-cache-size: expected an integer in "
+               "1..10000000");
+}
+
+TEST(OptionsMetrics, Endpoints) {
+  Options o = run({"--metrics", "9464"});
+  EXPECT_EQ(o.metrics_addr, "127.0.0.1");
+  EXPECT_EQ(o.metrics_port, 9464);
+  o = run({"--metrics", "0.0.0.0:80", "--quiet", "--metrics-top", "5"});
+  EXPECT_EQ(o.metrics_addr, "0.0.0.0");
+  EXPECT_EQ(o.metrics_port, 80);
+  EXPECT_TRUE(o.quiet);
+  EXPECT_EQ(o.metrics_top, 5u);
+  o = run({"--metrics=[::1]:9100"});
+  EXPECT_EQ(o.metrics_addr, "::1");
+  EXPECT_EQ(o.metrics_port, 9100);
+}
+
+TEST(OptionsMetrics, BadValues) {
+  const std::string tail =
+      " for --metrics: expected PORT, IPV4:PORT or [IPV6]:PORT with a port in 1..65535";
+  for (const char* bad : {"abc", "0", "70000", "1.2.3.4.5:80", "localhost:80", "[::1]80",
+                          "[1.2.3.4]:80", "::1:80", ":80", "127.0.0.1:"}) {
+    expect_error({"--metrics", bad},
+                 std::string("tcpconnect: invalid address '") + bad + "'" + tail);
+  }
+  expect_error({"--quiet"}, "tcpconnect: --quiet and --metrics-top need --metrics");
+  expect_error({"--metrics-top", "3"}, "tcpconnect: --quiet and --metrics-top need --metrics");
+  expect_error({"--metrics", "9464", "--metrics-top", "0"},
+               "tcpconnect: invalid count '0' for --metrics-top: expected an integer in 1..10000");
+  expect_error({"-c", "--metrics", "9464"},
+               "tcpconnect: -c/--count cannot be combined with --metrics");
+}
+
+}  // namespace
+}  // namespace tcpconnect

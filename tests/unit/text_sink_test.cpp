@@ -445,3 +445,26 @@ TEST(TextSinkDns, QueryColumnIsLast) {
 
 }  // namespace
 }  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+TEST(TextSinkProcess, ParentAndCmdlineColumns) {
+  Options o;
+  o.parent = true;
+  o.cmdline = true;
+  o.dns = true;
+  ConnectEvent ev = curl_v4();
+  ev.ppid = 1;
+  ev.pcomm = "systemd";
+  ev.cmdline = "curl -s https://example.com/\x01";
+  ev.query = "example.com";
+  EXPECT_EQ(run_with(o, {ev}),
+            "PID     COMM         IP SADDR            DADDR            DPORT  PPID    PCOMM        "
+            "QUERY CMDLINE\n"
+            "1234    curl         4  10.0.0.1         93.184.216.34    80     1       systemd      "
+            "example.com curl -s https://example.com/?\n");
+}
+
+}  // namespace
+}  // namespace tcpconnect

@@ -1,0 +1,706 @@
+#include "sink/metrics.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sink/metrics_server.h"
+
+namespace tcpconnect {
+namespace {
+
+using namespace std::chrono;
+
+// An external tool the test needs: skipped where it is not installed, but CI
+// must run it, so there a missing tool fails.
+#define SKIP_OR_FAIL_UNDER_CI(why)          \
+  do {                                      \
+    if (std::getenv("CI")) FAIL() << (why); \
+    GTEST_SKIP() << (why);                  \
+  } while (0)
+
+ConnectEvent outcome(Outcome o, std::uint16_t dport, std::string comm, std::uint64_t latency_ns,
+                     int err = 0) {
+  ConnectEvent ev;
+  ev.kind = EventKind::Outcome;
+  ev.outcome = o;
+  ev.err = err;
+  ev.dport = dport;
+  ev.sport = 40000;
+  ev.comm = std::move(comm);
+  ev.latency_ns = latency_ns;
+  return ev;
+}
+
+ConnectEvent accept_ev(std::uint16_t lport, std::string comm) {
+  ConnectEvent ev;
+  ev.kind = EventKind::Accept;
+  ev.inbound = true;
+  ev.outcome = Outcome::Established;
+  ev.sport = lport;
+  ev.dport = 50000;
+  ev.comm = std::move(comm);
+  return ev;
+}
+
+ConnectEvent close_ev(bool inbound, Outcome o, std::uint64_t duration_ns) {
+  ConnectEvent ev;
+  ev.kind = EventKind::Close;
+  ev.inbound = inbound;
+  ev.outcome = o;
+  ev.duration_ns = duration_ns;
+  ev.comm = "svc";
+  return ev;
+}
+
+// The value of the sample whose name and labels are exactly `series`, or -1.
+double value_of(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ')
+      return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+std::vector<std::string> samples(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(prefix, 0) == 0) out.push_back(line);
+  return out;
+}
+
+// A histogram with no observations, as rendered.
+std::string empty_histogram(const std::string& name, const std::string& labels,
+                            const std::vector<std::string>& les) {
+  std::string s;
+  for (const auto& le : les) s += name + "_bucket{" + labels + "le=\"" + le + "\"} 0\n";
+  s += name + "_bucket{" + labels + "le=\"+Inf\"} 0\n";
+  std::string braces = labels.empty() ? "" : "{" + labels.substr(0, labels.size() - 1) + "}";
+  s += name + "_sum" + braces + " 0\n" + name + "_count" + braces + " 0\n";
+  return s;
+}
+
+const std::vector<std::string> kLatencyLe = {
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+    "0.05",   "0.1",     "0.25",   "0.5",   "1",      "2.5",   "5",    "10"};
+const std::vector<std::string> kDurationLe = {"0.001", "0.01", "0.1", "0.5", "1",   "5",
+                                              "10",    "30",   "60",  "300", "900", "3600"};
+
+TEST(Metrics, EmptyRegistryHasEveryFamily) {
+  Metrics m;
+  const std::string expected =
+      "# HELP tcpconnect_connects_total TCP connection attempts by outcome, destination port and "
+      "task name.\n"
+      "# TYPE tcpconnect_connects_total counter\n"
+      "# HELP tcpconnect_accepts_total TCP connections accepted, by local port and task name.\n"
+      "# TYPE tcpconnect_accepts_total counter\n"
+      "# HELP tcpconnect_handshake_latency_seconds Time from SYN to the outcome of a connection "
+      "attempt.\n"
+      "# TYPE tcpconnect_handshake_latency_seconds histogram\n" +
+      empty_histogram("tcpconnect_handshake_latency_seconds", "", kLatencyLe) +
+      "# HELP tcpconnect_connection_duration_seconds Lifetime of established connections, from "
+      "SYN (or accept) to close.\n"
+      "# TYPE tcpconnect_connection_duration_seconds histogram\n" +
+      empty_histogram("tcpconnect_connection_duration_seconds", "dir=\"in\",", kDurationLe) +
+      empty_histogram("tcpconnect_connection_duration_seconds", "dir=\"out\",", kDurationLe) +
+      "# HELP tcpconnect_lost_events_total Events dropped because the ring buffer was full.\n"
+      "# TYPE tcpconnect_lost_events_total counter\n"
+      "tcpconnect_lost_events_total 0\n"
+      "# HELP tcpconnect_build_info Version and attach method of the running tracer.\n"
+      "# TYPE tcpconnect_build_info gauge\n";
+  EXPECT_EQ(m.render(), expected);
+}
+
+TEST(Metrics, SmallSessionExactText) {
+  Metrics m;
+  m.set_info("0.1.0", "fentry");
+  m.observe(outcome(Outcome::Established, 443, "curl", 1'500'000));
+  m.observe(outcome(Outcome::Established, 443, "curl", 300'000));
+  m.observe(outcome(Outcome::Refused, 80, "curl", 0));  // no latency: not in the histogram
+  m.observe(accept_ev(8080, "nginx"));
+  m.observe(close_ev(false, Outcome::Established, 2 * 1'000'000'000ULL));
+  m.observe(close_ev(true, Outcome::Reset, 5'000'000));
+  m.set_lost(3);
+
+  const std::string text = m.render();
+  auto family = [&](const std::string& name) {
+    // Everything from the family's HELP line to the next HELP line.
+    auto b = text.find("# HELP " + name + " ");
+    EXPECT_NE(b, std::string::npos) << name;
+    auto e = text.find("# HELP ", b + 1);
+    return text.substr(b, e == std::string::npos ? std::string::npos : e - b);
+  };
+  EXPECT_EQ(family("tcpconnect_connects_total"),
+            "# HELP tcpconnect_connects_total TCP connection attempts by outcome, destination "
+            "port and task name.\n"
+            "# TYPE tcpconnect_connects_total counter\n"
+            "tcpconnect_connects_total{outcome=\"established\",dport=\"443\",comm=\"curl\"} 2\n"
+            "tcpconnect_connects_total{outcome=\"refused\",dport=\"80\",comm=\"curl\"} 1\n");
+  EXPECT_EQ(family("tcpconnect_accepts_total"),
+            "# HELP tcpconnect_accepts_total TCP connections accepted, by local port and task "
+            "name.\n"
+            "# TYPE tcpconnect_accepts_total counter\n"
+            "tcpconnect_accepts_total{lport=\"8080\",comm=\"nginx\"} 1\n");
+  EXPECT_EQ(family("tcpconnect_handshake_latency_seconds"),
+            "# HELP tcpconnect_handshake_latency_seconds Time from SYN to the outcome of a "
+            "connection attempt.\n"
+            "# TYPE tcpconnect_handshake_latency_seconds histogram\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.0001\"} 0\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.00025\"} 0\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.0005\"} 1\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.001\"} 1\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.0025\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.005\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.01\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.025\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.05\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.1\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.25\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.5\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"1\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"2.5\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"5\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"10\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_bucket{le=\"+Inf\"} 2\n"
+            "tcpconnect_handshake_latency_seconds_sum 0.0018\n"
+            "tcpconnect_handshake_latency_seconds_count 2\n");
+  const std::string d = "tcpconnect_connection_duration_seconds";
+  EXPECT_EQ(value_of(text, d + "_bucket{dir=\"out\",le=\"1\"}"), 0);
+  EXPECT_EQ(value_of(text, d + "_bucket{dir=\"out\",le=\"5\"}"), 1);
+  EXPECT_EQ(value_of(text, d + "_bucket{dir=\"out\",le=\"+Inf\"}"), 1);
+  EXPECT_EQ(value_of(text, d + "_sum{dir=\"out\"}"), 2);
+  EXPECT_EQ(value_of(text, d + "_count{dir=\"out\"}"), 1);
+  EXPECT_EQ(value_of(text, d + "_bucket{dir=\"in\",le=\"0.001\"}"), 0);
+  EXPECT_EQ(value_of(text, d + "_bucket{dir=\"in\",le=\"0.01\"}"), 1);
+  EXPECT_EQ(value_of(text, d + "_sum{dir=\"in\"}"), 0.005);
+  EXPECT_EQ(family("tcpconnect_lost_events_total"),
+            "# HELP tcpconnect_lost_events_total Events dropped because the ring buffer was "
+            "full.\n"
+            "# TYPE tcpconnect_lost_events_total counter\n"
+            "tcpconnect_lost_events_total 3\n");
+  EXPECT_EQ(family("tcpconnect_build_info"),
+            "# HELP tcpconnect_build_info Version and attach method of the running tracer.\n"
+            "# TYPE tcpconnect_build_info gauge\n"
+            "tcpconnect_build_info{version=\"0.1.0\",attach=\"fentry\"} 1\n");
+}
+
+TEST(Metrics, HistogramBucketsAreInclusive) {
+  Metrics m;
+  const std::string l = "tcpconnect_handshake_latency_seconds_bucket";
+  m.observe(outcome(Outcome::Established, 1, "a", 100'000));  // exactly 0.0001 s
+  m.observe(outcome(Outcome::Established, 1, "a", 100'001));
+  m.observe(outcome(Outcome::Established, 1, "a", 10'000'000'000ULL));  // exactly 10 s
+  m.observe(outcome(Outcome::Established, 1, "a", 10'000'000'001ULL));
+  std::string text = m.render();
+  EXPECT_EQ(value_of(text, l + "{le=\"0.0001\"}"), 1) << text;
+  EXPECT_EQ(value_of(text, l + "{le=\"0.00025\"}"), 2);
+  EXPECT_EQ(value_of(text, l + "{le=\"5\"}"), 2);
+  EXPECT_EQ(value_of(text, l + "{le=\"10\"}"), 3);
+  EXPECT_EQ(value_of(text, l + "{le=\"+Inf\"}"), 4);
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), 4);
+
+  const std::string d = "tcpconnect_connection_duration_seconds_bucket{dir=\"out\",";
+  m.observe(close_ev(false, Outcome::Established, 0));  // a zero lifetime still counts
+  m.observe(close_ev(false, Outcome::Established, 1'000'000));
+  m.observe(close_ev(false, Outcome::Established, 3600'000'000'000ULL));
+  m.observe(close_ev(false, Outcome::Established, 3600'000'000'001ULL));
+  text = m.render();
+  EXPECT_EQ(value_of(text, d + "le=\"0.001\"}"), 2) << text;
+  EXPECT_EQ(value_of(text, d + "le=\"900\"}"), 2);
+  EXPECT_EQ(value_of(text, d + "le=\"3600\"}"), 3);
+  EXPECT_EQ(value_of(text, d + "le=\"+Inf\"}"), 4);
+  EXPECT_EQ(value_of(text, "tcpconnect_connection_duration_seconds_count{dir=\"in\"}"), 0);
+}
+
+TEST(Metrics, OnlyOutcomeAcceptAndEstablishedCloseRecordsCount) {
+  Metrics m;
+  ConnectEvent connect = outcome(Outcome::None, 80, "curl", 0);
+  connect.kind = EventKind::Connect;
+  m.observe(connect);  // its outcome record is what counts
+  m.observe(close_ev(false, Outcome::Refused, 1'000'000));
+  m.observe(close_ev(false, Outcome::TimedOut, 1'000'000));
+  m.observe(close_ev(false, Outcome::Reset, 1'000'000));
+  m.observe(close_ev(true, Outcome::Established, 1'000'000));
+  const std::string text = m.render();
+  EXPECT_TRUE(samples(text, "tcpconnect_connects_total{").empty()) << text;
+  EXPECT_TRUE(samples(text, "tcpconnect_accepts_total{").empty()) << text;
+  EXPECT_EQ(value_of(text, "tcpconnect_connection_duration_seconds_count{dir=\"out\"}"), 1);
+  EXPECT_EQ(value_of(text, "tcpconnect_connection_duration_seconds_count{dir=\"in\"}"), 1);
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), 0);
+}
+
+TEST(Metrics, OutcomeLabelValues) {
+  Metrics m;
+  m.observe(outcome(Outcome::TimedOut, 1, "c", 1, ETIMEDOUT));
+  m.observe(outcome(Outcome::Reset, 1, "c", 1, ECONNRESET));
+  m.observe(outcome(Outcome::Aborted, 1, "c", 1));
+  m.observe(outcome(Outcome::Error, 1, "c", 1, ENETUNREACH));
+  m.observe(outcome(Outcome::Error, 1, "c", 1, EHOSTUNREACH));
+  m.observe(outcome(Outcome::Error, 1, "c", 1, 4242));  // no name: "E4242"
+  m.observe(outcome(Outcome::Error, 1, "c", 1, 0));
+  const std::string text = m.render();
+  for (const char* o :
+       {"timed_out", "reset", "aborted", "enetunreach", "ehostunreach", "e4242", "error"}) {
+    EXPECT_EQ(value_of(text, std::string("tcpconnect_connects_total{outcome=\"") + o +
+                                 "\",dport=\"1\",comm=\"c\"}"),
+              1)
+        << o << "\n"
+        << text;
+  }
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), 7);
+}
+
+TEST(Metrics, LabelValuesAreEscaped) {
+  Metrics m;
+  m.set_info("1.0\n\"beta\"", "C:\\fentry");
+  m.observe(outcome(Outcome::Established, 1, "a\"b\\c", 1));
+  const std::string text = m.render();
+  EXPECT_EQ(samples(text, "tcpconnect_build_info{")[0],
+            "tcpconnect_build_info{version=\"1.0\\n\\\"beta\\\"\",attach=\"C:\\\\fentry\"} 1");
+  EXPECT_EQ(samples(text, "tcpconnect_connects_total{")[0],
+            "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"a\\\"b\\\\c\"} "
+            "1");
+}
+
+TEST(Metrics, CommIsAlwaysValidUtf8WithoutControls) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"caf\xc3\xa9", "caf\xc3\xa9"},  // valid 2-byte UTF-8 is kept
+      {"\xe2\x82\xac\xf0\x9f\x98\x80", "\xe2\x82\xac\xf0\x9f\x98\x80"},  // 3 and 4 bytes
+      {"\xff\xfe"
+       "ab",
+       "??ab"},                               // not UTF-8 at all
+      {"\xc0\xaf", "??"},                     // overlong '/'
+      {"\xed\xa0\x80x", "???x"},              // a surrogate
+      {"\xf4\x90\x80\x80", "????"},           // past U+10FFFF
+      {"ab\xe2\x82", "ab??"},                 // truncated at the end
+      {"a\xe2(b", "a?(b"},                    // bad continuation
+      {"tab\there\nnl\x7f", "tab?here?nl?"},  // C0 and DEL
+      {"c1\xc2\x85", "c1?"},                  // C1 (NEL)
+  };
+  for (const auto& [raw, want] : cases) {
+    Metrics m;
+    m.observe(outcome(Outcome::Established, 1, raw, 1));
+    auto s = samples(m.render(), "tcpconnect_connects_total{");
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_EQ(s[0], "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"" + want +
+                        "\"} 1");
+  }
+  // Names that sanitize alike share one series (and one admission slot).
+  Metrics m(MetricsConfig{.top_n = 1});
+  m.observe(outcome(Outcome::Established, 1, "x\x01", 1));
+  m.observe(outcome(Outcome::Established, 1, "x\x02", 1));
+  EXPECT_EQ(value_of(m.render(),
+                     "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"x?\"}"),
+            2);
+}
+
+TEST(Metrics, TopNAdmitsFirstValuesPerLabel) {
+  Metrics m(MetricsConfig{.top_n = 2});
+  m.observe(outcome(Outcome::Established, 10, "c1", 1));
+  m.observe(outcome(Outcome::Established, 9, "c2", 1));
+  m.observe(outcome(Outcome::Established, 11, "c3", 1));  // both labels full
+  m.observe(outcome(Outcome::Refused, 12, "c1", 1));      // c1 keeps its own value
+  m.observe(outcome(Outcome::Established, 10, "c4", 1));  // port 10 too
+  // lport has its own budget: ports 10 and 9 taken for dport do not count.
+  m.observe(accept_ev(22, "c5"));
+  m.observe(accept_ev(80, "c1"));
+  m.observe(accept_ev(443, "c2"));
+  const std::string text = m.render();
+  EXPECT_EQ(samples(text, "tcpconnect_connects_total{"),
+            (std::vector<std::string>{
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"9\",comm=\"c2\"} 1",
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"10\",comm=\"c1\"} 1",
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"10\",comm=\"other\"} 1",
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"other\",comm=\"other\"} "
+                "1",
+                "tcpconnect_connects_total{outcome=\"refused\",dport=\"other\",comm=\"c1\"} 1",
+            }))
+      << text;
+  EXPECT_EQ(samples(text, "tcpconnect_accepts_total{"),
+            (std::vector<std::string>{
+                "tcpconnect_accepts_total{lport=\"22\",comm=\"other\"} 1",
+                "tcpconnect_accepts_total{lport=\"80\",comm=\"c1\"} 1",
+                "tcpconnect_accepts_total{lport=\"other\",comm=\"c2\"} 1",
+            }))
+      << text;
+
+  Metrics none(MetricsConfig{.top_n = 0});
+  none.observe(outcome(Outcome::Established, 10, "c1", 1));
+  EXPECT_EQ(value_of(none.render(),
+                     "tcpconnect_connects_total{outcome=\"established\",dport="
+                     "\"other\",comm=\"other\"}"),
+            1);
+}
+
+TEST(Metrics, LostAndBuildInfo) {
+  Metrics m;
+  EXPECT_EQ(value_of(m.render(), "tcpconnect_lost_events_total"), 0);
+  EXPECT_TRUE(samples(m.render(), "tcpconnect_build_info{").empty());
+  m.set_lost(5);
+  m.set_lost(42);  // a running total, not a delta
+  m.set_info("0.1.0", "kprobe");
+  const std::string text = m.render();
+  EXPECT_EQ(value_of(text, "tcpconnect_lost_events_total"), 42);
+  EXPECT_EQ(value_of(text, "tcpconnect_build_info{version=\"0.1.0\",attach=\"kprobe\"}"), 1);
+}
+
+TEST(Metrics, ObserveAndRenderConcurrently) {
+  Metrics m(MetricsConfig{.top_n = 5});
+  constexpr int kEvents = 50'000;
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < kEvents; ++i) {
+      m.observe(outcome(Outcome::Established, static_cast<std::uint16_t>(i % 7),
+                        "c" + std::to_string(i % 9), 1 + i % 5'000'000));
+      if (i % 1000 == 0) m.set_lost(static_cast<std::uint64_t>(i));
+    }
+    done = true;
+  });
+  double last = 0;
+  int renders = 0;
+  while (!done || renders == 0) {
+    std::string text = m.render();
+    double count = value_of(text, "tcpconnect_handshake_latency_seconds_count");
+    EXPECT_GE(count, last);  // counters never go back
+    EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_bucket{le=\"+Inf\"}"), count);
+    last = count;
+    ++renders;
+  }
+  writer.join();
+  const std::string text = m.render();
+  double total = 0;
+  for (const auto& s : samples(text, "tcpconnect_connects_total{"))
+    total += std::stod(s.substr(s.rfind(' ') + 1));
+  EXPECT_EQ(total, kEvents);
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), kEvents);
+  EXPECT_GT(renders, 1);
+}
+
+// A populated registry with everything that needs escaping or folding.
+void populate(Metrics& m) {
+  m.set_info("0.1.0", "fentry");
+  m.set_lost(3);
+  m.observe(outcome(Outcome::Established, 443, "curl", 1'500'000));
+  m.observe(outcome(Outcome::Refused, 80, "a\"b\\c\n\xff", 200'000));
+  m.observe(outcome(Outcome::Error, 80, "curl", 20'000'000, ENETUNREACH));
+  m.observe(accept_ev(22, "sshd"));
+  m.observe(close_ev(false, Outcome::Established, 2'000'000'000));
+  m.observe(close_ev(true, Outcome::Reset, 7'000'000));
+}
+
+std::string run_capture(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  *status = pclose(f);
+  return out;
+}
+
+TEST(Metrics, PromtoolAcceptsTheExposition) {
+  const char* promtool = "/usr/bin/promtool";
+  if (access(promtool, X_OK) != 0)
+    SKIP_OR_FAIL_UNDER_CI("no /usr/bin/promtool (Debian: prometheus)");
+  Metrics m(MetricsConfig{.top_n = 1});
+  populate(m);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("tcpconnect-metrics-" + std::to_string(getpid()) + ".txt");
+  std::ofstream(path) << m.render();
+  int status = -1;
+  std::string out =
+      run_capture(std::string(promtool) + " check metrics < " + path.string() + " 2>&1", &status);
+  std::filesystem::remove(path);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_EQ(out, "") << out;  // lint findings are printed even on success
+}
+
+// --- the HTTP server ---
+
+int listening_socket(int family, const char* addr, int* port) {
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (family == AF_INET6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, addr, &s6->sin6_addr);
+    len = sizeof(*s6);
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    inet_pton(AF_INET, addr, &s4->sin_addr);
+    len = sizeof(*s4);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 16) != 0) {
+    close(fd);
+    return -1;
+  }
+  len = sizeof(ss);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  *port = ntohs(family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                   : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return fd;
+}
+
+TEST(MetricsServer, ServesMetricsIndexAnd404) {
+  Metrics m;
+  populate(m);
+  std::string err;
+  auto srv = MetricsServer::start(m, "127.0.0.1", 0, err);
+  ASSERT_TRUE(srv) << err;
+  ASSERT_GT(srv->port(), 0);
+  httplib::Client cli("127.0.0.1", srv->port());
+  auto res = cli.Get("/metrics");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(res->body, m.render());
+
+  // Each scrape renders anew.
+  m.observe(outcome(Outcome::Established, 8443, "wget", 1));
+  res = cli.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("comm=\"wget\""), std::string::npos);
+
+  res = cli.Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("/metrics"), std::string::npos);
+
+  res = cli.Get("/nope");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  res = cli.Get("/metrics/extra");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+}
+
+TEST(MetricsServer, BindFailureIsReportedSynchronously) {
+  Metrics m;
+  int port = 0;
+  int fd = listening_socket(AF_INET, "127.0.0.1", &port);
+  ASSERT_GE(fd, 0);
+  std::string err;
+  auto srv = MetricsServer::start(m, "127.0.0.1", static_cast<std::uint16_t>(port), err);
+  EXPECT_FALSE(srv);
+  EXPECT_EQ(err, "cannot listen on 127.0.0.1:" + std::to_string(port) + ": Address already in use");
+  close(fd);
+
+  // A second server may not share a port with the first (no SO_REUSEPORT).
+  err.clear();
+  auto first = MetricsServer::start(m, "127.0.0.1", 0, err);
+  ASSERT_TRUE(first) << err;
+  auto second = MetricsServer::start(m, "127.0.0.1", first->port(), err);
+  EXPECT_FALSE(second);
+  EXPECT_EQ(err, "cannot listen on 127.0.0.1:" + std::to_string(first->port()) +
+                     ": Address already in use");
+
+  err.clear();
+  EXPECT_FALSE(MetricsServer::start(m, "localhost", 9464, err));
+  EXPECT_EQ(err, "cannot listen on localhost:9464: not a numeric IP address");
+  EXPECT_FALSE(MetricsServer::start(m, "1.2.3.4.5", 9464, err));
+  EXPECT_EQ(err.find('\n'), std::string::npos);
+}
+
+TEST(MetricsServer, IPv6Loopback) {
+  int port = 0;
+  int probe = listening_socket(AF_INET6, "::1", &port);
+  if (probe < 0) GTEST_SKIP() << "no IPv6 loopback here: " << std::strerror(errno);
+  close(probe);
+  Metrics m;
+  populate(m);
+  std::string err;
+  auto srv = MetricsServer::start(m, "::1", 0, err);
+  ASSERT_TRUE(srv) << err;
+  httplib::Client cli("::1", srv->port());
+  auto res = cli.Get("/metrics");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, m.render());
+
+  // Bound to ::1 only: IPv4 loopback gets nothing.
+  httplib::Client v4("127.0.0.1", srv->port());
+  v4.set_connection_timeout(1);
+  EXPECT_FALSE(v4.Get("/metrics"));
+
+  int busy = listening_socket(AF_INET6, "::1", &port);
+  ASSERT_GE(busy, 0);
+  EXPECT_FALSE(MetricsServer::start(m, "::1", static_cast<std::uint16_t>(port), err));
+  EXPECT_EQ(err, "cannot listen on [::1]:" + std::to_string(port) + ": Address already in use");
+  close(busy);
+}
+
+TEST(MetricsServer, ClientsHangingUpMidResponseDoNotHurt) {
+  // A body far larger than the socket buffers, so the server is still
+  // writing when the reset arrives. SIGPIPE is not ignored in this process:
+  // the server threads must not die of it.
+  Metrics m(MetricsConfig{.top_n = 100'000});
+  for (int i = 0; i < 20'000; ++i)
+    m.observe(outcome(Outcome::Established, static_cast<std::uint16_t>(i),
+                      "task" + std::to_string(i), 1));
+  ASSERT_GT(m.render().size(), 1'000'000u);
+  std::string err;
+  auto srv = MetricsServer::start(m, "127.0.0.1", 0, err);
+  ASSERT_TRUE(srv) << err;
+  for (int i = 0; i < 50; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(srv->port());
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(write(fd, req, sizeof(req) - 1), static_cast<ssize_t>(sizeof(req) - 1));
+    // A FIN before the response (the server's next write after the peer's
+    // reset is the one that raises SIGPIPE), a reset after reading a little,
+    // and an abortive close.
+    if (i % 3 == 1) {
+      char buf[1024];
+      ASSERT_GT(read(fd, buf, sizeof(buf)), 0);
+    } else if (i % 3 == 2) {
+      linger lg{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(fd);
+  }
+  httplib::Client cli("127.0.0.1", srv->port());
+  auto res = cli.Get("/metrics");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, m.render());
+}
+
+TEST(MetricsServer, StopsPromptlyWithAnIdleKeepAliveClient) {
+  Metrics m;
+  std::string err;
+  auto srv = MetricsServer::start(m, "127.0.0.1", 0, err);
+  ASSERT_TRUE(srv) << err;
+  httplib::Client cli("127.0.0.1", srv->port());
+  cli.set_keep_alive(true);
+  ASSERT_TRUE(cli.Get("/metrics"));
+  auto t0 = steady_clock::now();
+  srv.reset();
+  EXPECT_LT(steady_clock::now() - t0, seconds(3));
+}
+
+// Prometheus itself scraping the server: the format as the real consumer
+// parses it, and the HTTP details (keep-alive, headers) it relies on.
+TEST(MetricsServer, PrometheusScrapes) {
+  const char* prometheus = "/usr/bin/prometheus";
+  if (access(prometheus, X_OK) != 0)
+    SKIP_OR_FAIL_UNDER_CI("no /usr/bin/prometheus (Debian: prometheus)");
+  Metrics m;
+  populate(m);
+  std::string err;
+  auto srv = MetricsServer::start(m, "127.0.0.1", 0, err);
+  ASSERT_TRUE(srv) << err;
+
+  char tmpl[] = "/tmp/tcpconnect-prom-XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  const std::filesystem::path dir = tmpl;
+  std::ofstream(dir / "prometheus.yml")
+      << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+      << "scrape_configs:\n  - job_name: tcpconnect\n    static_configs:\n"
+      << "      - targets: ['127.0.0.1:" << srv->port() << "']\n";
+  // Prometheus's own port: bound and released just before, retried if taken.
+  pid_t pid = -1;
+  int web_port = 0;
+  for (int attempt = 0; attempt < 5 && pid < 0; ++attempt) {
+    int fd = listening_socket(AF_INET, "127.0.0.1", &web_port);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::string log = (dir / "prometheus.log").string();
+      FILE* f = freopen(log.c_str(), "a", stderr);
+      (void)f;
+      std::string cfg = "--config.file=" + (dir / "prometheus.yml").string();
+      std::string data = "--storage.tsdb.path=" + (dir / "data").string();
+      std::string web = "--web.listen-address=127.0.0.1:" + std::to_string(web_port);
+      execl(prometheus, prometheus, cfg.c_str(), data.c_str(), web.c_str(), nullptr);
+      _exit(127);
+    }
+    httplib::Client api("127.0.0.1", web_port);
+    bool ready = false;
+    for (int i = 0; i < 200 && !ready; ++i) {
+      auto r = api.Get("/-/ready");
+      ready = r && r->status == 200;
+      if (!ready) std::this_thread::sleep_for(milliseconds(100));
+      if (waitpid(pid, nullptr, WNOHANG) == pid) break;  // exited: port taken?
+    }
+    if (!ready) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      pid = -1;
+    }
+  }
+  std::string log_path = (dir / "prometheus.log").string();
+  auto log = [&] {
+    std::ifstream in(log_path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  ASSERT_GT(pid, 0) << "prometheus did not start: " << log();
+
+  // Polls an instant query until it returns `want` (or times out).
+  httplib::Client api("127.0.0.1", web_port);
+  auto query = [&](const std::string& q) -> std::string {
+    auto r = api.Get("/api/v1/query", httplib::Params{{"query", q}}, httplib::Headers{});
+    if (!r || r->status != 200) return "";
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || j["data"]["result"].empty()) return "";
+    return j["data"]["result"][0]["value"][1].get<std::string>();
+  };
+  auto wait_value = [&](const std::string& q, const std::string& want) {
+    std::string got;
+    for (auto end = steady_clock::now() + seconds(30); steady_clock::now() < end;) {
+      got = query(q);
+      if (got == want) break;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    return got;
+  };
+  EXPECT_EQ(wait_value("up{job=\"tcpconnect\"}", "1"), "1") << log();
+  EXPECT_EQ(wait_value("tcpconnect_connects_total{outcome=\"enetunreach\",dport=\"80\"}", "1"),
+            "1");
+  m.observe(outcome(Outcome::Established, 443, "curl", 1'500'000));
+  EXPECT_EQ(wait_value("tcpconnect_connects_total{outcome=\"established\",comm=\"curl\"}", "2"),
+            "2");
+  EXPECT_EQ(wait_value("tcpconnect_handshake_latency_seconds_count", "4"), "4");
+  EXPECT_EQ(wait_value("tcpconnect_build_info", "1"), "1");
+  // The hostile task name arrives as valid UTF-8, escapes undone.
+  EXPECT_EQ(wait_value("tcpconnect_connects_total{comm=\"a\\\"b\\\\c??\"}", "1"), "1");
+
+  kill(pid, SIGTERM);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << log();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tcpconnect
