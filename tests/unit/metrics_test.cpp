@@ -1,10 +1,12 @@
 #include "sink/metrics.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -288,16 +290,14 @@ TEST(Metrics, CommIsAlwaysValidUtf8WithoutControls) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"caf\xc3\xa9", "caf\xc3\xa9"},  // valid 2-byte UTF-8 is kept
       {"\xe2\x82\xac\xf0\x9f\x98\x80", "\xe2\x82\xac\xf0\x9f\x98\x80"},  // 3 and 4 bytes
-      {"\xff\xfe"
-       "ab",
-       "??ab"},                               // not UTF-8 at all
-      {"\xc0\xaf", "??"},                     // overlong '/'
-      {"\xed\xa0\x80x", "???x"},              // a surrogate
-      {"\xf4\x90\x80\x80", "????"},           // past U+10FFFF
-      {"ab\xe2\x82", "ab??"},                 // truncated at the end
-      {"a\xe2(b", "a?(b"},                    // bad continuation
-      {"tab\there\nnl\x7f", "tab?here?nl?"},  // C0 and DEL
-      {"c1\xc2\x85", "c1?"},                  // C1 (NEL)
+      {"\xff\xfeok", "??ok"},                                            // not UTF-8 at all
+      {"\xc0\xaf", "??"},                                                // overlong '/'
+      {"\xed\xa0\x80x", "???x"},                                         // a surrogate
+      {"\xf4\x90\x80\x80", "????"},                                      // past U+10FFFF
+      {"ab\xe2\x82", "ab??"},                                            // truncated at the end
+      {"a\xe2(b", "a?(b"},                                               // bad continuation
+      {"tab\there\nnl\x7f", "tab?here?nl?"},                             // C0 and DEL
+      {"c1\xc2\x85", "c1?"},                                             // C1 (NEL)
   };
   for (const auto& [raw, want] : cases) {
     Metrics m;
@@ -619,52 +619,68 @@ TEST(MetricsServer, PrometheusScrapes) {
   auto srv = MetricsServer::start(m, "127.0.0.1", 0, err);
   ASSERT_TRUE(srv) << err;
 
+  // Removes the directory and kills Prometheus however the test ends.
+  struct Cleanup {
+    std::filesystem::path dir;
+    pid_t pid = -1;
+    ~Cleanup() {
+      if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } c;
   char tmpl[] = "/tmp/tcpconnect-prom-XXXXXX";
   ASSERT_TRUE(mkdtemp(tmpl));
-  const std::filesystem::path dir = tmpl;
-  std::ofstream(dir / "prometheus.yml")
+  c.dir = tmpl;
+  std::ofstream(c.dir / "prometheus.yml")
       << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
       << "scrape_configs:\n  - job_name: tcpconnect\n    static_configs:\n"
       << "      - targets: ['127.0.0.1:" << srv->port() << "']\n";
-  // Prometheus's own port: bound and released just before, retried if taken.
-  pid_t pid = -1;
-  int web_port = 0;
-  for (int attempt = 0; attempt < 5 && pid < 0; ++attempt) {
-    int fd = listening_socket(AF_INET, "127.0.0.1", &web_port);
-    ASSERT_GE(fd, 0);
-    close(fd);
-    pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      std::string log = (dir / "prometheus.log").string();
-      FILE* f = freopen(log.c_str(), "a", stderr);
-      (void)f;
-      std::string cfg = "--config.file=" + (dir / "prometheus.yml").string();
-      std::string data = "--storage.tsdb.path=" + (dir / "data").string();
-      std::string web = "--web.listen-address=127.0.0.1:" + std::to_string(web_port);
-      execl(prometheus, prometheus, cfg.c_str(), data.c_str(), web.c_str(), nullptr);
-      _exit(127);
-    }
-    httplib::Client api("127.0.0.1", web_port);
-    bool ready = false;
-    for (int i = 0; i < 200 && !ready; ++i) {
-      auto r = api.Get("/-/ready");
-      ready = r && r->status == 200;
-      if (!ready) std::this_thread::sleep_for(milliseconds(100));
-      if (waitpid(pid, nullptr, WNOHANG) == pid) break;  // exited: port taken?
-    }
-    if (!ready) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      pid = -1;
-    }
-  }
-  std::string log_path = (dir / "prometheus.log").string();
+  const std::string log_path = (c.dir / "prometheus.log").string();
   auto log = [&] {
     std::ifstream in(log_path);
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
-  ASSERT_GT(pid, 0) << "prometheus did not start: " << log();
+
+  // Prometheus's own port: bound and released just before, retried if taken.
+  // posix_spawn, not fork: this process has threads (the server's).
+  int web_port = 0;
+  for (int attempt = 0; attempt < 5 && c.pid < 0; ++attempt) {
+    int fd = listening_socket(AF_INET, "127.0.0.1", &web_port);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    const std::string cfg = "--config.file=" + (c.dir / "prometheus.yml").string();
+    const std::string data = "--storage.tsdb.path=" + (c.dir / "data").string();
+    const std::string web = "--web.listen-address=127.0.0.1:" + std::to_string(web_port);
+    char* argv[] = {const_cast<char*>(prometheus), const_cast<char*>(cfg.c_str()),
+                    const_cast<char*>(data.c_str()), const_cast<char*>(web.c_str()), nullptr};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, prometheus, &fa, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ASSERT_EQ(rc, 0) << std::strerror(rc);
+    httplib::Client api("127.0.0.1", web_port);
+    bool ready = false, exited = false;
+    for (int i = 0; i < 200 && !ready && !exited; ++i) {
+      auto r = api.Get("/-/ready");
+      ready = r && r->status == 200;
+      if (!ready) std::this_thread::sleep_for(milliseconds(100));
+      exited = waitpid(pid, nullptr, WNOHANG) == pid;  // the port was taken?
+    }
+    if (ready) {
+      c.pid = pid;
+    } else if (!exited) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  ASSERT_GT(c.pid, 0) << "prometheus did not start: " << log();
 
   // Polls an instant query until it returns `want` (or times out).
   httplib::Client api("127.0.0.1", web_port);
@@ -695,11 +711,11 @@ TEST(MetricsServer, PrometheusScrapes) {
   // The hostile task name arrives as valid UTF-8, escapes undone.
   EXPECT_EQ(wait_value("tcpconnect_connects_total{comm=\"a\\\"b\\\\c??\"}", "1"), "1");
 
-  kill(pid, SIGTERM);
+  kill(c.pid, SIGTERM);
   int st = 0;
-  waitpid(pid, &st, 0);
+  waitpid(c.pid, &st, 0);
+  c.pid = -1;
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << log();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
