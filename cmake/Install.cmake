@@ -1,1 +1,142 @@
 # Install rules and Debian packaging (CPack).
+#
+# Only what a user of the tool needs is installed: the binary, its man page,
+# bash completion, the documentation and the systemd unit of the metrics mode.
+# Test helpers and the benchmark have no install rules and stay out of the
+# package.
+#
+#   cmake --install build --prefix /tmp/inst     # lay the files out
+#   (cd build && cpack -G DEB)                   # build tcpconnect_<ver>_<arch>.deb
+
+include(GNUInstallDirs)
+
+# bcc and libbpf-tools put their tracers in sbin: they need root.
+install(TARGETS tcpconnect RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+
+# The man page is compressed while it is installed (Debian policy wants
+# man pages gzipped, and CPack does not do it). gzip -n leaves out the name and
+# time stamp, so the same page always gives the same bytes. Doing it at install
+# time means no build target has to run first and the page is never stale.
+set(TCPCONNECT_MAN_SOURCE ${PROJECT_SOURCE_DIR}/man/tcpconnect.8)
+if(IS_ABSOLUTE "${CMAKE_INSTALL_MANDIR}")
+  set(_tc_man_dir "${CMAKE_INSTALL_MANDIR}/man8")
+else()
+  set(_tc_man_dir "\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_MANDIR}/man8")
+endif()
+install(CODE "
+  set(_dir \"\$ENV{DESTDIR}${_tc_man_dir}\")
+  file(MAKE_DIRECTORY \"\${_dir}\")
+  message(STATUS \"Installing: \${_dir}/tcpconnect.8.gz\")
+  execute_process(COMMAND gzip -9 -n -c \"${TCPCONNECT_MAN_SOURCE}\"
+                  OUTPUT_FILE \"\${_dir}/tcpconnect.8.gz\"
+                  RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR \"gzip of ${TCPCONNECT_MAN_SOURCE} failed: \${_rc}\")
+  endif()
+  file(CHMOD \"\${_dir}/tcpconnect.8.gz\"
+       PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+  list(APPEND CMAKE_INSTALL_MANIFEST_FILES \"\${_dir}/tcpconnect.8.gz\")
+")
+
+# bash-completion loads completions on demand from this directory, by command name.
+install(FILES ${PROJECT_SOURCE_DIR}/completion/tcpconnect.bash
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions
+        RENAME tcpconnect)
+
+file(GLOB TCPCONNECT_DOCS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${TCPCONNECT_DOCS}
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# Relative to the prefix: /usr/lib/systemd/system for the package, which
+# systemd reads on Debian (merged /usr) as on every other distribution.
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/tcpconnect-metrics.service
+        DESTINATION lib/systemd/system)
+
+# ---- Debian package -------------------------------------------------------
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME tcpconnect)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_VENDOR "tcpconnect")
+set(CPACK_PACKAGE_CONTACT "tcpconnect maintainers <tcpconnect@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "show every TCP connection with the process behind it (eBPF)")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # tcpconnect_<version>_<arch>.deb
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${CPACK_PACKAGE_CONTACT}")
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# Library dependencies (libbpf1, libelf1, libfmt9, libcpp-httplib0.11, libstdc++6, ...)
+# are read from the binary by dpkg-shlibdeps (package dpkg-dev).
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The Description's first line is CPACK_PACKAGE_DESCRIPTION_SUMMARY; this is the rest.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+    "tcpconnect traces the TCP connections a Linux host makes (and, on request,
+accepts) as they happen, with the process, user, addresses and ports of each.
+It takes the flags and prints the columns of bcc's tcpconnect, and adds
+handshake outcomes and latency, connection lifetimes, per-process counts with
+periodicity, container and namespace identity, the DNS name each destination
+came from, and a Prometheus metrics endpoint.
+.
+It attaches to stable kernel tracepoints only (no kprobes) through BPF CO-RE,
+so it needs the kernel's BTF (/sys/kernel/btf/vmlinux) but no kernel headers
+or compiler at run time.")
+
+# Maintainer scripts.
+# - Debian's libbpf-tools ships a kprobe-based /usr/sbin/tcpconnect of its own.
+#   Rather than conflict with the whole package (its tcplife is used by the
+#   benchmark), its binary is diverted to /usr/sbin/tcpconnect.libbpf-tools
+#   while this package is installed, and put back when it is removed.
+# - systemd is told about the unit when the package comes and goes, and a
+#   running metrics service is stopped before its binary is removed. The unit
+#   is never enabled or started by the package: exposing connection metrics is
+#   the administrator's decision (see docs/deployment.md). Without systemd as
+#   init (containers, chroots) the systemctl calls are skipped.
+set(_tc_deb_dir ${CMAKE_CURRENT_BINARY_DIR}/debian-control)
+set(_tc_divert "--package tcpconnect --rename --divert /usr/sbin/tcpconnect.libbpf-tools /usr/sbin/tcpconnect")
+file(WRITE ${_tc_deb_dir}/preinst "#!/bin/sh
+set -e
+if [ \"$1\" = install ] || [ \"$1\" = upgrade ]; then
+    dpkg-divert --add ${_tc_divert} >/dev/null
+fi
+exit 0
+")
+file(WRITE ${_tc_deb_dir}/postinst [[#!/bin/sh
+set -e
+if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+fi
+exit 0
+]])
+file(WRITE ${_tc_deb_dir}/prerm [[#!/bin/sh
+set -e
+if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
+    systemctl --system stop tcpconnect-metrics.service >/dev/null 2>&1 || true
+fi
+exit 0
+]])
+file(WRITE ${_tc_deb_dir}/postrm "#!/bin/sh
+set -e
+case \"$1\" in
+    remove|abort-install|disappear)
+        dpkg-divert --remove ${_tc_divert} >/dev/null ;;
+esac
+if [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+fi
+if [ \"$1\" = purge ] && [ -x /usr/bin/deb-systemd-helper ]; then
+    deb-systemd-helper purge tcpconnect-metrics.service >/dev/null || true
+fi
+exit 0
+")
+file(CHMOD ${_tc_deb_dir}/preinst ${_tc_deb_dir}/postinst ${_tc_deb_dir}/prerm
+     ${_tc_deb_dir}/postrm
+     PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+                 WORLD_READ WORLD_EXECUTE)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${_tc_deb_dir}/preinst ${_tc_deb_dir}/postinst ${_tc_deb_dir}/prerm ${_tc_deb_dir}/postrm)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+
+include(CPack)
