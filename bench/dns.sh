@@ -127,24 +127,7 @@ run_traced() {
     sleep 0.01
   done
 
-  kill -INT "$TRACER_PID"
-  local stop_deadline=$(($(now_us) + STOP_TIMEOUT * 1000000))
-  while ! exited "$TRACER_PID"; do
-    if (($(now_us) >= stop_deadline)); then
-      kill -KILL "$TRACER_PID" 2>/dev/null || true
-      wait "$TRACER_PID" 2>/dev/null || true
-      TRACER_PID=
-      die "tracer did not exit within ${STOP_TIMEOUT}s of SIGINT (killed)"
-    fi
-    sleep 0.01
-  done
-  local trc=0
-  wait "$TRACER_PID" || trc=$?
-  TRACER_PID=
-  if ((trc != 0)); then
-    log "warning: tracer exited with status $trc after SIGINT"
-    TRACER_FAILED=1
-  fi
+  stop_tracer "tracer"
 
   # Same accounting as run.sh: the exit total if there is one, else the running deltas.
   local lost

@@ -27,9 +27,9 @@
 #include <thread>
 #include <vector>
 
-namespace {
+#include "workers.h"
 
-using Clock = std::chrono::steady_clock;
+namespace {
 
 struct Config {
   in_addr server{};
@@ -125,18 +125,10 @@ const char* herrno_name(int e) {
 int main(int argc, char** argv) {
   Config cfg = parse_args(argc, argv);
 
-  std::atomic<bool> stop{false};
-  std::vector<WorkerResult> results(static_cast<std::size_t>(cfg.threads));
-  std::vector<std::thread> workers;
-  workers.reserve(results.size());
-  const auto t0 = Clock::now();
-  for (auto& r : results) {
-    workers.emplace_back(query_loop, std::cref(cfg), std::cref(stop), std::ref(r));
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration));
-  stop.store(true);
-  for (auto& th : workers) th.join();
-  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<WorkerResult> results;
+  const double secs = bench::run_workers(
+      cfg.threads, cfg.duration, results,
+      [&](const std::atomic<bool>& stop, WorkerResult& r) { query_loop(cfg, stop, r); });
 
   WorkerResult total;
   for (const auto& r : results) {

@@ -32,3 +32,28 @@ kill_job() {
     wait "$1" 2>/dev/null || true
   fi
 }
+
+# Stops the tracer whose PID is in TRACER_PID with SIGINT, as Ctrl-C would, and reaps
+# it; dies if it has not exited within STOP_TIMEOUT seconds. Sets TRACER_RC to its exit
+# status (and TRACER_FAILED=1 with a warning when it is not 0) and clears TRACER_PID.
+# $1 names the tracer in the messages.
+stop_tracer() {
+  kill -INT "$TRACER_PID"
+  local deadline=$(($(now_us) + STOP_TIMEOUT * 1000000))
+  while ! exited "$TRACER_PID"; do
+    if (($(now_us) >= deadline)); then
+      kill_job "$TRACER_PID"
+      TRACER_PID=
+      die "$1 did not exit within ${STOP_TIMEOUT}s of SIGINT (killed)"
+    fi
+    sleep 0.01
+  done
+  TRACER_RC=0
+  wait "$TRACER_PID" || TRACER_RC=$?
+  TRACER_PID=
+  if ((TRACER_RC != 0)); then
+    log "warning: $1 exited with status $TRACER_RC after SIGINT"
+    # shellcheck disable=SC2034  # read by the scripts that source this file
+    TRACER_FAILED=1
+  fi
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Overhead benchmark for tcpconnect: loopback connect storm, untraced vs traced (several
-# tracer modes, plus libbpf-tools' tcplife as a reference). See bench/README.md.
+# tracer modes, Prometheus metrics, plus libbpf-tools' tcplife as a reference). See
+# bench/README.md.
 # Run as root after building:
 #   cmake -S . -B build && make -C build -j2 tcpconnect loadgen latency && sudo bench/run.sh
 #
@@ -8,7 +9,7 @@
 #   BUILD=dir          build directory (default: <repo>/build)
 #   TRACER=path        tracer binary (default: $BUILD/tcpconnect)
 #   LOADGEN=path       load generator (default: $BUILD/bench/loadgen)
-#   MODES="untraced output count lifetime accept dns tcplife"
+#   MODES="untraced output count metrics lifetime accept dns tcplife"
 #                      modes to run (default: all); untraced always runs as the baseline
 #   ROUNDS=5           interleaved rounds; each runs every selected mode once
 #   DURATION=5         seconds of load per run
@@ -24,6 +25,8 @@
 #   TCPLIFE_WAIT=2     seconds to wait after starting tcplife before the load (it prints
 #                      nothing to a file until its stdio buffer is flushed, so there is no
 #                      readiness signal to wait for)
+#   SCRAPE_WAIT_MS=200 metrics mode: milliseconds between the end of the load and the
+#                      scrape, so the tracer has consumed the last records
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,23 +45,25 @@ LATENCY=${LATENCY:-1}
 LATENCY_BIN=${LATENCY_BIN:-$BUILD/bench/latency}
 TCPLIFE=${TCPLIFE:-/usr/sbin/tcplife}
 TCPLIFE_WAIT=${TCPLIFE_WAIT:-2}
-MODES=${MODES:-untraced output count lifetime accept dns tcplife}
+SCRAPE_WAIT_MS=${SCRAPE_WAIT_MS:-200}
+MODES=${MODES:-untraced output count metrics lifetime accept dns tcplife}
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-require_whole_numbers ROUNDS DURATION THREADS WARMUP READY_TIMEOUT STOP_TIMEOUT TCPLIFE_WAIT
+require_whole_numbers ROUNDS DURATION THREADS WARMUP READY_TIMEOUT STOP_TIMEOUT TCPLIFE_WAIT \
+  SCRAPE_WAIT_MS
 ((ROUNDS >= 1)) || die "ROUNDS must be >= 1"
 ((DURATION >= 1)) || die "DURATION must be >= 1"
 ((THREADS >= 1)) || die "THREADS must be >= 1"
 ((READY_TIMEOUT >= 1 && STOP_TIMEOUT >= 1)) || die "timeouts must be >= 1"
 [[ $LATENCY == 0 || $LATENCY == 1 ]] || die "LATENCY must be 0 or 1, got '$LATENCY'"
 # Selected modes, in canonical order, untraced always included.
-all_modes=(untraced output count lifetime accept dns tcplife)
+all_modes=(untraced output count metrics lifetime accept dns tcplife)
 declare -A want=([untraced]=1)
 for m in $MODES; do
   case $m in
-    untraced | output | count | lifetime | accept | dns | tcplife) want[$m]=1 ;;
+    untraced | output | count | metrics | lifetime | accept | dns | tcplife) want[$m]=1 ;;
     *) die "unknown mode '$m' in MODES (known: ${all_modes[*]})" ;;
   esac
 done
@@ -76,6 +81,8 @@ for m in "${modes[@]}"; do [[ $m == untraced || $m == tcplife ]] || uses_tracer=
 [[ -x $LOADGEN ]] || die "loadgen not found or not executable: $LOADGEN (build target 'loadgen')"
 [[ $LATENCY == 0 || -x $LATENCY_BIN ]] ||
   die "latency tool not found or not executable: $LATENCY_BIN (build target 'latency', or LATENCY=0)"
+[[ -z ${want[metrics]:-} ]] || command -v curl >/dev/null ||
+  die "curl not found (apt-get install -y curl, or leave metrics out of MODES)"
 
 tmp=$(mktemp -d /tmp/tcpconnect-bench.XXXXXX)
 results=$tmp/results.tsv
@@ -106,6 +113,25 @@ run_loadgen() {
   if [[ $line =~ errors=([0-9]+) ]]; then LG_ERRORS=${BASH_REMATCH[1]}; fi
 }
 
+# Prints a TCP port that no IPv4 or IPv6 socket uses, below the ephemeral range (so a
+# connect's source port cannot take it meanwhile).
+free_port() {
+  local -A used=()
+  local p
+  while read -r p; do
+    used[$((16#$p))]=1
+  done < <(awk 'FNR > 1 && split($2, a, ":") == 2 {print a[2]}' /proc/net/tcp{,6} 2>/dev/null)
+  local base=$((20000 + RANDOM % 10000)) i
+  for ((i = 0; i < 10000; i++)); do
+    p=$((20000 + (base - 20000 + i) % 10000))
+    [[ -n ${used[$p]:-} ]] || {
+      echo "$p"
+      return
+    }
+  done
+  die "no free TCP port in 20000-29999 for --metrics"
+}
+
 # record ROUND MODE RATE CONNECTS ERRORS EVENTS LOST READY_MS RSS_KIB EXPECTED
 # (EXPECTED: output lines expected for that run, i.e. connects x lines-per-connect.)
 record() {
@@ -119,7 +145,7 @@ run_untraced() {
   log "round $round/$ROUNDS untraced  rate=$LG_RATE/s connects=$LG_CONNECTS errors=$LG_ERRORS"
 }
 
-# run_traced ROUND output|count|lifetime|accept|dns|tcplife
+# run_traced ROUND output|count|metrics|lifetime|accept|dns|tcplife
 run_traced() {
   local round=$1 mode=$2
   local out=$tmp/$mode.$round.out err=$tmp/$mode.$round.err
@@ -127,10 +153,14 @@ run_traced() {
   # stdout, stderr = 'Tracing connect' on stderr, fixed = a fixed wait). per_conn: output
   # lines expected per loadgen connect.
   local -a cmd
-  local ready per_conn
+  local ready per_conn port=
   case $mode in
     output) cmd=("$TRACER") ready=header per_conn=1 ;;
     count) cmd=("$TRACER" -c) ready=stderr per_conn=1 ;;
+    metrics)
+      port=$(free_port)
+      cmd=("$TRACER" --metrics "127.0.0.1:$port" --quiet) ready=stderr per_conn=1
+      ;;
     lifetime) cmd=("$TRACER" --lifetime) ready=header per_conn=1 ;;
     accept) cmd=("$TRACER" --accept) ready=header per_conn=2 ;;
     dns) cmd=("$TRACER" -d) ready=header per_conn=1 ;;
@@ -164,7 +194,8 @@ run_traced() {
       die "tracer ($mode mode) exited before it was ready"
     fi
     (($(now_us) < deadline)) || die "tracer ($mode mode) not ready after ${READY_TIMEOUT}s" \
-      "(text mode must flush its PID header line; -c mode must print 'Tracing connect' on stderr)"
+      "(text mode must flush its PID header line; -c and --metrics modes must print" \
+      "'Tracing connect' on stderr)"
     sleep 0.005
   done
   t_ready=$(now_us)
@@ -178,21 +209,16 @@ run_traced() {
   rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$TRACER_PID/status" 2>/dev/null || true)
   [[ -n $rss ]] || rss=NA
 
-  kill -INT "$TRACER_PID"
-  local stop_deadline=$(($(now_us) + STOP_TIMEOUT * 1000000))
-  while ! exited "$TRACER_PID"; do
-    if (($(now_us) >= stop_deadline)); then
-      kill -KILL "$TRACER_PID" 2>/dev/null || true
-      wait "$TRACER_PID" 2>/dev/null || true
-      TRACER_PID=
-      die "tracer ($mode mode) did not exit within ${STOP_TIMEOUT}s of SIGINT (killed)"
-    fi
-    sleep 0.01
-  done
-  local trc=0
-  wait "$TRACER_PID" || trc=$?
-  TRACER_PID=
-  ((trc == 0)) || log "warning: tracer ($mode mode) exited with status $trc after SIGINT"
+  # Metrics: scrape while the tracer still runs, once it has had time to consume the
+  # records of the last connects (it polls the ring buffer at least every 50 ms).
+  local scrape=$tmp/$mode.$round.metrics
+  if [[ $mode == metrics ]]; then
+    sleep "$((SCRAPE_WAIT_MS / 1000)).$(printf '%03d' $((SCRAPE_WAIT_MS % 1000)))"
+    curl -sS --max-time 10 -o "$scrape" "http://127.0.0.1:$port/metrics" ||
+      die "could not scrape http://127.0.0.1:$port/metrics (metrics mode)"
+  fi
+
+  stop_tracer "tracer ($mode mode)"
 
   local lost
   if [[ $mode == tcplife ]]; then
@@ -206,9 +232,24 @@ run_traced() {
                   if ($5 == "in" && $6 == "total") { fin = $2; hasfin = 1 } else s += $2 }
                 END {print hasfin ? fin + 0 : s + 0}' "$err")
   fi
+  if [[ $mode == metrics ]]; then
+    # The scrape's counter, if larger (it is read before SIGINT, the warnings after).
+    local mlost
+    mlost=$(awk '$1 == "tcpconnect_lost_events_total" {print $2 + 0}' "$scrape")
+    [[ -n $mlost ]] || log "warning: no tcpconnect_lost_events_total in the scrape (metrics mode)"
+    ((${mlost:-0} <= lost)) || lost=$mlost
+    [[ ! -s $out ]] ||
+      log "warning: --quiet printed $(wc -l <"$out") lines on stdout (metrics mode)"
+  fi
 
   local events
-  if [[ $mode != count ]]; then
+  if [[ $mode == metrics ]]; then
+    # Sum tcpconnect_connects_total over loadgen's series (every outcome and port).
+    events=$(awk '/^tcpconnect_connects_total\{/ && /comm="loadgen"/ {s += $NF; n++}
+                  END {print (n ? s + 0 : "NA")}' "$scrape")
+    [[ $events != NA ]] ||
+      log "warning: no tcpconnect_connects_total series with comm=\"loadgen\" (metrics mode)"
+  elif [[ $mode != count ]]; then
     # Every non-empty stdout line except the header (starts with PID) is one event.
     events=$(awk 'NF && !/^PID/ {n++} END {print n + 0}' "$out")
   else
@@ -225,6 +266,7 @@ run_traced() {
     "$expected"
   local label=$mode what=lines
   [[ $mode == count ]] && label="count(-c)" && what=counted
+  [[ $mode == metrics ]] && what=counted
   local rdy="${ready_ms}ms"
   [[ $ready == fixed ]] && rdy="fixed ${TCPLIFE_WAIT}s"
   log "round $round/$ROUNDS $(printf '%-9s' "$label") rate=$LG_RATE/s connects=$LG_CONNECTS" \
