@@ -13,17 +13,26 @@ namespace {
 constexpr const char* kTracefs = "/sys/kernel/tracing";
 constexpr const char* kDebugfsTracing = "/sys/kernel/debug/tracing";
 
-bool has_events(const std::string& dir) { return access((dir + "/events").c_str(), F_OK) == 0; }
+// 0 when dir/events is there, else why it cannot be seen (errno).
+int events_error(const std::string& dir) {
+  return access((dir + "/events").c_str(), F_OK) == 0 ? 0 : errno;
+}
 }  // namespace
 
 std::string ensure_tracefs(bool& mounted) {
   mounted = false;
-  if (has_events(kTracefs) || has_events(kDebugfsTracing)) return {};
+  const int err = events_error(kTracefs);
+  if (err == 0 || events_error(kDebugfsTracing) == 0) return {};
+  // Mounted but closed to this user (tracefs is root-only): mounting again
+  // would fail with a misleading EPERM.
+  if (err == EACCES) {
+    return std::string(kTracefs) + " is not accessible to this user: " + std::strerror(err);
+  }
   if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0) {
     return std::string("failed to mount tracefs at ") + kTracefs + ": " + std::strerror(errno);
   }
   mounted = true;
-  if (!has_events(kTracefs))
+  if (events_error(kTracefs) != 0)
     return std::string("tracefs mounted at ") + kTracefs + " has no events/";
   return {};
 }
