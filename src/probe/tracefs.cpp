@@ -1,5 +1,6 @@
 #include "probe/tracefs.h"
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -15,7 +16,8 @@ constexpr const char* kDebugfsTracing = "/sys/kernel/debug/tracing";
 
 // 0 when dir/events is there, else why it cannot be seen (errno).
 int events_error(const std::string& dir) {
-  return access((dir + "/events").c_str(), F_OK) == 0 ? 0 : errno;
+  // AT_EACCESS: effective IDs and capabilities (CAP_DAC_READ_SEARCH) count.
+  return faccessat(AT_FDCWD, (dir + "/events").c_str(), F_OK, AT_EACCESS) == 0 ? 0 : errno;
 }
 }  // namespace
 
