@@ -47,13 +47,13 @@ std::string JsonSink::string_json(std::string_view s) {
   return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-const std::string& JsonSink::comm_json(const std::string& comm) {
-  if (!have_comm_ || comm != comm_raw_) {
-    comm_raw_ = comm;
-    comm_json_ = Json(comm).dump(-1, ' ', false, Json::error_handler_t::replace);
-    have_comm_ = true;
+const std::string& JsonSink::LastString::get(std::string_view raw) {
+  if (!have_ || raw != raw_) {
+    raw_ = raw;
+    json_ = string_json(raw);
+    have_ = true;
   }
-  return comm_json_;
+  return json_;
 }
 
 void JsonSink::connect(const ConnectEvent& ev) {
@@ -62,7 +62,7 @@ void JsonSink::connect(const ConnectEvent& ev) {
   static constexpr const char* kTypes[] = {"", "connect", "outcome", "close", "accept"};
   fmt::format_to(it, R"({{"type":"{}","ts_ns":{},"pid":{},"tid":{},"uid":{},"comm":)",
                  kTypes[static_cast<int>(ev.kind)], ev.ts_ns, ev.pid, ev.tid, ev.uid);
-  buf_.append(comm_json(ev.comm));
+  buf_.append(comm_.get(ev.comm));
   fmt::format_to(it, R"(,"af":{},"saddr":")", ev.ip);
   buf_.append(addrs_.get(ev.ip, ev.saddr));  // appended before the next lookup
   fmt::format_to(it, R"(","sport":{},"daddr":")", ev.sport);
@@ -80,11 +80,11 @@ void JsonSink::connect(const ConnectEvent& ev) {
   // Container IDs are hex digits; cgroup paths and DNS names are escaped.
   fmt::format_to(it, R"(,"netns":{},"mntns":{},"cgroup_id":{},"cgroup":)", ev.netns, ev.mntns,
                  ev.cgroup_id);
-  buf_.append(string_json(ev.cgroup));
+  buf_.append(cgroup_.get(ev.cgroup));
   fmt::format_to(it, R"(,"container":"{}","ppid":{},"pcomm":)", ev.container, ev.ppid);
-  buf_.append(string_json(ev.pcomm));
+  buf_.append(pcomm_.get(ev.pcomm));
   buf_.append(std::string_view(R"(,"cmdline":)"));
-  buf_.append(string_json(ev.cmdline.empty() ? std::string_view("?") : ev.cmdline));
+  buf_.append(cmdline_.get(ev.cmdline.empty() ? std::string_view("?") : ev.cmdline));
   if (dns_) {
     buf_.append(std::string_view(R"(,"query":)"));
     if (ev.query_name.empty()) {

@@ -31,7 +31,16 @@ class JsonSink final : public Sink {
 
  private:
   // JSON text (quoted, escaped) of a task name; the last one is cached.
-  const std::string& comm_json(const std::string& comm);
+  // The JSON string literal of the last value seen in one field: events
+  // come in runs from the same process, so most lookups are hits.
+  class LastString {
+   public:
+    const std::string& get(std::string_view raw);
+
+   private:
+    bool have_ = false;
+    std::string raw_, json_;
+  };
   // A JSON string literal of `s` (escaped, invalid UTF-8 replaced).
   static std::string string_json(std::string_view s);
 
@@ -42,9 +51,7 @@ class JsonSink final : public Sink {
   std::string line_;        // reused for the rare records
   fmt::memory_buffer buf_;  // reused for connect records
   AddressCache addrs_;
-  bool have_comm_ = false;
-  std::string comm_raw_;
-  std::string comm_json_;
+  LastString comm_, cgroup_, pcomm_, cmdline_;
 };
 
 }  // namespace tcpconnect
