@@ -39,8 +39,8 @@ struct Options {
   std::optional<std::string> mntnsmap;   // --mntnsmap MAPPATH (bcc)
   bool container = false;                // --container: NETNS and CONTAINER columns
   // Process context.
-  bool parent = false;                   // --parent: PPID and PCOMM columns
-  bool cmdline = false;                  // --cmdline: CMDLINE column
+  bool parent = false;                    // --parent: PPID and PCOMM columns
+  bool cmdline = false;                   // --cmdline: CMDLINE column
   std::uint32_t exec_cache_size = 16384;  // --exec-cache-size N
   // Prometheus metrics.
   std::optional<std::string> metrics_addr;  // --metrics [ADDR:]PORT: IP literal
