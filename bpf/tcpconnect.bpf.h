@@ -990,6 +990,25 @@ static __always_inline int handle_accept_return(long ret)
 	return 0;
 }
 
+/* Sends a record whose header is filled and whose tail is `want` bytes of user
+ * memory at `src`, cut to `max`: the length goes to *len and the record out
+ * with only the bytes copied. A full ring counts in *lost. */
+static __always_inline void send_user_tail(void *rec, __u32 hdr, __u16 *len, void *dst, __u32 max,
+					   __u64 want, const void *src, __u64 *lost)
+{
+	__u32 n = want > max ? max : (__u32)want;
+
+	/* Keep the bound on n itself: the verifier checks the copy size. */
+	asm volatile("" : "+r"(n));
+	if (n > max)
+		return;
+	*len = n;
+	if (bpf_probe_read_user(dst, n, src) != 0)
+		return;
+	if (bpf_ringbuf_output(&events, rec, hdr + n, submit_flags()) != 0)
+		__sync_fetch_and_add(lost, 1);
+}
+
 /* Command lines for --cmdline and JSON, from sched:sched_process_exec: the
  * new program's argv is on its stack by then, so even a process that exits a
  * moment after its connect is named. */
@@ -1004,7 +1023,7 @@ static __always_inline int handle_exec(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 uid = (__u32)bpf_get_current_uid_gid(), zero = 0, n;
+	__u32 uid = (__u32)bpf_get_current_uid_gid(), zero = 0;
 	struct tc_exec_record *rec;
 	struct mm_struct *mm;
 	__u64 start, end;
@@ -1027,16 +1046,8 @@ static __always_inline int handle_exec(void)
 	rec->truncated = end - start > TC_CMDLINE_MAX;
 	rec->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	rec->pad = 0;
-	n = end - start > TC_CMDLINE_MAX ? TC_CMDLINE_MAX : (__u32)(end - start);
-	asm volatile("" : "+r"(n));
-	if (n > TC_CMDLINE_MAX)
-		return 0;
-	rec->len = n;
-	if (bpf_probe_read_user(rec->args, n, (const void *)start) != 0)
-		return 0;
-	if (bpf_ringbuf_output(&events, rec, __builtin_offsetof(struct tc_exec_record, args) + n,
-			       submit_flags()) != 0)
-		__sync_fetch_and_add(&lost_execs, 1);
+	send_user_tail(rec, __builtin_offsetof(struct tc_exec_record, args), &rec->len, rec->args,
+		       TC_CMDLINE_MAX, end - start, (const void *)start, &lost_execs);
 	return 0;
 }
 
@@ -1157,7 +1168,7 @@ static __always_inline int dns_read_enter(long fd, __u64 buf, bool is_msg)
 static __always_inline int dns_read_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid, zero = 0, n;
+	__u32 tid = (__u32)pid_tgid, zero = 0;
 	struct tc_dns_record *rec;
 	struct dns_read *r;
 	__u64 buf;
@@ -1180,16 +1191,8 @@ static __always_inline int dns_read_exit(long ret)
 	rec->netns = r->netns;
 	rec->pad = 0;
 	bpf_map_delete_elem(&dns_reads, &tid);
-	n = ret > TC_DNS_MAX ? TC_DNS_MAX : (__u32)ret;
-	asm volatile("" : "+r"(n));
-	if (n > TC_DNS_MAX)
-		return 0;
-	rec->len = n;
-	if (bpf_probe_read_user(rec->data, n, (const void *)buf) != 0)
-		return 0;
-	if (bpf_ringbuf_output(&events, rec, __builtin_offsetof(struct tc_dns_record, data) + n,
-			       submit_flags()) != 0)
-		__sync_fetch_and_add(&lost_dns, 1);
+	send_user_tail(rec, __builtin_offsetof(struct tc_dns_record, data), &rec->len, rec->data,
+		       TC_DNS_MAX, ret, (const void *)buf, &lost_dns);
 	return 0;
 }
 
