@@ -1160,6 +1160,11 @@ static __always_inline int dns_read_enter(long fd, __u64 buf, bool is_msg)
 	}
 	r.buf = buf;
 	r.netns = sk_netns(sk);
+	/* Names are only ever used in their own namespace: with --netns the
+	 * others' answers are never needed. (The task filters do not apply:
+	 * a connect may use its namespace's answer from another process.) */
+	if (filter_netns && r.netns != filter_netns)
+		return 0;
 	r.stream = BPF_CORE_READ(sk, sk_type) == SOCK_STREAM_;
 	bpf_map_update_elem(&dns_reads, &tid, &r, BPF_ANY);
 	return 0;

@@ -24,8 +24,13 @@ _tcpconnect_values() {
             mapfile -t COMPREPLY < <(compgen -f -- "$2")
             return 0
             ;;
+        --ringbuf-size)
+            # A few common sizes; any power of two from one page to 1G is accepted.
+            mapfile -t COMPREPLY < <(compgen -W '64K 256K 1M 4M 16M 64M 256M 1G' -- "$2")
+            return 0
+            ;;
         -p | --pid | -P | --port | -u | --uid | --duration | --shorter-than | \
-            --ringbuf-size | --dns-cache-size | --dns-max-age | --netns | \
+            --dns-cache-size | --dns-max-age | --netns | \
             --exec-cache-size | --metrics | --metrics-top)
             # A number (or ADDR:PORT, a span such as 250ms): nothing to offer.
             COMPREPLY=()

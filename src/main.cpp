@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   sa.sa_handler = on_signal;  // no SA_RESTART: epoll_wait returns EINTR
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);  // EPIPE is handled as a quiet exit
+  sigaction(SIGHUP, &sa, nullptr);  // a closed terminal or session ends tracing cleanly too
+  std::signal(SIGPIPE, SIG_IGN);    // EPIPE is handled as a quiet exit
 
   tcpconnect::FdStreamBuf outbuf(1);
   std::ostream out(&outbuf);

@@ -1,6 +1,7 @@
 #include "app/run.h"
 
 #include <fmt/format.h>
+#include <linux/capability.h>
 
 #include <atomic>
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "app/privileges.h"
 #include "enrich/enricher.h"
 #include "probe/tracer.h"
 #include "sink/metrics.h"
@@ -61,14 +63,39 @@ bool printed(const Options& o, const ConnectEvent& ev) {
   return false;
 }
 
+// Once attached, the session only reads the ring buffer and maps it holds,
+// /proc and its own sockets: every capability goes but the ones below.
+void drop_privileges(const Options& opts, const Tracer& tracer, std::ostream& err) {
+  std::vector<KeptCapability> keep;
+  if (bpf_calls_need_capability([&tracer] { return tracer.try_map_call(); })) {
+    keep.push_back({CAP_BPF,
+                    "this kernel checks it on every bpf() call, and the connection table and "
+                    "count table are read while tracing and at exit"});
+  }
+  if (opts.json || opts.container) {
+    keep.push_back({CAP_DAC_READ_SEARCH, "cgroup IDs are resolved to paths by file handle"});
+  }
+  std::string why;
+  if (!drop_capabilities(keep, why)) {
+    err << "tcpconnect: warning: " << why << '\n';
+    return;
+  }
+  if (!opts.verbose) return;
+  if (keep.empty()) err << "tcpconnect: capabilities: all dropped after attach\n";
+  for (const auto& k : keep)
+    err << "tcpconnect: capabilities: kept " << capability_name(k.cap) << " (" << k.why << ")\n";
+}
+
 }  // namespace
 
 void request_stop() { g_stop = 1; }
 
 int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostream& err) {
+  outbuf.stop_when(&g_stop);
   std::unique_ptr<Sink> sink = make_sink(opts, out, err);
   const std::int64_t mono_to_wall = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
   std::uint64_t events = 0;
+  std::uint64_t execs = 0, dns_answers = 0;  // enrichment records received
 
   Enricher enricher(opts);
 
@@ -79,7 +106,7 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   if (opts.metrics_addr) {
     metrics = std::make_unique<Metrics>(MetricsConfig{opts.metrics_top});
     std::string why;
-    server = MetricsServer::start(*metrics, *opts.metrics_addr, opts.metrics_port, why);
+    server = MetricsServer::bind(*metrics, *opts.metrics_addr, opts.metrics_port, why);
     if (!server) {
       err << "tcpconnect: " << why << '\n';
       return 1;
@@ -89,9 +116,11 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   SampleHandler on_sample = [&](std::span<const std::uint8_t> sample) {
     switch (record_type(sample)) {
       case TC_REC_DNS:
+        dns_answers++;
         if (auto dns = decode_dns(sample)) enricher.on_dns(*dns);
         return;
       case TC_REC_EXEC:
+        execs++;
         if (auto exec = decode_exec(sample)) enricher.on_exec(*exec);
         return;
       default:
@@ -116,6 +145,10 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     return error.exit_code;
   }
 
+  // Before any thread starts: threads keep the capabilities they were born with.
+  drop_privileges(opts, *tracer, err);
+  if (server) server->serve();
+
   err << "Tracing connect ... Hit Ctrl-C to end" << std::endl;
   StartInfo info{TCPCONNECT_VERSION, tracer->attach_method(),
                  static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME))};
@@ -126,18 +159,33 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   const std::int64_t start = clock_ns(CLOCK_MONOTONIC);
   const std::int64_t deadline =
       opts.duration_s ? start + static_cast<std::int64_t>(*opts.duration_s * 1e9) : INT64_MAX;
-  std::uint64_t lost_reported = 0;
+  std::uint64_t lost_reported = 0, lost_execs_reported = 0, lost_dns_reported = 0;
   std::int64_t last_sweep = start;
   std::int64_t last_lost_report = 0;
 
+  // Every kind of loss, at most once a second (all kinds together).
   auto report_lost = [&](bool force) {
-    std::uint64_t total = tracer->lost();
-    std::int64_t now = clock_ns(CLOCK_MONOTONIC);
-    if (total > lost_reported && (force || now - last_lost_report >= kLostReportNs)) {
+    const std::uint64_t total = tracer->lost(), execs_total = tracer->lost_execs(),
+                        dns_total = tracer->lost_dns();
+    const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (!force && now - last_lost_report < kLostReportNs) return;
+    bool reported = false;
+    if (total > lost_reported) {
       sink->lost(total - lost_reported, total);
       lost_reported = total;
-      last_lost_report = now;
+      reported = true;
     }
+    if (execs_total > lost_execs_reported) {
+      sink->lost_enrichment(Enrichment::Exec, execs_total - lost_execs_reported, execs_total);
+      lost_execs_reported = execs_total;
+      reported = true;
+    }
+    if (dns_total > lost_dns_reported) {
+      sink->lost_enrichment(Enrichment::Dns, dns_total - lost_dns_reported, dns_total);
+      lost_dns_reported = dns_total;
+      reported = true;
+    }
+    if (reported) last_lost_report = now;
   };
 
   while (!g_stop) {
@@ -151,7 +199,10 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
       return 1;
     }
     report_lost(false);
-    if (metrics) metrics->set_lost(tracer->lost());
+    if (metrics) {
+      metrics->set_lost(tracer->lost());
+      metrics->set_lost_enrichment(tracer->lost_execs(), tracer->lost_dns());
+    }
     if (now - last_sweep >= kSweepEveryNs) {
       tracer->sweep(kHandshakeMaxAgeNs);
       last_sweep = now;
@@ -164,8 +215,9 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     tracer->poll(0);  // what arrived before the stop
     if (opts.count) sink->counts(tracer->read_counts(mono_to_wall));
     report_lost(true);
-    sink->finish(FinishInfo{tracer->lost(), events, tracer->skipped(), tracer->lost_execs(),
-                            tracer->lost_dns()});
+    // The totals just reported, not fresh reads: the end record must match the notices.
+    sink->finish(FinishInfo{lost_reported, events, tracer->skipped(), lost_execs_reported,
+                            lost_dns_reported, execs, dns_answers});
     out.flush();
   }
   if (opts.verbose) {
@@ -176,6 +228,12 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   }
   tracer.reset();                         // detach before exiting
   if (outbuf.error() == EPIPE) return 0;  // reader went away: not an error
+  if (outbuf.error() == EINTR) {
+    // Stopped while the reader was not reading: say what was not written.
+    err << "tcpconnect: stopped while the output was blocked; buffered records were not "
+           "written\n";
+    return 0;
+  }
   if (outbuf.error()) {
     err << "tcpconnect: failed to write output: " << std::strerror(outbuf.error()) << '\n';
     return 1;

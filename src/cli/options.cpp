@@ -4,6 +4,7 @@
 #include "cli/options.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -25,6 +26,8 @@ constexpr std::uint64_t kMaxUid = 4294967294ULL;  // (uid_t)-1 is "no uid"
 constexpr std::size_t kMaxPorts = 64;
 constexpr double kMaxDurationS = 1e9;  // keeps seconds->nanoseconds within int64
 constexpr std::size_t kMaxShown = 80;  // longest user value echoed back in a message
+
+constexpr std::uint64_t kMaxRingbuf = 1ull << 30;  // --ringbuf-size: 1 GiB
 
 constexpr const char* kDescription =
     "Trace TCP active connections (connect()) and print one line per attempt.";
@@ -144,6 +147,29 @@ std::optional<std::uint64_t> parse_span_ns(std::string_view s) {
     const auto v = parse_duration(num);
     if (!v || *v * scale < 1 || *v * scale > 1e18) return std::nullopt;
     return static_cast<std::uint64_t>(*v * scale);
+  }
+  return std::nullopt;
+}
+
+// --ringbuf-size: a bare number is KiB (the original form); else a number with a unit, K/KiB,
+// M/MiB, G/GiB or p/pages (of `page` bytes), case-insensitive. Returns bytes; the power-of-two
+// and range checks are the caller's.
+std::optional<std::uint64_t> parse_size(std::string_view s, std::uint64_t page) {
+  static constexpr std::pair<std::string_view, std::uint64_t> kUnits[] = {
+      {"", 1ull << 10},    {"k", 1ull << 10}, {"kib", 1ull << 10}, {"m", 1ull << 20},
+      {"mib", 1ull << 20}, {"g", 1ull << 30}, {"gib", 1ull << 30}, {"p", 0},
+      {"page", 0},         {"pages", 0}};
+  const std::size_t digits = std::min(s.find_first_not_of("0123456789"), s.size());
+  std::string unit(s.substr(digits));
+  for (char& c : unit)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  for (const auto& [name, scale] : kUnits) {
+    if (unit != name) continue;
+    const std::uint64_t mult = scale ? scale : page;
+    // Bounded so that the product cannot overflow; anything above is out of range anyway.
+    const auto n = parse_decimal(s.substr(0, digits), 0, kMaxRingbuf);
+    if (!n) return std::nullopt;
+    return *n * mult;
   }
   return std::nullopt;
 }
@@ -376,8 +402,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
       add_value(app, "--mntnsmap", "--mntnsmap", "MAPPATH",
                 "only processes whose mount namespace id is a key of this pinned BPF hash map");
   const ValueOption ringbuf =
-      add_value(app, "--ringbuf-size", "--ringbuf-size", "KIB",
-                "kernel-to-user ring buffer size in KiB, a power of two (default: 4096)");
+      add_value(app, "--ringbuf-size", "--ringbuf-size", "SIZE",
+                "kernel-to-user ring buffer size, a power of two from one page to 1G: KiB, or "
+                "with a unit: 64K, 4M, 1G, 16p (pages) (default: 4M)");
   const std::vector<ValueOption> values = {
       pid,    port,      uid,      duration, attach,  ringbuf,   shorter, netns,
       cgroup, cgroupmap, mntnsmap, dns_size, dns_age, exec_size, metrics, metrics_top};
@@ -474,12 +501,17 @@ ParseResult parse_options(int argc, const char* const* argv) {
     o.attach = *m;
   }
   if (auto s = single(ringbuf); s.value) {
-    const auto v = parse_decimal(*s.value, 4, 1u << 20);
-    if (!v || (*v & (*v - 1)) != 0) {
+    // The kernel wants a power of two that is a whole number of pages.
+    const long sys_page = sysconf(_SC_PAGESIZE);
+    const std::uint64_t page = sys_page > 0 ? static_cast<std::uint64_t>(sys_page) : 4096;
+    const auto v = parse_size(*s.value, page);
+    if (!v || *v < page || *v > kMaxRingbuf || (*v & (*v - 1)) != 0) {
       return error("invalid size " + quote(*s.value) +
-                   " for --ringbuf-size: expected a power of two in 4..1048576 (KiB)");
+                   " for --ringbuf-size: expected a power of two from " +
+                   std::to_string(page / 1024) +
+                   "K (one page) to 1G, in KiB or with a unit (e.g. 64K, 4M, 1G, 16p)");
     }
-    o.ringbuf_kib = static_cast<std::uint32_t>(*v);
+    o.ringbuf_bytes = static_cast<std::uint32_t>(*v);
   }
   if (auto s = single(shorter); s.value) {
     const auto v = parse_span_ns(*s.value);

@@ -90,8 +90,13 @@ int open_filter_map(const std::string& path, const char* option, Error& err) {
              "mount it (mount -t bpf bpf /sys/fs/bpf) and pin the map there", 1};
       return -1;
     }
+    // The kernel answers EACCES both for a denied path and for a file or directory that is not
+    // a BPF object; only the first fails an access check of our own.
+    const bool not_bpf =
+        e == EINVAL || e == EPERM ||
+        (e == EACCES && faccessat(AT_FDCWD, path.c_str(), R_OK | W_OK, AT_EACCESS) == 0);
     err = {fmt::format("cannot open {} {}: {}", option, path,
-                       e == EINVAL || e == EPERM ? "not a pinned BPF object" : errno_text(e)),
+                       not_bpf ? "not a pinned BPF object" : errno_text(e)),
            "", 2};
     return -1;
   }
@@ -296,7 +301,7 @@ TracerConfig tracer_config_from(const Options& opts) {
   cfg.count_mode = opts.count;
   cfg.count_by_process = opts.by_process;
   cfg.attach = opts.attach;
-  cfg.ringbuf_bytes = opts.ringbuf_kib * 1024u;
+  cfg.ringbuf_bytes = opts.ringbuf_bytes;
   // Metrics count every outcome, accept and close whatever is printed; the
   // printed subset is chosen in user space then (see app/run.cpp).
   const bool metrics = opts.metrics_addr.has_value();
@@ -339,7 +344,13 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
   if (!have_tracefs) say("tracefs unavailable (" + tracefs_problem + ")");
 
   FilterFds filters;
-  if (!open_filters(cfg, filters, err)) return nullptr;
+  if (!open_filters(cfg, filters, err)) {
+    // The message holds the user's path: escape line breaks so that it stays one line.
+    std::string line;
+    for (char c : err.message) line += c == '\n' ? "\\n" : c == '\r' ? "\\r" : std::string(1, c);
+    err.message = std::move(line);
+    return nullptr;
+  }
 
   std::unique_ptr<Tracer> t(new Tracer());
   t->handler_ = std::move(handler);
@@ -461,6 +472,12 @@ std::uint64_t Tracer::sweep(std::uint64_t max_age_ns) {
   std::uint64_t removed = 0;
   for (auto k : stale) removed += bpf_map_delete_elem(fd, &k) == 0;
   return removed;
+}
+
+int Tracer::try_map_call() const {
+  std::uint64_t key = 0;
+  if (bpf_map_get_next_key(bpf_map__fd(skel_->maps.conns), nullptr, &key) == 0) return 0;
+  return -errno;
 }
 
 std::uint64_t Tracer::evicted() const {

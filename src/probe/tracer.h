@@ -82,6 +82,9 @@ class Tracer {
   // -c mode: the kernel's count table; times converted with mono_to_wall_ns.
   std::vector<CountRow> read_counts(std::int64_t mono_to_wall_ns) const;
   const std::string& attach_method() const { return method_; }
+  // One bpf() call on a map we hold: 0 or -errno (EPERM where the kernel
+  // wants CAP_BPF for every bpf() command; see app/privileges.h).
+  int try_map_call() const;
   // Connections dropped from the kernel's LRU table before we saw them end.
   std::uint64_t evicted() const;
   // Drops handshake entries older than max_age_ns (a transition the kernel

@@ -6,7 +6,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <csignal>
 #include <streambuf>
 #include <vector>
 
@@ -18,6 +21,9 @@ class FdStreamBuf : public std::streambuf {
     setp(buf_.data(), buf_.data() + buf_.size());
   }
   ~FdStreamBuf() override { sync(); }
+  // A write blocked on a stalled reader gives up (error EINTR) once a signal
+  // has set *flag, so a stop request is not held up by the reader.
+  void stop_when(const volatile std::sig_atomic_t* flag) { stop_ = flag; }
   // errno of the first failed write (EPIPE when the reader went away), or 0.
   int error() const { return error_; }
   // True when fd is a pipe or socket whose reader has gone away, even if
@@ -46,9 +52,29 @@ class FdStreamBuf : public std::streambuf {
   bool drain() {
     const char* p = pbase();
     while (p < pptr() && error_ == 0) {
-      ssize_t n = ::write(fd_, p, static_cast<std::size_t>(pptr() - p));
+      std::size_t len = static_cast<std::size_t>(pptr() - p);
+      if (stopping()) {
+        // Once stopping, never block for long: the reader gets a grace period to make room,
+        // then what is left is given up. Writes of at most PIPE_BUF fit once poll() says a
+        // pipe is writable.
+        pollfd out{fd_, POLLOUT, 0};
+        if (::poll(&out, 1, kStopGraceMs) != 1 || (out.revents & POLLOUT) == 0) {
+          error_ = EINTR;
+          break;
+        }
+        len = std::min<std::size_t>(len, PIPE_BUF);
+      }
+      ssize_t n = ::write(fd_, p, len);
       if (n < 0) {
-        if (errno == EINTR) continue;
+        if (errno == EINTR) continue;  // stopping() is checked before the next write
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          // A non-blocking stdout (the flag is shared with whoever opened it): wait for room
+          // as a blocking write would, so a slow reader holds us back and the kernel counts
+          // what does not fit in the ring, instead of the output failing.
+          pollfd out{fd_, POLLOUT, 0};
+          ::poll(&out, 1, stopping() ? 0 : -1);
+          continue;
+        }
         error_ = errno;
         break;
       }
@@ -57,8 +83,11 @@ class FdStreamBuf : public std::streambuf {
     setp(buf_.data(), buf_.data() + buf_.size());
     return error_ == 0;
   }
+  static constexpr int kStopGraceMs = 1000;
+  bool stopping() const { return stop_ && *stop_; }
   int fd_;
   int error_ = 0;
+  const volatile std::sig_atomic_t* stop_ = nullptr;
   std::vector<char> buf_;
 };
 

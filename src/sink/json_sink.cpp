@@ -6,7 +6,7 @@
 // That is safe because every value but `comm` is a number or an inet_ntop()
 // string (hex digits, ':' and '.'), and `comm` is still serialised by
 // nlohmann. The unit tests check the output is byte-identical to
-// ordered_json::dump(). The rare records (start, lost, count, end) are built
+// ordered_json::dump(). The rare records (start, lost, lost_enrichment, count, end) are built
 // as ordered_json.
 #include "sink/json_sink.h"
 
@@ -111,6 +111,15 @@ void JsonSink::lost(std::uint64_t delta, std::uint64_t total) {
   write_record(line_, out_, j);
 }
 
+void JsonSink::lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64_t total) {
+  Json j;
+  j["type"] = "lost_enrichment";
+  j["kind"] = kind == Enrichment::Exec ? "exec" : "dns";
+  j["count"] = delta;
+  j["total"] = total;
+  write_record(line_, out_, j);
+}
+
 void JsonSink::counts(std::vector<CountRow> rows) {
   sort_count_rows(rows);
   for (const CountRow& r : rows) {
@@ -143,6 +152,8 @@ void JsonSink::finish(const FinishInfo& info) {
   j["skipped"] = info.skipped;
   j["lost_execs"] = info.lost_execs;
   j["lost_dns"] = info.lost_dns;
+  j["execs"] = info.execs;
+  j["dns_answers"] = info.dns_answers;
   write_record(line_, out_, j);
   out_.flush();
 }

@@ -26,6 +26,7 @@ class JsonSink final : public Sink {
   void start(const StartInfo& info) override;
   void connect(const ConnectEvent& ev) override;
   void lost(std::uint64_t delta, std::uint64_t total) override;
+  void lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64_t total) override;
   void counts(std::vector<CountRow> rows) override;
   void finish(const FinishInfo& info) override;
 

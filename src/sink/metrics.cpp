@@ -231,6 +231,8 @@ struct Metrics::Impl {
   Histogram<kDurationBuckets.size()> duration_in{&kDurationBuckets};
   Histogram<kDurationBuckets.size()> duration_out{&kDurationBuckets};
   std::uint64_t lost = 0;
+  std::uint64_t lost_execs = 0;
+  std::uint64_t lost_dns = 0;
   bool have_info = false;
   std::string version, attach;
 };
@@ -272,6 +274,12 @@ void Metrics::observe(const ConnectEvent& ev) {
 void Metrics::set_lost(std::uint64_t total) {
   std::lock_guard<std::mutex> g(impl_->mu);
   impl_->lost = total;
+}
+
+void Metrics::set_lost_enrichment(std::uint64_t execs, std::uint64_t dns) {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  impl_->lost_execs = execs;
+  impl_->lost_dns = dns;
 }
 
 void Metrics::set_info(const std::string& version, const std::string& attach) {
@@ -316,6 +324,14 @@ std::string Metrics::render() const {
   help_type(out, "tcpconnect_lost_events_total", "Events dropped because the ring buffer was full.",
             "counter");
   fmt::format_to(out, "tcpconnect_lost_events_total {}\n", m.lost);
+
+  // Both kinds always exist, so an alert on either works before the first loss.
+  help_type(out, "tcpconnect_lost_enrichment_total",
+            "Command lines (kind exec) and DNS answers (kind dns) the kernel could not deliver; "
+            "no connection is missing.",
+            "counter");
+  fmt::format_to(out, "tcpconnect_lost_enrichment_total{{kind=\"exec\"}} {}\n", m.lost_execs);
+  fmt::format_to(out, "tcpconnect_lost_enrichment_total{{kind=\"dns\"}} {}\n", m.lost_dns);
 
   help_type(out, "tcpconnect_build_info", "Version and attach method of the running tracer.",
             "gauge");

@@ -37,6 +37,10 @@ class Metrics {
   void observe(const ConnectEvent& ev);
   // tcpconnect_lost_events_total: the tracer's running total.
   void set_lost(std::uint64_t total);
+  // tcpconnect_lost_enrichment_total{kind="exec"|"dns"}: command lines and
+  // DNS answers the kernel could not deliver (running totals). Kept out of
+  // the family above: no connection is missing when they are lost.
+  void set_lost_enrichment(std::uint64_t execs, std::uint64_t dns);
   // tcpconnect_build_info{version,attach} 1.
   void set_info(const std::string& version, const std::string& attach);
 

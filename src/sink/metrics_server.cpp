@@ -52,6 +52,13 @@ struct MetricsServer::Impl {
 
 std::unique_ptr<MetricsServer> MetricsServer::start(const Metrics& metrics, const std::string& addr,
                                                     std::uint16_t port, std::string& err) {
+  auto self = bind(metrics, addr, port, err);
+  if (self) self->serve();
+  return self;
+}
+
+std::unique_ptr<MetricsServer> MetricsServer::bind(const Metrics& metrics, const std::string& addr,
+                                                   std::uint16_t port, std::string& err) {
   if (!numeric_address(addr)) {
     err = "cannot listen on " + host_port(addr, port) + ": not a numeric IP address";
     return nullptr;
@@ -98,7 +105,12 @@ std::unique_ptr<MetricsServer> MetricsServer::start(const Metrics& metrics, cons
     return nullptr;
   }
   impl.port = static_cast<std::uint16_t>(bound);
+  return self;
+}
 
+void MetricsServer::serve() {
+  Impl& impl = *impl_;
+  if (impl.thread.joinable()) return;
   impl.thread = std::thread([&impl] {
     // The worker pool is created on this thread and inherits its mask: with
     // every signal blocked, SIGINT/SIGTERM interrupt the poll loop rather
@@ -113,12 +125,14 @@ std::unique_ptr<MetricsServer> MetricsServer::start(const Metrics& metrics, cons
   });
   // stop() is a no-op until the accept loop runs; wait so the destructor
   // cannot miss it and join forever.
-  while (!svr.is_running() && !impl.done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  return self;
+  while (!impl.svr.is_running() && !impl.done)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 MetricsServer::~MetricsServer() {
   if (!impl_) return;
+  // httplib closes a bound socket only from a running server.
+  if (!impl_->thread.joinable()) serve();
   impl_->svr.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }

@@ -16,6 +16,12 @@ class MetricsServer {
   // one-line reason in `err` when the address cannot be bound.
   static std::unique_ptr<MetricsServer> start(const Metrics& metrics, const std::string& addr,
                                               std::uint16_t port, std::string& err);
+  // The two halves of start(): bind() claims the address without starting a
+  // thread (connections queue in the backlog); serve() starts the thread.
+  // Between them the caller can drop privileges that threads would inherit.
+  static std::unique_ptr<MetricsServer> bind(const Metrics& metrics, const std::string& addr,
+                                             std::uint16_t port, std::string& err);
+  void serve();
   ~MetricsServer();  // stops serving and joins the thread
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

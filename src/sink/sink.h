@@ -29,7 +29,14 @@ struct FinishInfo {
   // QUERY, not missing connections.
   std::uint64_t lost_execs = 0;
   std::uint64_t lost_dns = 0;
+  // Enrichment records received from the kernel, so that made = received +
+  // lost can be checked for them too.
+  std::uint64_t execs = 0;
+  std::uint64_t dns_answers = 0;
 };
+
+// Records that only enrich connection records, lost apart from them.
+enum class Enrichment { Exec, Dns };
 
 class Sink {
  public:
@@ -39,6 +46,9 @@ class Sink {
   virtual void connect(const ConnectEvent& ev) = 0;
   // `delta` events were lost since the last call; `total` since start.
   virtual void lost(std::uint64_t delta, std::uint64_t total) = 0;
+  // The same for command lines (Exec) or DNS answers (Dns): no connection
+  // is missing, only what would have named its process or destination.
+  virtual void lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64_t total) = 0;
   // -c mode, at exit: rows from the kernel's count map (unsorted).
   virtual void counts(std::vector<CountRow> rows) = 0;
   virtual void finish(const FinishInfo& info) = 0;

@@ -257,6 +257,14 @@ void TextSink::lost(std::uint64_t delta, std::uint64_t total) {
   err_.flush();
 }
 
+void TextSink::lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64_t total) {
+  buf_.clear();
+  fmt::format_to(std::back_inserter(buf_), "WARNING: {} {} lost (total {})", delta,
+                 kind == Enrichment::Exec ? "command lines" : "DNS answers", total);
+  write_line(err_);
+  err_.flush();
+}
+
 void TextSink::counts(std::vector<CountRow> rows) {
   sort_count_rows(rows);
 
@@ -345,9 +353,9 @@ void TextSink::finish(const FinishInfo& info) {
   if (info.lost_execs > 0 || info.lost_dns > 0) {
     buf_.clear();
     fmt::format_to(std::back_inserter(buf_),
-                   "WARNING: {} command lines and {} DNS answers lost (CMDLINE may show ?, "
-                   "QUERY may be empty)",
-                   info.lost_execs, info.lost_dns);
+                   "WARNING: {} command lines and {} DNS answers lost ({} and {} received; "
+                   "CMDLINE may show ?, QUERY may be empty)",
+                   info.lost_execs, info.lost_dns, info.execs, info.dns_answers);
     write_line(err_);
     err_.flush();
   }

@@ -361,66 +361,6 @@ TEST_F(Runtime, LineArrivesPromptlyThroughAPipe) {
 
 namespace {
 
-// Sum of N over "WARNING: N events lost" lines.
-std::uint64_t warned_lost(const std::string& err) {
-  std::uint64_t total = 0;
-  std::istringstream in(err);
-  std::string line;
-  while (std::getline(in, line)) {
-    unsigned long long n = 0;
-    if (line.find("(total ") == std::string::npos) continue;  // not the final summary
-    if (std::sscanf(line.c_str(), "WARNING: %llu events lost", &n) == 1) total += n;
-  }
-  return total;
-}
-
-// A stopped reader and a one-page ring: the kernel must count every record
-// it cannot deliver, report it while running, and printed + lost must equal
-// the connects made.
-TEST_F(Runtime, LostEventsAreCountedAndReported) {
-  rt::Listener l("127.0.0.1");
-  const int n = 300;
-  for (bool json : {false, true}) {
-    std::vector<std::string> args = {"--ringbuf-size", "4", "-P", std::to_string(l.port())};
-    if (json) args.push_back("--json");
-    auto t = start(args, json ? "{\"type\":\"start\"" : "PID");
-    kill(t->pid(), SIGSTOP);
-    auto c = rt::run_helper({"--count", std::to_string(n), "127.0.0.1", std::to_string(l.port())});
-    ASSERT_EQ(c.size(), static_cast<size_t>(n));
-    kill(t->pid(), SIGCONT);
-    if (!json) {
-      EXPECT_TRUE(t->wait_stderr("events lost")) << t->err();  // live, not only at exit
-    }
-    auto lines = finish(*t);
-    std::uint64_t printed = 0, lost = 0;
-    for (auto& line : lines) {
-      if (json) {
-        auto j = nlohmann::json::parse(line);
-        if (j["type"] == "connect") printed++;
-        if (j["type"] == "lost") lost += j["count"].get<std::uint64_t>();
-        if (j["type"] == "end") {
-          EXPECT_EQ(j["lost"].get<std::uint64_t>(), lost);
-        }
-      } else if (!rt::lines_for_pid({line}, c[0].pid).empty()) {
-        printed++;
-      }
-    }
-    if (!json) lost = warned_lost(t->err());
-    EXPECT_GT(lost, 0u) << "a 4 KiB ring cannot hold " << n << " records";
-    EXPECT_GT(printed, 0u);
-    EXPECT_EQ(printed + lost, static_cast<std::uint64_t>(n)) << t->err();
-    if (!json) {
-      EXPECT_NE(t->err().find(fmt::format("WARNING: {} events lost in total", lost)),
-                std::string::npos)
-          << t->err();
-    }
-  }
-}
-
-}  // namespace
-
-namespace {
-
 TEST_F(Runtime, NotRootFailsWithAHint) {
   // A copy that user nobody can reach whatever the checkout's permissions.
   char dir[] = "/tmp/tcpconnect-nobody.XXXXXX";

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -91,7 +92,20 @@ int decode_status(int st) {
 
 Tracer::Tracer(std::vector<std::string> args) : Tracer(TCPCONNECT_BIN, std::move(args)) {}
 
+// TCPCONNECT_TEST_ATTACH=MODE runs every tracer the suite starts directly with
+// `--attach MODE`, so the same tests check each mechanism on each kernel
+// (tests/vm/). It goes first so that a bad-input test still gets the error of
+// its own bad argument; a test that picks a mechanism itself keeps its choice.
+static void force_attach(std::vector<std::string>& args) {
+  const char* mode = std::getenv("TCPCONNECT_TEST_ATTACH");
+  if (!mode || !*mode) return;
+  for (const auto& a : args)
+    if (a == "--attach" || a.rfind("--attach=", 0) == 0) return;
+  args.insert(args.begin(), {"--attach", mode});
+}
+
 Tracer::Tracer(const std::string& path, std::vector<std::string> args) {
+  if (path == TCPCONNECT_BIN) force_attach(args);
   int out_fd, err_fd;
   pid_ = spawn(path, args, &out_fd, &err_fd);
   out_reader_ = std::thread(read_all, out_fd, std::ref(mu_), std::ref(out_));
@@ -415,6 +429,66 @@ std::vector<pid_t> children_of(pid_t pid) {
   pid_t k;
   while (in >> k) kids.push_back(k);
   return kids;
+}
+
+}  // namespace rt
+
+namespace rt {
+
+namespace {
+// Calls fn(pid, id) for every "link_id:" line in /proc/PID/fdinfo of `pid`.
+template <typename Fn>
+void scan_link_fds(pid_t pid, Fn fn) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;  // the process is gone (or not ours to read)
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(dir + "/" + e->d_name);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("link_id:", 0) == 0) fn(pid, std::stoi(line.substr(8)));
+    }
+  }
+  closedir(d);
+}
+}  // namespace
+
+std::set<int> link_ids_of(pid_t pid) {
+  std::set<int> ids;
+  scan_link_fds(pid, [&](pid_t, int id) { ids.insert(id); });
+  return ids;
+}
+
+std::set<int> all_link_ids(bool* ok) {
+  std::set<int> ids;
+  if (ok) *ok = false;
+  FILE* f = popen("bpftool -j link list 2>/dev/null", "r");
+  if (!f) return ids;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+  const int st = pclose(f);
+  auto links = nlohmann::json::parse(text, nullptr, false);
+  if (st != 0 || !links.is_array()) return ids;
+  for (auto& l : links) ids.insert(l.value("id", -1));
+  if (ok) *ok = true;
+  return ids;
+}
+
+std::map<int, std::set<pid_t>> link_holders() {
+  std::map<int, std::set<pid_t>> holders;
+  DIR* d = opendir("/proc");
+  if (!d) return holders;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    scan_link_fds(static_cast<pid_t>(pid), [&](pid_t p, int id) { holders[id].insert(p); });
+  }
+  closedir(d);
+  return holders;
 }
 
 }  // namespace rt

@@ -133,3 +133,18 @@ std::set<int> still_loaded(const std::set<int>& ids);
 std::vector<pid_t> children_of(pid_t pid);
 
 }  // namespace rt
+
+namespace rt {
+
+// IDs of the BPF links process `pid` holds open (from /proc/PID/fdinfo `link_id:`).
+std::set<int> link_ids_of(pid_t pid);
+
+// IDs of every BPF link in the kernel (`bpftool -j link list`). Sets `ok` to
+// false (and returns nothing) when bpftool cannot be run or its output is not
+// a JSON array.
+std::set<int> all_link_ids(bool* ok = nullptr);
+
+// Link ID -> the live processes holding it open, from every /proc/PID/fdinfo.
+std::map<int, std::set<pid_t>> link_holders();
+
+}  // namespace rt

@@ -265,6 +265,18 @@ TEST(JsonSink, LostGoesToOut) {
   EXPECT_EQ(out.str(), "{\"type\":\"lost\",\"count\":3,\"total\":17}\n");
 }
 
+// Enrichment losses have their own record type: summing the "lost" records still gives the
+// connection records lost.
+TEST(JsonSink, LostEnrichmentRecords) {
+  std::ostringstream out;
+  JsonSink sink(Options{}, out);
+  sink.lost_enrichment(Enrichment::Exec, 5, 12);
+  sink.lost_enrichment(Enrichment::Dns, 1, 1);
+  EXPECT_EQ(out.str(),
+            "{\"type\":\"lost_enrichment\",\"kind\":\"exec\",\"count\":5,\"total\":12}\n"
+            "{\"type\":\"lost_enrichment\",\"kind\":\"dns\",\"count\":1,\"total\":1}\n");
+}
+
 CountRow row(int ip, const char* s, const char* d, std::uint16_t port, std::uint64_t count) {
   CountRow r;
   r.ip = ip;
@@ -302,10 +314,10 @@ TEST(JsonSink, CountRecordsSorted) {
 TEST(JsonSink, EndRecord) {
   std::ostringstream out;
   JsonSink sink(Options{}, out);
-  sink.finish(FinishInfo{4, 1000, 7, 2, 3});
+  sink.finish(FinishInfo{4, 1000, 7, 2, 3, 40, 50});
   EXPECT_EQ(out.str(),
             "{\"type\":\"end\",\"events\":1000,\"lost\":4,\"skipped\":7,\"lost_execs\":2,"
-            "\"lost_dns\":3}\n");
+            "\"lost_dns\":3,\"execs\":40,\"dns_answers\":50}\n");
 }
 
 TEST(JsonSink, FullSessionOneObjectPerLine) {

@@ -130,6 +130,11 @@ TEST(Metrics, EmptyRegistryHasEveryFamily) {
       "# HELP tcpconnect_lost_events_total Events dropped because the ring buffer was full.\n"
       "# TYPE tcpconnect_lost_events_total counter\n"
       "tcpconnect_lost_events_total 0\n"
+      "# HELP tcpconnect_lost_enrichment_total Command lines (kind exec) and DNS answers (kind "
+      "dns) the kernel could not deliver; no connection is missing.\n"
+      "# TYPE tcpconnect_lost_enrichment_total counter\n"
+      "tcpconnect_lost_enrichment_total{kind=\"exec\"} 0\n"
+      "tcpconnect_lost_enrichment_total{kind=\"dns\"} 0\n"
       "# HELP tcpconnect_build_info Version and attach method of the running tracer.\n"
       "# TYPE tcpconnect_build_info gauge\n";
   EXPECT_EQ(m.render(), expected);
@@ -145,6 +150,7 @@ TEST(Metrics, SmallSessionExactText) {
   m.observe(close_ev(false, Outcome::Established, 2 * 1'000'000'000ULL));
   m.observe(close_ev(true, Outcome::Reset, 5'000'000));
   m.set_lost(3);
+  m.set_lost_enrichment(4, 5);
 
   const std::string text = m.render();
   auto family = [&](const std::string& name) {
@@ -202,6 +208,12 @@ TEST(Metrics, SmallSessionExactText) {
             "full.\n"
             "# TYPE tcpconnect_lost_events_total counter\n"
             "tcpconnect_lost_events_total 3\n");
+  EXPECT_EQ(family("tcpconnect_lost_enrichment_total"),
+            "# HELP tcpconnect_lost_enrichment_total Command lines (kind exec) and DNS answers "
+            "(kind dns) the kernel could not deliver; no connection is missing.\n"
+            "# TYPE tcpconnect_lost_enrichment_total counter\n"
+            "tcpconnect_lost_enrichment_total{kind=\"exec\"} 4\n"
+            "tcpconnect_lost_enrichment_total{kind=\"dns\"} 5\n");
   EXPECT_EQ(family("tcpconnect_build_info"),
             "# HELP tcpconnect_build_info Version and attach method of the running tracer.\n"
             "# TYPE tcpconnect_build_info gauge\n"
@@ -360,9 +372,13 @@ TEST(Metrics, LostAndBuildInfo) {
   EXPECT_TRUE(samples(m.render(), "tcpconnect_build_info{").empty());
   m.set_lost(5);
   m.set_lost(42);  // a running total, not a delta
+  m.set_lost_enrichment(7, 1);
+  m.set_lost_enrichment(9, 2);
   m.set_info("0.1.0", "kprobe");
   const std::string text = m.render();
   EXPECT_EQ(value_of(text, "tcpconnect_lost_events_total"), 42);
+  EXPECT_EQ(value_of(text, "tcpconnect_lost_enrichment_total{kind=\"exec\"}"), 9);
+  EXPECT_EQ(value_of(text, "tcpconnect_lost_enrichment_total{kind=\"dns\"}"), 2);
   EXPECT_EQ(value_of(text, "tcpconnect_build_info{version=\"0.1.0\",attach=\"kprobe\"}"), 1);
 }
 
@@ -402,6 +418,7 @@ TEST(Metrics, ObserveAndRenderConcurrently) {
 void populate(Metrics& m) {
   m.set_info("0.1.0", "fentry");
   m.set_lost(3);
+  m.set_lost_enrichment(2, 1);
   m.observe(outcome(Outcome::Established, 443, "curl", 1'500'000));
   m.observe(outcome(Outcome::Refused, 80, "a\"b\\c\n\xff", 200'000));
   m.observe(outcome(Outcome::Error, 80, "curl", 20'000'000, ENETUNREACH));

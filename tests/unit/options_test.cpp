@@ -1,9 +1,11 @@
 #include "cli/options.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tcpconnect {
@@ -454,13 +456,39 @@ TEST(OptionsErrors, LongValuesAreShortened) {
 namespace tcpconnect {
 namespace {
 
+std::uint64_t page_size() { return static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)); }
+
+std::string ringbuf_error(const std::string& value) {
+  return "tcpconnect: invalid size '" + value +
+         "' for --ringbuf-size: expected a power of two from " +
+         std::to_string(page_size() / 1024) +
+         "K (one page) to 1G, in KiB or with a unit (e.g. 64K, 4M, 1G, 16p)";
+}
+
 TEST(OptionsRingbuf, DefaultAndPowersOfTwo) {
   const char* none[] = {"tcpconnect"};
-  EXPECT_EQ(parse_options(1, none).options.ringbuf_kib, 4096u);
+  EXPECT_EQ(parse_options(1, none).options.ringbuf_bytes, 4u << 20);
   const char* four[] = {"tcpconnect", "--ringbuf-size", "4"};
-  EXPECT_EQ(parse_options(3, four).options.ringbuf_kib, 4u);
+  EXPECT_EQ(parse_options(3, four).options.ringbuf_bytes, 4u << 10);
   const char* max[] = {"tcpconnect", "--ringbuf-size=1048576"};
-  EXPECT_EQ(parse_options(2, max).options.ringbuf_kib, 1048576u);
+  EXPECT_EQ(parse_options(2, max).options.ringbuf_bytes, 1u << 30);
+}
+
+// A bare number stays KiB; units give bytes, KiB or pages.
+TEST(OptionsRingbuf, Units) {
+  const std::uint64_t page = page_size();
+  const std::vector<std::pair<std::string, std::uint64_t>> cases = {
+      {"64", 64u << 10},      {"64K", 64u << 10},     {"64k", 64u << 10},
+      {"64KiB", 64u << 10},   {"64kib", 64u << 10},   {"4M", 4u << 20},
+      {"4MiB", 4u << 20},     {"4m", 4u << 20},       {"1G", 1u << 30},
+      {"1GiB", 1u << 30},     {"1024M", 1u << 30},    {"16p", 16 * page},
+      {"16pages", 16 * page}, {"1page", page},        {"1p", page},
+      {"0064K", 64u << 10},   {"1048576K", 1u << 30}, {std::to_string(page / 1024) + "K", page},
+  };
+  for (const auto& [value, bytes] : cases) {
+    EXPECT_EQ(run({"--ringbuf-size", value}).ringbuf_bytes, bytes) << value;
+  }
+  EXPECT_EQ(run({"--ringbuf-size=8M"}).ringbuf_bytes, 8u << 20);
 }
 
 TEST(OptionsErrors, BadRingbufSize) {
@@ -469,9 +497,31 @@ TEST(OptionsErrors, BadRingbufSize) {
     auto r = parse_options(3, argv);
     EXPECT_EQ(r.kind, ParseResult::Kind::Error) << v;
     EXPECT_EQ(r.exit_code, 2);
-    EXPECT_EQ(r.text, std::string("tcpconnect: invalid size '") + v +
-                          "' for --ringbuf-size: expected a power of two in 4..1048576 (KiB)");
+    EXPECT_EQ(r.text, ringbuf_error(v));
   }
+}
+
+TEST(OptionsErrors, BadRingbufSizeWithUnit) {
+  const std::string below_page = std::to_string(page_size() / 2048) + "K";
+  expect_error({"--ringbuf-size", below_page}, ringbuf_error(below_page));
+  for (const char* v : {"3p",  "0p",  "p",   "K",   "48K", "2G",   "2048M", "3M",   "1T",  "4KB",
+                        "4 K", " 4K", "4K ", "-4K", "+4K", "4.0M", "0x10K", "16pg", "1Gi", "4MK"}) {
+    expect_error({"--ringbuf-size", v}, ringbuf_error(v));
+  }
+  // Numbers too large for 64 bits, or whose product with the unit would overflow.
+  for (const char* v :
+       {"99999999999999999999999K", "18446744073709551616p", "1099511627776K", "17179869184G"}) {
+    expect_error({"--ringbuf-size", v}, ringbuf_error(v));
+  }
+  expect_error({"--ringbuf-size", "4K", "--ringbuf-size", "8K"},
+               "tcpconnect: option --ringbuf-size given more than once");
+  expect_error({"--ringbuf-size"}, "tcpconnect: option --ringbuf-size requires a value (SIZE)");
+}
+
+TEST(OptionsHelp, RingbufSizeUnits) {
+  const std::string h = parse({"--help"}).text;
+  EXPECT_NE(h.find("--ringbuf-size SIZE"), std::string::npos) << h;
+  EXPECT_NE(h.find("64K, 4M, 1G, 16p (pages)"), std::string::npos) << h;
 }
 
 }  // namespace

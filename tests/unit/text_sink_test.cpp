@@ -273,6 +273,26 @@ TEST(TextSink, LostWarnings) {
   EXPECT_EQ(out.str(), "");
 }
 
+TEST(TextSink, LostEnrichmentWarnings) {
+  std::ostringstream out, err;
+  TextSink sink(options({}), out, err);
+  sink.start(StartInfo{});
+  out.str("");
+  sink.lost_enrichment(Enrichment::Exec, 5, 5);
+  sink.lost_enrichment(Enrichment::Dns, 2, 2);
+  sink.lost_enrichment(Enrichment::Exec, 1, 6);
+  EXPECT_EQ(err.str(),
+            "WARNING: 5 command lines lost (total 5)\n"
+            "WARNING: 2 DNS answers lost (total 2)\n"
+            "WARNING: 1 command lines lost (total 6)\n");
+  err.str("");
+  sink.finish(FinishInfo{0, 100, 0, 6, 2, 30, 8});
+  EXPECT_EQ(err.str(),
+            "WARNING: 6 command lines and 2 DNS answers lost (30 and 8 received; CMDLINE may show "
+            "?, QUERY may be empty)\n");
+  EXPECT_EQ(out.str(), "");
+}
+
 TEST(TextSink, FinishWithoutLossPrintsNothing) {
   std::ostringstream out, err;
   TextSink sink(options({}), out, err);
