@@ -351,6 +351,15 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     err.message = std::move(line);
     return nullptr;
   }
+  // Syscall tracepoints exist only in tracefs: no attach mechanism does without it, so say
+  // why it is missing rather than that every mechanism failed.
+  if (!have_tracefs && (cfg.want_outcome || cfg.want_close || cfg.want_accept || cfg.want_dns)) {
+    err = {"tracefs is not available (" + tracefs_problem +
+               "); -d, --accept, --outcome, --failed, --lifetime and --metrics need its "
+               "syscalls:sys_* tracepoints",
+           "", 1};
+    return nullptr;
+  }
 
   std::unique_ptr<Tracer> t(new Tracer());
   t->handler_ = std::move(handler);

@@ -178,7 +178,8 @@ TEST_F(Privileges, NonRootServiceNarrowsItsCapabilities) {
   for (const auto& [tid, c] : caps_of_threads(t->pid())) {
     EXPECT_EQ(c.eff, keep) << "thread " << tid;
     EXPECT_EQ(c.prm, keep) << "thread " << tid;
-    EXPECT_EQ(c.bnd, bit(CAP_BPF) | bit(CAP_PERFMON) | bit(CAP_DAC_READ_SEARCH)) << "thread " << tid;
+    EXPECT_EQ(c.bnd, bit(CAP_BPF) | bit(CAP_PERFMON) | bit(CAP_DAC_READ_SEARCH))
+        << "thread " << tid;
     EXPECT_EQ(c.inh | c.amb, 0u) << "thread " << tid;
   }
   auto c = rt::run_helper({"127.0.0.1", std::to_string(l.port())});
@@ -192,8 +193,8 @@ TEST_F(Privileges, NothingIsPinned) {
   const int port = rt::closed_port("127.0.0.1");
   for (std::vector<std::string> args :
        {std::vector<std::string>{"-c"},
-        {"-j", "--lifetime", "--accept", "-d", "--parent", "--cmdline", "--container",
-         "--metrics", std::to_string(port)}}) {
+        {"-j", "--lifetime", "--accept", "-d", "--parent", "--cmdline", "--container", "--metrics",
+         std::to_string(port)}}) {
     args.push_back("-P");
     args.push_back(std::to_string(l.port()));
     rt::Tracer t(args);
