@@ -140,8 +140,10 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   Error error;
   auto tracer = Tracer::open(tracer_config_from(opts), on_sample, log, error);
   if (!tracer) {
-    err << "tcpconnect: " << error.message << '\n';
-    if (!error.hint.empty()) err << "hint: " << error.hint << '\n';
+    // One line, so that logs and scripts see the reason and the remedy together.
+    err << "tcpconnect: " << error.message;
+    if (!error.hint.empty()) err << "; hint: " << error.hint;
+    err << '\n';
     return error.exit_code;
   }
 

@@ -375,8 +375,8 @@ TEST_F(Runtime, NotRootFailsWithAHint) {
   EXPECT_EQ(status, 1);
   EXPECT_EQ(t.err(),
             "tcpconnect: failed to load BPF programs: Operation not permitted (tried tp_btf, "
-            "raw_tp, tracepoint; -v shows each)\n"
-            "hint: run tcpconnect as root (it needs CAP_BPF and CAP_PERFMON)\n");
+            "raw_tp, tracepoint; -v shows each); hint: run tcpconnect as root (it needs CAP_BPF "
+            "and CAP_PERFMON)\n");
   EXPECT_TRUE(t.out().empty());
 }
 
