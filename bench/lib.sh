@@ -6,6 +6,11 @@ die() {
   exit 1
 }
 log() { echo "$*" >&2; }
+# For bad settings (usage errors): exit status 2, as the tools use.
+die_usage() {
+  echo "$(basename "$0"): $*" >&2
+  exit 2
+}
 
 # Fails unless every named variable holds a whole number.
 require_whole_numbers() {
@@ -56,4 +61,23 @@ stop_tracer() {
     # shellcheck disable=SC2034  # read by the scripts that source this file
     TRACER_FAILED=1
   fi
+}
+
+# Prints a TCP port that no IPv4 or IPv6 socket uses, below the ephemeral range (so a
+# connect's source port cannot take it meanwhile).
+free_port() {
+  local -A used=()
+  local p
+  while read -r p; do
+    used[$((16#$p))]=1
+  done < <(awk 'FNR > 1 && split($2, a, ":") == 2 {print a[2]}' /proc/net/tcp{,6} 2>/dev/null)
+  local base=$((20000 + RANDOM % 10000)) i
+  for ((i = 0; i < 10000; i++)); do
+    p=$((20000 + (base - 20000 + i) % 10000))
+    [[ -n ${used[$p]:-} ]] || {
+      echo "$p"
+      return
+    }
+  done
+  die "no free TCP port in 20000-29999"
 }

@@ -219,14 +219,9 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     report_lost(true);
     // The totals just reported, not fresh reads: the end record must match the notices.
     sink->finish(FinishInfo{lost_reported, events, tracer->skipped(), lost_execs_reported,
-                            lost_dns_reported, execs, dns_answers});
+                            lost_dns_reported, execs, dns_answers,
+                            opts.count ? 0 : tracer->evicted()});
     out.flush();
-  }
-  if (opts.verbose) {
-    if (auto n = tracer->evicted()) {
-      err << "tcpconnect: " << n
-          << " connection entries were evicted from the kernel's table before they closed\n";
-    }
   }
   tracer.reset();                         // detach before exiting
   if (outbuf.error() == EPIPE) return 0;  // reader went away: not an error

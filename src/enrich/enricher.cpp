@@ -22,13 +22,20 @@ void Enricher::on_dns(const DnsSample& dns) {
     dns_cache_.add(dns.netns, dns.pid, *answer, dns.mono_ns);
 }
 
+namespace {
+constexpr std::size_t kMaxContainers = 16384;
+}  // namespace
+
 void Enricher::enrich(ConnectEvent& ev) {
   if (cmdlines_) ev.cmdline = processes_.cmdline(ev.pid);
   if (containers_ && ev.cgroup_id) {
     ev.cgroup = cgroups_.path_of(ev.cgroup_id);
     auto it = container_of_.find(ev.cgroup_id);
-    if (it == container_of_.end() && !ev.cgroup.empty())
+    if (it == container_of_.end() && !ev.cgroup.empty()) {
+      // Bounded: cgroups come and go (one per container, per systemd unit).
+      if (container_of_.size() >= kMaxContainers) container_of_.clear();
       it = container_of_.emplace(ev.cgroup_id, container_id_from_cgroup(ev.cgroup)).first;
+    }
     ev.container = it != container_of_.end() ? std::string_view(it->second) : std::string_view();
   }
   // The name a destination was resolved from; meaningless for accepted connections.

@@ -154,6 +154,7 @@ void JsonSink::finish(const FinishInfo& info) {
   j["lost_dns"] = info.lost_dns;
   j["execs"] = info.execs;
   j["dns_answers"] = info.dns_answers;
+  j["untracked"] = info.untracked;
   write_record(line_, out_, j);
   out_.flush();
 }

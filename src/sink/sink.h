@@ -33,6 +33,9 @@ struct FinishInfo {
   // lost can be checked for them too.
   std::uint64_t execs = 0;
   std::uint64_t dns_answers = 0;
+  // Connections whose entry left the kernel's table before their outcome or
+  // close was seen: those records are missing.
+  std::uint64_t untracked = 0;
 };
 
 // Records that only enrich connection records, lost apart from them.

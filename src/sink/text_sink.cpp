@@ -368,6 +368,15 @@ void TextSink::finish(const FinishInfo& info) {
     write_line(err_);
     err_.flush();
   }
+  if (info.untracked > 0) {
+    buf_.clear();
+    fmt::format_to(std::back_inserter(buf_),
+                   "WARNING: {} connections left the kernel's table before their end was seen; "
+                   "their outcome or close records are missing",
+                   info.untracked);
+    write_line(err_);
+    err_.flush();
+  }
   out_.flush();
 }
 

@@ -314,10 +314,10 @@ TEST(JsonSink, CountRecordsSorted) {
 TEST(JsonSink, EndRecord) {
   std::ostringstream out;
   JsonSink sink(Options{}, out);
-  sink.finish(FinishInfo{4, 1000, 7, 2, 3, 40, 50});
+  sink.finish(FinishInfo{4, 1000, 7, 2, 3, 40, 50, 6});
   EXPECT_EQ(out.str(),
             "{\"type\":\"end\",\"events\":1000,\"lost\":4,\"skipped\":7,\"lost_execs\":2,"
-            "\"lost_dns\":3,\"execs\":40,\"dns_answers\":50}\n");
+            "\"lost_dns\":3,\"execs\":40,\"dns_answers\":50,\"untracked\":6}\n");
 }
 
 TEST(JsonSink, FullSessionOneObjectPerLine) {

@@ -404,6 +404,17 @@ TEST(TextSink, SkippedRunsAreReportedApartFromLost) {
             "may be missing\n");
 }
 
+TEST(TextSink, UntrackedConnectionsAreReported) {
+  std::ostringstream out, err;
+  TextSink sink(options({}), out, err);
+  FinishInfo info;
+  info.untracked = 2;
+  sink.finish(info);
+  EXPECT_EQ(err.str(),
+            "WARNING: 2 connections left the kernel's table before their end was seen; their "
+            "outcome or close records are missing\n");
+}
+
 }  // namespace
 }  // namespace tcpconnect
 
