@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <optional>
 #include <string>
@@ -122,7 +123,7 @@ const char* herrno_name(int e) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   Config cfg = parse_args(argc, argv);
 
   std::vector<WorkerResult> results;
@@ -152,4 +153,7 @@ int main(int argc, char** argv) {
              secs > 0 ? static_cast<double>(total.queries) / secs : 0.0);
   std::fflush(stdout);
   return total.queries > 0 ? 0 : 1;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "dnsload: %s\n", e.what());
+  return 1;
 }

@@ -23,12 +23,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
-
-extern char** environ;
 
 #include "workers.h"
 
@@ -127,7 +126,7 @@ void spawn_loop(const std::vector<std::string>& args, const std::atomic<bool>& s
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   Config cfg = parse_args(argc, argv);
   const std::vector<std::string> args = make_args(cfg.argv_bytes);
 
@@ -151,4 +150,7 @@ int main(int argc, char** argv) {
              secs > 0 ? static_cast<double>(total.execs) / secs : 0.0);
   std::fflush(stdout);
   return total.execs > 0 ? 0 : 1;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "execload: %s\n", e.what());
+  return 1;
 }

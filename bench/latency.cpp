@@ -283,6 +283,7 @@ Tracer start_tracer(const Config& cfg, Mode mode, std::uint16_t port) {
   std::string port_s = std::to_string(port);
   std::vector<std::string> args{cfg.tracer, "-L", "-P", port_s};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);

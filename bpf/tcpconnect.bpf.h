@@ -100,7 +100,7 @@ __u64 lost_dns = 0;    /* DNS answers: their connects show no QUERY */
 __u64 last_wakeup_ns = 0;
 __u64 conns_inserted = 0; /* with conns_deleted and the live count: LRU evictions */
 __u64 conns_deleted = 0;
-__u64 state_recovered = 0; /* transitions the primary program missed, handled by the backup */
+__u64 state_recovered = 0; /* primary runs the kernel skipped that the backup took over */
 
 /* A connect() syscall in progress in a thread (only in modes that report
  * failures): where it connects, and the socket if it reached SYN_SENT. */
@@ -708,8 +708,8 @@ struct {
 	__type(value, __u32);
 } state_busy SEC(".maps");
 
-/* Transitions handle_state_change() acts on; the rest return at once, so
- * neither program marks or checks anything for them. */
+/* Transitions handle_state_change() acts on; for the rest both programs
+ * only mark or check the busy flag. */
 static __always_inline bool state_relevant(int oldstate, int newstate)
 {
 	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_)
@@ -723,13 +723,13 @@ static __always_inline int state_primary(__u64 skp, int oldstate, int newstate)
 {
 	__u32 zero = 0, *busy;
 
-	if (!state_relevant(oldstate, newstate))
-		return 0;
+	/* Busy from the start, also for transitions with nothing to do: a run
+	 * the kernel skips meanwhile is then the backup's, not a lost one. */
 	busy = bpf_map_lookup_elem(&state_busy, &zero);
-
 	if (busy)
 		*busy = 1;
-	handle_state_change(skp, oldstate, newstate);
+	if (state_relevant(oldstate, newstate))
+		handle_state_change(skp, oldstate, newstate);
 	if (busy)
 		*busy = 0;
 	return 0;
@@ -739,12 +739,14 @@ static __always_inline int state_backup(__u64 skp, int oldstate, int newstate)
 {
 	__u32 zero = 0, *busy;
 
-	if (!state_relevant(oldstate, newstate))
-		return 0;
 	busy = bpf_map_lookup_elem(&state_busy, &zero);
 	if (!busy || !*busy)
 		return 0;
+	/* Every skipped run counts, also those with nothing to do (a softirq's
+	 * state change of another socket): none of them is missing. */
 	__sync_fetch_and_add(&state_recovered, 1);
+	if (!state_relevant(oldstate, newstate))
+		return 0;
 	return handle_state_change(skp, oldstate, newstate);
 }
 

@@ -41,9 +41,16 @@ std::string_view ProcessCache::cmdline(std::uint32_t pid) {
   }
   // Started before the tracer (or its exec record was lost): ask /proc while
   // the process is still there. Kernel threads and zombies have no argv.
-  std::ifstream in(proc_root_ + "/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return unknown_;
+  std::string raw;
+  try {
+    std::ifstream in(proc_root_ + "/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+    raw.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return unknown_;
+  } catch (const std::ios_base::failure&) {
+    // The process exited between open() and read() (ESRCH), which libstdc++'s
+    // filebuf reports by throwing.
+    return unknown_;
+  }
   if (raw.empty()) return unknown_;
   put(pid,
       join_argv(std::span(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()), false));

@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "probe/tracefs.h"
@@ -323,6 +325,23 @@ TracerConfig tracer_config_from(const Options& opts) {
   return cfg;
 }
 
+// Debian and Ubuntu kernels add levels above 2, at which perf_event_open()
+// (classic tracepoints, also the syscalls:* ones every mode uses) needs
+// CAP_SYS_ADMIN.
+static int perf_event_paranoid() {
+  int level = 2;
+  if (std::FILE* f = std::fopen("/proc/sys/kernel/perf_event_paranoid", "re")) {
+    char buf[32] = {};
+    char* end = nullptr;
+    if (std::fgets(buf, sizeof buf, f)) {
+      const long v = std::strtol(buf, &end, 10);
+      if (end != buf) level = static_cast<int>(v);
+    }
+    std::fclose(f);
+  }
+  return level;
+}
+
 std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler handler, LogFn log,
                                      Error& err) {
   g_log = log;
@@ -368,7 +387,7 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
   for (const auto& c : kCandidates) {
     if (cfg.attach != AttachMode::Auto && cfg.attach != c.mode) continue;
     Attempt a = try_mode(cfg, filters, c.mode, have_tracefs);
-    tried.push_back(attach_mode_name(c.mode));
+    tried.emplace_back(attach_mode_name(c.mode));
     if (a.failure.empty()) {
       t->skel_ = a.skel;
       t->want_close_ = cfg.want_close;
@@ -388,12 +407,21 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     err.message = failed.empty() ? "no attach mechanism to try" : failed.front().failure;
     if (tried.size() > 1)
       err.message += fmt::format(" (tried {}; -v shows each)", fmt::join(tried, ", "));
-    bool refused = false;
-    for (const auto& a : failed) refused |= a.err == EPERM || a.err == EACCES;
+    bool refused = false, perf_refused = false;
+    for (const auto& a : failed) {
+      refused |= a.err == EPERM || a.err == EACCES;
+      perf_refused |= a.err == EACCES;  // perf_event_open() refused by the paranoid level
+    }
     if (refused) {
       err.hint = geteuid() != 0 ? "run tcpconnect as root (it needs CAP_BPF and CAP_PERFMON)"
                                 : "BPF was refused; check kernel.unprivileged_bpf_disabled, "
                                   "lockdown and LSM policy";
+      // Debian's kernels default to level 3, where CAP_PERFMON is not enough.
+      if (const int level = perf_event_paranoid(); perf_refused && geteuid() != 0 && level > 2)
+        err.hint = fmt::format(
+            "kernel.perf_event_paranoid is {}: tracepoints need CAP_SYS_ADMIN at that level; "
+            "set it to 2 or run tcpconnect as root",
+            level);
     }
     err.exit_code = 1;
     return nullptr;

@@ -20,7 +20,7 @@ class FdStreamBuf : public std::streambuf {
   explicit FdStreamBuf(int fd, std::size_t size = 1 << 16) : fd_(fd), buf_(size) {
     setp(buf_.data(), buf_.data() + buf_.size());
   }
-  ~FdStreamBuf() override { sync(); }
+  ~FdStreamBuf() override { drain(); }
   // A write blocked on a stalled reader gives up (error EINTR) once a signal
   // has set *flag, so a stop request is not held up by the reader.
   void stop_when(const volatile std::sig_atomic_t* flag) { stop_ = flag; }

@@ -206,14 +206,14 @@ struct Metrics::Impl {
   explicit Impl(MetricsConfig c) : cfg(c) {}
 
   // First-come admission: a value keeps its own series once admitted.
-  int admit_port(std::set<int>& admitted, int port) {
-    if (admitted.count(port)) return port;
+  int admit_port(std::set<int>& admitted, int port) const {
+    if (admitted.contains(port)) return port;
     if (admitted.size() >= cfg.top_n) return kOtherPort;
     admitted.insert(port);
     return port;
   }
   std::string admit_comm(std::string comm) {
-    if (comms.count(comm)) return comm;
+    if (comms.contains(comm)) return comm;
     if (comms.size() >= cfg.top_n) return "other";
     comms.insert(comm);
     return comm;

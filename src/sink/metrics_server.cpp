@@ -6,12 +6,12 @@
 #include <httplib.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <thread>
 

@@ -17,13 +17,14 @@
 
 namespace {
 
-constexpr size_t kCapacity = 128 * 1024;  // beyond any DNS message, with a TCP prefix
+constexpr size_t kCapacity = size_t{128} * 1024;  // beyond any DNS message, with a TCP prefix
 
 // Start of kCapacity usable bytes followed by one PROT_NONE page.
 std::uint8_t* guarded_buffer() {
   static std::uint8_t* buf = [] {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     void* p =
+        // cppcheck-suppress invalidFunctionArg ; MAP_ANONYMOUS takes fd -1
         mmap(nullptr, kCapacity + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) abort();
     auto* base = static_cast<std::uint8_t*>(p);

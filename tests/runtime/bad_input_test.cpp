@@ -86,7 +86,7 @@ class Scratch {
   // Pins a map made by bpftool, as a user of bcc's --cgroupmap would; returns its path.
   std::string map(const std::string& name, const std::string& type, int key, int value,
                   int entries = 16) const {
-    const std::string path = bpf_ + "/" + name;
+    std::string path = bpf_ + "/" + name;
     rt::run_checked({find_bin("bpftool"), "map", "create", path, "type", type, "key",
                      std::to_string(key), "value", std::to_string(value), "entries",
                      std::to_string(entries), "name", name, "flags", "0"});
@@ -105,7 +105,7 @@ class Scratch {
 class SysBpfFs {
  public:
   SysBpfFs() {
-    for (auto& m : mounts_of("bpf"))
+    for (const auto& m : mounts_of("bpf"))
       if (m == "/sys/fs/bpf") return;
     if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
       throw std::runtime_error(std::string("mount -t bpf bpf /sys/fs/bpf: ") +
@@ -148,7 +148,7 @@ BpfState bpf_state(const std::set<std::string>& names) {
   BpfState s;
   const std::string tool = find_bin("bpftool");
   for (const auto& p : json::parse(rt::run_checked({tool, "-j", "prog", "show"})))
-    if (names.count(p.value("name", ""))) s.progs[p.value("id", -1)] = p.value("name", "");
+    if (names.contains(p.value("name", ""))) s.progs[p.value("id", -1)] = p.value("name", "");
   for (const auto& l : json::parse(rt::run_checked({tool, "-j", "link", "show"})))
     s.links[l.value("id", -1)] = l.value("prog_id", -1);
   return s;
@@ -170,7 +170,7 @@ std::set<int> held_ids(const char* key) {
       std::ifstream in(dir + "/" + f->d_name);
       std::string line;
       while (std::getline(in, line))
-        if (line.rfind(k, 0) == 0) ids.insert(std::atoi(line.c_str() + k.size()));
+        if (line.rfind(k, 0) == 0) ids.insert(std::stoi(line.substr(k.size())));
     }
     closedir(d);
   }
@@ -186,13 +186,13 @@ std::set<std::string> orphans(const BpfState& before, const std::set<std::string
   const std::set<int> links_held = held_ids("link_id:");
   std::set<int> held = progs_held;
   for (const auto& [link, prog] : now.links)
-    if (links_held.count(link)) held.insert(prog);
+    if (links_held.contains(link)) held.insert(prog);
   std::set<std::string> out;
   for (const auto& [id, name] : now.progs) {
-    if (before.progs.count(id) || held.count(id)) continue;
+    if (before.progs.contains(id) || held.contains(id)) continue;
     out.insert("prog " + std::to_string(id) + " " + name);
     for (const auto& [link, prog] : now.links)
-      if (prog == id && !before.links.count(link)) out.insert("link " + std::to_string(link));
+      if (prog == id && !before.links.contains(link)) out.insert("link " + std::to_string(link));
   }
   return out;
 }
@@ -517,7 +517,7 @@ TEST_F(BadInput, EveryInvalidInvocationIsOneLineAndLeavesNothing) {
     std::this_thread::sleep_for(milliseconds(100));
     std::set<std::string> still;
     for (const auto& o : orphans(before, names))
-      if (leaked.count(o)) still.insert(o);
+      if (leaked.contains(o)) still.insert(o);
     leaked.swap(still);
   }
   std::string list;

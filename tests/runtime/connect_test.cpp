@@ -335,7 +335,7 @@ TEST_F(Runtime, ClosedPipeExitsQuietly) {
     ids.insert(k.begin(), k.end());
   }
   EXPECT_FALSE(ids.empty());
-  auto c = rt::run_helper({"--count", "5", "127.0.0.1", std::to_string(l.port())});
+  rt::run_helper({"--count", "5", "127.0.0.1", std::to_string(l.port())});
   EXPECT_EQ(sh.wait_exit(seconds(10)), 0) << sh.err();
   auto lines = sh.out_lines();
   ASSERT_EQ(lines.size(), 2u) << sh.out();  // head kept the header and one row

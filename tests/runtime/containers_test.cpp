@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +32,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fixture.h"
@@ -144,10 +145,11 @@ void remove_cgroup_tree(const std::string& dir, const std::string& home, bool re
   if (DIR* d = opendir(dir.c_str())) {
     std::vector<std::string> subs;
     while (dirent* e = readdir(d))
-      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
+      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 &&
+          std::strcmp(e->d_name, "..") != 0)
         subs.push_back(dir + "/" + e->d_name);
     closedir(d);
-    for (auto& s : subs) remove_cgroup_tree(s, home, report);
+    for (const auto& s : subs) remove_cgroup_tree(s, home, report);
   }
   if (!home.empty()) {
     std::ifstream in(dir + "/cgroup.procs");
@@ -177,7 +179,7 @@ void remove_cgroup_tree(const std::string& dir, const std::string& home, bool re
 // moves any process left inside back to the test's own cgroup and removes the subtree.
 class TestCgroup {
  public:
-  TestCgroup(const std::string& cg2, const std::string& suffix = "") : cg2_(cg2) {
+  explicit TestCgroup(std::string cg2, const std::string& suffix = "") : cg2_(std::move(cg2)) {
     sweep_stale();
     rel_ = "/tcpconnect-test-" + std::to_string(getpid()) + suffix;
     path_ = cg2_ + rel_;
@@ -225,7 +227,7 @@ class TestCgroup {
         stale.push_back(cg2_ + "/" + name);
     }
     closedir(d);
-    for (auto& s : stale) remove_cgroup_tree(s, "", false);
+    for (const auto& s : stale) remove_cgroup_tree(s, "", false);
   }
 };
 
@@ -235,7 +237,7 @@ class TestCgroup {
 class BpfFs {
  public:
   BpfFs() {
-    for (auto& m : mounts_of("bpf"))
+    for (const auto& m : mounts_of("bpf"))
       if (m == kBpfDir) return;
     if (mount("bpf", kBpfDir, "bpf", 0, "mode=0700") != 0)
       throw std::runtime_error(std::string("mount -t bpf bpf ") + kBpfDir + ": " +
@@ -285,9 +287,9 @@ class PinnedMap {
   void put(uint64_t key) const {
     std::vector<std::string> argv = {bpftool(), "map", "update", "pinned", path_, "key", "hex"};
     for (auto& b : le_hex(key)) argv.push_back(b);
-    argv.push_back("value");
-    argv.push_back("hex");
-    for (int i = 0; i < value_size_; i++) argv.push_back("00");
+    argv.emplace_back("value");
+    argv.emplace_back("hex");
+    for (int i = 0; i < value_size_; i++) argv.emplace_back("00");
     rt::run_checked(argv);
   }
   // The map's 8-byte keys, read back with `bpftool map dump`.
@@ -375,7 +377,7 @@ std::map<int, std::string> loaded_progs() {
 std::set<int> ids_named(const std::set<std::string>& names) {
   std::set<int> ids;
   for (auto& [id, name] : loaded_progs())
-    if (names.count(name)) ids.insert(id);
+    if (names.contains(name)) ids.insert(id);
   return ids;
 }
 
@@ -567,11 +569,11 @@ TEST_F(Containers, ContainerIdLayouts) {
   cases.push_back({"system.slice/web.service", ""});
   rt::Listener l("127.0.0.1");
   std::vector<std::unique_ptr<rt::PendingHelper>> helpers;
-  for (auto& k : cases)
+  for (const auto& k : cases)
     helpers.push_back(client_in(cg.make(k.sub), cg.rel() + "/" + k.sub, l.port()));
   auto t = start_json({});
   std::vector<Conn> conns;
-  for (auto& h : helpers) conns.push_back(go(*h));
+  for (const auto& h : helpers) conns.push_back(go(*h));
   auto recs = records(*t, "connect");
   for (size_t i = 0; i < cases.size(); i++) {
     SCOPED_TRACE(cases[i].sub);
@@ -738,7 +740,7 @@ TEST_F(Containers, BadArguments) {
   do {
     left.clear();
     for (int id : ids_named(names))
-      if (!before.count(id)) left.insert(id);
+      if (!before.contains(id)) left.insert(id);
     if (left.empty()) break;
     std::this_thread::sleep_for(milliseconds(50));
   } while (steady_clock::now() < deadline);

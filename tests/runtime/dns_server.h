@@ -8,7 +8,6 @@
 #pragma once
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,7 +86,7 @@ class Child {
     return wait_for([&] { return err().find(needle) != std::string::npos; }, timeout);
   }
   // Writes one line to its stdin; false if it is gone.
-  bool send_line() { return in_fd_ >= 0 && write(in_fd_, "\n", 1) == 1; }
+  bool send_line() const { return in_fd_ >= 0 && write(in_fd_, "\n", 1) == 1; }
   void close_stdin() {
     if (in_fd_ >= 0) close(in_fd_);
     in_fd_ = -1;
@@ -299,9 +298,9 @@ class PendingDns {
       throw std::runtime_error("dns_helper did not resolve; stdout: " + child_->out() +
                                " stderr: " + child_->err() + "; dnsmasq: " + server.log());
     pid_ = child_->pid();
-    auto out = child_->out();
-    addr_ = out.substr(out.find(" resolved addr=") + 15);
-    addr_ = addr_.substr(0, addr_.find('\n'));
+    const auto out = child_->out();
+    const auto start = out.find(" resolved addr=") + 15;
+    addr_ = out.substr(start, out.find('\n', start) - start);
   }
   int pid() const { return pid_; }
   const std::string& addr() const { return addr_; }

@@ -22,7 +22,6 @@
 
 using namespace std::chrono;
 using nlohmann::json;
-using rt::DnsResult;
 using rt::DnsServer;
 using rt::PendingDns;
 using rt::Tracer;
@@ -139,7 +138,7 @@ class Dns : public rt::RuntimeTest {
       bool all = true;
       for (auto& [pid, daddr] : want) {
         bool seen = false;
-        for (auto& l : rt::lines_for_pid(lines, pid))
+        for (const auto& l : rt::lines_for_pid(lines, pid))
           seen = seen || l.find(" " + daddr + " ") != std::string::npos;
         all = all && seen;
       }
@@ -187,7 +186,7 @@ TEST_F(DnsFixture, ServesEachKindOfAnswer) {
     // then gets all 40 over TCP; --tcp asks over TCP straight away.
     for (auto& opts : std::vector<std::vector<std::string>>{{"--edns"}, {}, {"--tcp"}}) {
       auto args = opts;
-      args.push_back("big.test");
+      args.emplace_back("big.test");
       args.push_back(kPortArg);
       auto big = s.resolve(args);
       EXPECT_EQ(big.naddrs, kBigCount) << (opts.empty() ? "udp" : opts[0]);
@@ -507,7 +506,7 @@ TEST_F(Dns, LoopbackWithoutAnswerIsLocalhost) {
   std::vector<rt::Conn> c6;
   if (v6) {
     c6 = rt::run_helper_in(r.ns, {r.kAddr6, kPortArg});
-    want.push_back({c6[0].pid, r.kAddr6});
+    want.emplace_back(c6[0].pid, r.kAddr6);
   }
   auto recs = finish(*t, want);
   auto m4 = to(recs, c4[0].pid, r.kAddr);

@@ -162,7 +162,7 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
       for (auto p = out.find("\"type\":\"close\""); p != std::string::npos;
            p = out.find("\"type\":\"close\"", p + 1))
         seen++;
-      if (seen >= 2u * n) break;
+      if (seen >= std::size_t{2} * n) break;
       std::this_thread::sleep_for(milliseconds(20));
     }
     closes = records(*t, "close");

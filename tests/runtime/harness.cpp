@@ -6,11 +6,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -143,7 +143,7 @@ bool Tracer::wait_ready(const std::string& prefix, milliseconds timeout) {
   return wait_for(
       [&] {
         std::lock_guard<std::mutex> g(mu_);
-        for (auto& l : split_lines(out_))
+        for (const auto& l : split_lines(out_))
           if (l.rfind(prefix, 0) == 0) return true;
         return false;
       },
@@ -235,7 +235,7 @@ PendingHelper::PendingHelper(const std::vector<std::string>& prefix,
                              const std::vector<std::string>& args) {
   if (prefix.empty()) throw std::invalid_argument("PendingHelper: empty prefix");
   std::vector<std::string> argv(prefix.begin() + 1, prefix.end());
-  argv.push_back(CONN_HELPER_BIN);
+  argv.emplace_back(CONN_HELPER_BIN);
   argv.insert(argv.end(), args.begin(), args.end());
   pid_ = spawn(prefix[0], argv, &out_fd_, &err_fd_, &in_fd_);
   std::string got;
@@ -256,7 +256,7 @@ PendingHelper::PendingHelper(const std::vector<std::string>& prefix,
   while ((n = read(err_fd_, buf, sizeof(buf))) > 0) err.append(buf, static_cast<size_t>(n));
   close(err_fd_);
   std::string cmd;
-  for (auto& a : prefix) cmd += (cmd.empty() ? "" : " ") + a;
+  for (const auto& a : prefix) cmd += (cmd.empty() ? "" : " ") + a;
   throw std::runtime_error("conn_helper under '" + cmd + "' not ready (spawned pid " +
                            std::to_string(pid_) + "): stdout: " + got + " stderr: " + err);
 }
@@ -289,7 +289,7 @@ std::vector<Conn> parse_conns(const std::string& out, const std::string& err) {
       auto eq = kv.find('=');
       if (eq != std::string::npos) m[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
-    if (!m.count("pid")) continue;
+    if (!m.contains("pid")) continue;
     c.pid = std::stoi(m["pid"]);
     c.tid = std::stoi(m["tid"]);
     c.uid = std::stoi(m["uid"]);
@@ -324,8 +324,11 @@ int make_bound(const std::string& addr, int* port) {
     inet_pton(AF_INET, addr.c_str(), &s4->sin_addr);
     len = sizeof(*s4);
   }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
-    throw std::runtime_error("bind " + addr + ": " + std::strerror(errno));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    const int e = errno;
+    close(fd);
+    throw std::runtime_error("bind " + addr + ": " + std::strerror(e));
+  }
   len = sizeof(ss);
   getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   *port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
@@ -418,7 +421,7 @@ std::set<int> still_loaded(const std::set<int>& ids) {
   if (!progs.is_array()) return loaded;
   for (auto& p : progs) {
     int id = p.value("id", -1);
-    if (ids.count(id)) loaded.insert(id);
+    if (ids.contains(id)) loaded.insert(id);
   }
   return loaded;
 }

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -17,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -334,7 +334,7 @@ class Loss : public rt::RuntimeTest {
                     const std::function<std::uint64_t()>& burst,
                     const std::function<void()>& settle = {}) {
     args.insert(args.begin(), {"--ringbuf-size", kMinRing});
-    if (json) args.push_back("-j");
+    if (json) args.emplace_back("-j");
     Run r;
     auto t = std::make_unique<Tracer>(args);
     if (!t->wait_ready(json ? rt::kJsonStart : "PID")) {
@@ -492,7 +492,7 @@ TEST_F(Loss, ExecRecords) {
   for (bool js : {false, true}) {
     SCOPED_TRACE(js ? "json" : "text");
     std::vector<std::string> args = {"-u", std::to_string(uid)};
-    if (!js) args.push_back("--cmdline");
+    if (!js) args.emplace_back("--cmdline");
     Run r = stopped_burst(
         args, js, js ? R"({"type":"lost_enrichment","kind":"exec")" : "command lines lost (total",
         burst);
@@ -504,7 +504,7 @@ TEST_F(Loss, ExecRecords) {
       received = u64(j.end, "execs");
       lost = u64(j.end, "lost_execs");
       EXPECT_TRUE(j.enrichment_totals_add_up);
-      EXPECT_EQ(j.lost_enrichment.count("exec") ? j.lost_enrichment.at("exec") : 0, lost);
+      EXPECT_EQ(j.lost_enrichment.contains("exec") ? j.lost_enrichment.at("exec") : 0, lost);
       EXPECT_EQ(j.lost_enrichment.count("dns"), 0u);
       EXPECT_EQ(u64(j.end, "lost"), 0u);  // no connection record is missing
       EXPECT_EQ(j.lost, 0u);
@@ -560,7 +560,7 @@ TEST_F(Loss, DnsRecords) {
       received = u64(j.end, "dns_answers");
       lost = u64(j.end, "lost_dns");
       EXPECT_TRUE(j.enrichment_totals_add_up);
-      EXPECT_EQ(j.lost_enrichment.count("dns") ? j.lost_enrichment.at("dns") : 0, lost);
+      EXPECT_EQ(j.lost_enrichment.contains("dns") ? j.lost_enrichment.at("dns") : 0, lost);
     } else {
       const auto sum = exit_enrichment(r.err);
       ASSERT_TRUE(sum.has_value()) << r.err;
@@ -635,8 +635,8 @@ TEST_F(Loss, MetricsShowTheExactLoss) {
   EXPECT_GT(lost_execs, 0) << text;
   EXPECT_EQ(lost_execs, static_cast<double>(u64(j.end, "lost_execs"))) << text;
   EXPECT_EQ(u64(j.end, "execs") + u64(j.end, "lost_execs"), static_cast<std::uint64_t>(execs));
-  note("metrics: connection records", 3 * conns, static_cast<std::uint64_t>(received),
-       static_cast<std::uint64_t>(lost));
+  note("metrics: connection records", std::uint64_t{3} * conns,
+       static_cast<std::uint64_t>(received), static_cast<std::uint64_t>(lost));
   note("metrics: exec records", execs, u64(j.end, "execs"), static_cast<std::uint64_t>(lost_execs));
 }
 
@@ -699,7 +699,8 @@ class StalledTracer {
     kill(pid_, sig);
     int st = 0;
     pid_t done = 0;
-    for (int i = 0; i < 2000 && (done = waitpid(pid_, &st, WNOHANG)) == 0; i++) usleep(10'000);
+    for (int i = 0; i < 2000 && (done = waitpid(pid_, &st, WNOHANG)) == 0; i++)
+      std::this_thread::sleep_for(milliseconds(10));
     if (done == 0) {
       kill(pid_, SIGKILL);
       waitpid(pid_, &st, 0);
@@ -759,7 +760,7 @@ void slow_consumer(bool nonblocking_stdout, int first, int second) {
     const int pid = r.value("pid", -1);
     return r.value("type", "") == "connect" && (pid == helpers.at(0) || pid == helpers.at(1));
   });
-  const auto made = static_cast<std::uint64_t>(first + second);
+  const auto made = static_cast<std::uint64_t>(first) + second;
   EXPECT_EQ(u64(j.end, "lost"), j.lost);
   EXPECT_GT(j.lost, 0u) << "the burst fitted in the pipe and the ring";
   EXPECT_EQ(printed + j.lost, made) << t.err();

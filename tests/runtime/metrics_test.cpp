@@ -166,7 +166,7 @@ class Metrics : public rt::RuntimeTest {
     return nullptr;
   }
 
-  std::string scrape(const std::string& addr = "127.0.0.1") {
+  std::string scrape(const std::string& addr = "127.0.0.1") const {
     HttpResponse r = http_get(addr, port_, "/metrics");
     EXPECT_EQ(r.status, 200) << r.error << r.headers;
     return r.body;
@@ -191,11 +191,11 @@ TEST_F(Metrics, MetricsCountConnects) {
   rt::Listener l("127.0.0.1");
   auto ok = rt::run_helper({"--count", "5", "127.0.0.1", std::to_string(l.port())});
   ASSERT_EQ(ok.size(), 5u);
-  for (auto& c : ok) ASSERT_EQ(c.result, "ok");
+  for (const auto& c : ok) ASSERT_EQ(c.result, "ok");
   const int closed = rt::closed_port("127.0.0.1");
   auto refused = rt::run_helper({"--count", "3", "127.0.0.1", std::to_string(closed)});
   ASSERT_EQ(refused.size(), 3u);
-  for (auto& c : refused) ASSERT_EQ(c.result, "ECONNREFUSED");
+  for (const auto& c : refused) ASSERT_EQ(c.result, "ECONNREFUSED");
 
   const std::string est = connects_series("established", l.port(), "conn_helper");
   const std::string ref = connects_series("refused", closed, "conn_helper");
@@ -312,7 +312,7 @@ TEST_F(Metrics, BadMetricsAddress) {
       [&] {
         std::set<int> now = all_prog_ids(), fresh;
         for (int id : now)
-          if (!progs_before.count(id)) fresh.insert(id);
+          if (!progs_before.contains(id)) fresh.insert(id);
         return fresh;
       },
       [](const std::set<int>& s) { return s.empty(); }, seconds(3));

@@ -3,13 +3,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -33,7 +33,7 @@ std::atomic<unsigned> g_seq{0};
 
 std::string join(const std::vector<std::string>& argv) {
   std::string s;
-  for (auto& a : argv) {
+  for (const auto& a : argv) {
     if (!s.empty()) s += ' ';
     s += a;
   }
@@ -120,7 +120,7 @@ CmdResult collect(pid_t pid, int out_fd, int err_fd, milliseconds timeout) {
       }
     }
   }
-  for (auto& p : fds)
+  for (const auto& p : fds)
     if (p.fd >= 0) close(p.fd);
   // Output closed (or deadline passed): reap it, killing it at the deadline.
   if (r.timed_out) kill(pid, SIGKILL);
@@ -385,7 +385,7 @@ void NsListener::shutdown() {
 int NsListener::accepted() const {
   std::lock_guard<std::mutex> g(mu_);
   int n = 0;
-  for (auto& l : split_lines(out_))
+  for (const auto& l : split_lines(out_))
     if (l.rfind("accepted ", 0) == 0) n++;
   return n;
 }

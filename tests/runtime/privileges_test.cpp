@@ -93,6 +93,8 @@ class Privileges : public rt::RuntimeTest {};
 TEST_F(Privileges, DefaultModeDropsEveryCapabilityInEveryThread) {
   rt::Listener l("127.0.0.1");
   auto t = start({"-v", "-P", std::to_string(l.port())}, "PID");
+  // stderr is read apart from stdout: the banner comes after the capability lines.
+  ASSERT_TRUE(t->wait_stderr("Tracing connect")) << t->err();
   const std::uint64_t keep = kept_bpf(t->err());
   if (!keep) {
     EXPECT_NE(t->err().find("capabilities: all dropped after attach"), std::string::npos)
@@ -122,6 +124,7 @@ TEST_F(Privileges, JsonAndMetricsKeepOnlyWhatTheyUse) {
   auto t = start({"-v", "-j", "--lifetime", "--accept", "-d", "--metrics", std::to_string(port),
                   "-P", std::to_string(l.port())},
                  rt::kJsonStart);
+  ASSERT_TRUE(t->wait_stderr("Tracing connect")) << t->err();  // after the capability lines
   const std::uint64_t keep = bit(CAP_DAC_READ_SEARCH) | kept_bpf(t->err());
   EXPECT_NE(t->err().find("capabilities: kept cap_dac_read_search ("), std::string::npos)
       << t->err();
@@ -195,7 +198,7 @@ TEST_F(Privileges, NothingIsPinned) {
        {std::vector<std::string>{"-c"},
         {"-j", "--lifetime", "--accept", "-d", "--parent", "--cmdline", "--container", "--metrics",
          std::to_string(port)}}) {
-    args.push_back("-P");
+    args.emplace_back("-P");
     args.push_back(std::to_string(l.port()));
     rt::Tracer t(args);
     ASSERT_TRUE(t.wait_stderr("Tracing connect")) << t.err();

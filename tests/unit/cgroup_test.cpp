@@ -192,7 +192,7 @@ TEST_F(CgroupDirTest, WalkFallbackWithoutFileHandles) {
     if (paths.path_of(*inner) != rel_ + "/inner") _exit(11);
     // Filled in by the same walk: no second walk needed within the second.
     if (paths.path_of(*id) != rel_) _exit(12);
-    if (paths.path_of(~0ull) != "") _exit(13);
+    if (!paths.path_of(~0ull).empty()) _exit(13);
     _exit(0);
   }
   int status = 0;

@@ -23,7 +23,7 @@ class Response {
  public:
   explicit Response(const char* qname, int qtype = ns_t_a) {
     const int n = res_mkquery(ns_o_query, qname, ns_c_in, qtype, nullptr, 0, nullptr, buf_.data(),
-                              buf_.size());
+                              static_cast<int>(buf_.size()));
     if (n < 0) throw std::runtime_error(std::string("res_mkquery failed for ") + qname);
     len_ = static_cast<size_t>(n);
     buf_[2] |= 0x80;  // QR: this is a response
@@ -390,12 +390,12 @@ TEST(DnsParse, TruncatedAtEveryLength) {
   const auto framed = with_length(msg);
   for (size_t n = 0; n < msg.size(); ++n) {
     // Copies, so ASan sees reads past the prefix.
-    const std::vector<uint8_t> cut(msg.begin(), msg.begin() + n);
+    const std::vector<uint8_t> cut(msg.begin(), msg.begin() + static_cast<std::ptrdiff_t>(n));
     EXPECT_FALSE(parse_dns_answer(cut, false)) << "length " << n;
     expect_sane(parse_dns_answer(cut, true));
   }
   for (size_t n = 0; n <= framed.size(); ++n) {
-    const std::vector<uint8_t> cut(framed.begin(), framed.begin() + n);
+    const std::vector<uint8_t> cut(framed.begin(), framed.begin() + static_cast<std::ptrdiff_t>(n));
     const auto ans = parse_dns_answer(cut, true);
     expect_sane(ans);
     if (n == framed.size()) {

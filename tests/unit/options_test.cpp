@@ -13,13 +13,13 @@ namespace {
 
 using Kind = ParseResult::Kind;
 
-ParseResult parse(std::vector<std::string> args) {
+ParseResult parse(const std::vector<std::string>& args) {
   std::vector<const char*> argv{"tcpconnect"};
   for (const auto& a : args) argv.push_back(a.c_str());
   return parse_options(static_cast<int>(argv.size()), argv.data());
 }
 
-Options run(std::vector<std::string> args) {
+Options run(const std::vector<std::string>& args) {
   ParseResult r = parse(args);
   EXPECT_EQ(r.kind, Kind::Run) << r.text;
   EXPECT_EQ(r.exit_code, 0);
@@ -28,7 +28,7 @@ Options run(std::vector<std::string> args) {
 }
 
 // Asserts an error result with exactly `message` (one line, exit code 2).
-void expect_error(std::vector<std::string> args, const std::string& message) {
+void expect_error(const std::vector<std::string>& args, const std::string& message) {
   std::string joined;
   for (const auto& a : args) joined += "[" + a + "]";
   SCOPED_TRACE("args: " + joined);

@@ -46,7 +46,7 @@ TEST(ProcessCache, FallsBackToProc) {
   std::filesystem::create_directories(dir / "42");
   std::ofstream(dir / "42" / "cmdline", std::ios::binary) << std::string("nc\0-z\0host\0", 11);
   std::filesystem::create_directories(dir / "43");
-  std::ofstream(dir / "43" / "cmdline", std::ios::binary);  // kernel thread: empty
+  std::ofstream(dir / "43" / "cmdline", std::ios::binary).close();  // kernel thread: empty
   ProcessCache fake(8, dir.string());
   EXPECT_EQ(fake.cmdline(42), "nc -z host");
   EXPECT_EQ(fake.cmdline(43), "?");

@@ -1,0 +1,96 @@
+# shellcheck shell=bash
+# Shared by the tests/vm scripts (sourced, not run): host packages and the
+# Debian kernels the guests boot.
+#
+# The kernel image packages are not installed with dpkg: their postinst runs
+# /etc/kernel/postinst.d (initramfs-tools' update-initramfs, a grub update
+# where grub is present), and their dependency on an initramfs generator
+# pulls in udev and a systemd upgrade on this container. A guest needs only
+# the kernel image and its modules, so the .deb is fetched with
+# `apt-get download` and unpacked into a cache, where depmod indexes it.
+
+VM_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VM_ROOT=$(cd "$VM_HERE/../.." && pwd)
+VM_BUILD=${BUILD:-$VM_ROOT/build}
+VM_OUT=${VM_OUT:-$VM_BUILD/vm}
+# Outside the build tree so a fresh clone (CI) reuses what an earlier run unpacked.
+VM_CACHE=${VM_CACHE:-/var/cache/tcpconnect-vm}
+VM_HOST_PACKAGES=(qemu-system-x86 busybox-static kmod python3 xz-utils zstd)
+
+vm_die() {
+  echo "vm: $*" >&2
+  exit 1
+}
+
+vm_install_host_packages() {
+  local missing=() p
+  for p in "${VM_HOST_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  [[ $(id -u) -eq 0 ]] || vm_die "missing packages and not root: ${missing[*]}"
+  echo "vm: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The versioned image package behind a name: 6.1 (Debian 12's default kernel,
+# linux-image-amd64), 6.12 (linux-image-6.12-amd64, from bookworm's security
+# and backports updates), or any linux-image-* package name.
+vm_image_package() {
+  local meta
+  case $1 in
+    6.1) meta=linux-image-amd64 ;;
+    6.12) meta=linux-image-6.12-amd64 ;;
+    linux-image-*) meta=$1 ;;
+    *) vm_die "unknown kernel '$1' (6.1, 6.12 or a linux-image-* package)" ;;
+  esac
+  local dep
+  dep=$(apt-cache depends "$meta" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')
+  if [[ -z $dep ]] && ! apt-cache show "$meta" >/dev/null 2>&1; then
+    apt-get update -qq >&2 || true
+    dep=$(apt-cache depends "$meta" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')
+  fi
+  if [[ -n $dep ]]; then
+    echo "$dep"
+  elif apt-cache show "$meta" >/dev/null 2>&1; then
+    echo "$meta"
+  fi
+}
+
+# Sets KVER and KROOT (boot/vmlinuz-$KVER and lib/modules/$KVER under it) for
+# a kernel name, downloading and unpacking the package the first time.
+vm_fetch_kernel() {
+  local name=$1 pkg ver
+  mkdir -p "$VM_CACHE"
+  pkg=$(vm_image_package "$name")
+  if [[ -z $pkg ]]; then
+    # No package lists (offline): the kernel this name resolved to last time.
+    [[ -L $VM_CACHE/$name && -e $VM_CACHE/$name/.ready ]] || vm_die "cannot resolve kernel '$name' with apt"
+    KROOT=$(readlink -f "$VM_CACHE/$name")
+    KVER=$(basename "$KROOT")
+    return 0
+  fi
+  KVER=${pkg#linux-image-}
+  KROOT=$VM_CACHE/$KVER
+  ver=$(apt-cache policy "$pkg" | awk '$1 == "Candidate:" {print $2}')
+  (
+    flock 9
+    if [[ ! -e $KROOT/.ready ]] || [[ -n $ver && $(cat "$KROOT/.ready") != "$ver" ]]; then
+      echo "vm: fetching $pkg $ver" >&2
+      local dl
+      dl=$(mktemp -d "$VM_CACHE/dl.XXXXXX")
+      chown _apt "$dl" 2>/dev/null || true  # apt's download sandbox user
+      (cd "$dl" && apt-get download -qq "$pkg" >&2) || { rm -rf "$dl"; vm_die "apt-get download $pkg failed"; }
+      rm -rf "$KROOT.tmp" "$KROOT"
+      dpkg-deb -x "$dl"/*.deb "$KROOT.tmp"
+      rm -rf "$dl"
+      depmod -b "$KROOT.tmp" "$KVER"
+      echo "${ver:-unknown}" >"$KROOT.tmp/.ready"
+      mv "$KROOT.tmp" "$KROOT"
+    fi
+    ln -sfn "$KVER" "$VM_CACHE/$name"
+  ) 9>"$VM_CACHE/.lock"
+  [[ -s $KROOT/boot/vmlinuz-$KVER ]] || vm_die "no kernel image in $KROOT"
+}

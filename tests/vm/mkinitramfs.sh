@@ -1,0 +1,86 @@
+#!/bin/sh
+# mkinitramfs.sh KVER KROOT OUT
+# Builds a small busybox initramfs for kernel KVER (unpacked under KROOT, see
+# lib.sh): it mounts the host's / (virtio-9p, read-only) under a tmpfs
+# overlay, so the guest sees this machine's files and can write anywhere
+# (changes are thrown away), mounts what the runtime tests use (proc, sys,
+# dev, tracefs, debugfs, bpffs, cgroup2, /run), puts the kernel's modules at
+# /lib/modules/KVER for on-demand loading (veth, netem, ...), runs the command
+# from the kernel command line (guestcmd=<base64>) as root and powers off.
+set -eu
+KVER=$1 KROOT=$2 OUT=$3
+D=$(mktemp -d "${OUT%/*}/irfs.XXXXXX")
+trap 'rm -rf "$D"' EXIT
+mkdir -p "$D/bin" "$D/proc" "$D/sys" "$D/dev" "$D/lower" "$D/rw" "$D/newroot" "$D/modules"
+cp /bin/busybox "$D/bin/busybox"
+# What the initramfs itself needs, in the load order of the kernel's modules.dep.
+for mod in virtio_pci 9pnet_virtio 9p overlay; do
+  modprobe -d "$KROOT" -S "$KVER" --show-depends "$mod"
+done | awk '$1=="insmod" && !seen[$2]++ {print $2}' | while read -r f; do
+  b=$(basename "$f"); b=${b%.xz}; b=${b%.zst}
+  case $f in
+    *.xz) xz -dc "$f" >"$D/modules/$b" ;;
+    *.zst) zstd -qdc "$f" >"$D/modules/$b" ;;
+    *) cp "$f" "$D/modules/$b" ;;
+  esac
+  echo "${b%.ko}" >>"$D/modules/order"
+done
+[ -s "$D/modules/order" ] || { echo "mkinitramfs: no modules found for $KVER in $KROOT" >&2; exit 1; }
+echo "$KROOT/lib/modules/$KVER" >"$D/modules/dir"
+cat >"$D/init" <<'INIT'
+#!/bin/busybox sh
+export PATH=/bin
+busybox mount -t proc proc /proc
+busybox mount -t sysfs sys /sys
+busybox mount -t devtmpfs dev /dev
+for m in $(busybox cat /modules/order); do busybox insmod /modules/$m.ko; done
+die() { echo "GUEST-INIT-ERROR: $*"; busybox poweroff -f; }
+busybox mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /lower ||
+  { busybox dmesg | busybox tail -15; die "9p mount failed"; }
+busybox mount -t tmpfs -o mode=755 tmpfs /rw
+busybox mkdir -p /rw/upper /rw/work
+busybox mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot ||
+  die "overlay mount failed"
+R=/newroot
+busybox mount -t proc proc $R/proc
+busybox mount -t sysfs sys $R/sys
+busybox mount -t devtmpfs dev $R/dev
+busybox mkdir -p $R/dev/pts $R/dev/shm
+busybox mount -t devpts devpts $R/dev/pts
+busybox mount -t tmpfs tmpfs $R/dev/shm
+busybox mount -t tmpfs -o mode=755 tmpfs $R/run
+busybox mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+busybox mount -t debugfs debugfs $R/sys/kernel/debug
+busybox mount -t tracefs tracefs $R/sys/kernel/tracing 2>/dev/null || true
+busybox mount -t bpf bpf $R/sys/fs/bpf
+busybox mount -t cgroup2 cgroup2 $R/sys/fs/cgroup
+# The kernel's modules from the unpacked package, where modprobe looks.
+KMODS=$(busybox cat /modules/dir)
+busybox mkdir -p $R/lib/modules/$(busybox uname -r)
+busybox mount --bind $R$KMODS $R/lib/modules/$(busybox uname -r) || die "no modules at $KMODS"
+# The kernel runs its module loader in the root of PID 1 (this initramfs), so
+# on-demand loading (e.g. veth for `ip link add ... type veth`) goes through
+# the host's modprobe in the new root.
+printf '#!/bin/busybox sh\nexec /bin/busybox chroot /newroot /sbin/modprobe "$@"\n' >/bin/modprobe
+busybox chmod 755 /bin/modprobe
+echo /bin/modprobe >/proc/sys/kernel/modprobe
+# Writable share with the host for results (mount_tag=share).
+if busybox grep -q share /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null; then
+  busybox mkdir -p $R/mnt/share
+  busybox mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share $R/mnt/share
+fi
+busybox ip link set lo up
+busybox hostname guest
+CMD=$(busybox sed -n 's/.*guestcmd=\([^ ]*\).*/\1/p' /proc/cmdline | busybox base64 -d)
+[ -n "$CMD" ] || CMD="uname -a"
+echo "=== guest $(busybox uname -r) up after $(busybox cut -d' ' -f1 /proc/uptime)s"
+busybox chroot $R /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  /bin/sh -c "cd /; $CMD"
+echo "GUEST-EXIT-CODE: $?"
+busybox sync
+busybox poweroff -f
+INIT
+chmod +x "$D/init"
+(cd "$D" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 >"$OUT.tmp")
+mv "$OUT.tmp" "$OUT"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# run-in-guest.sh [-m MEM] [-s SMP] [-t TIMEOUT] [-l LOG] [-S SHARE] KERNEL -- 'shell command'
+#
+# Boots a Debian kernel (KERNEL: 6.1, 6.12 or a linux-image-* package, see
+# lib.sh) under QEMU and runs the command as root in it (mkinitramfs.sh tells
+# what the guest sees). Prints the serial console (and saves it to LOG), and
+# exits with the command's status: 124 on timeout, 125 when no status was seen.
+# SHARE (default $VM_OUT/share) is the guest's /mnt/share, read-write.
+#
+# Software emulation (TCG): /dev/kvm on these machines is a paravirtual one
+# that cannot run a stock kernel (it emulates instructions and fails on
+# cmpxchg16b/xrstor). Boot to the command takes a few seconds; programs run
+# several times slower than on the host.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+MEM=3G SMP=2 TMO=600 LOG='' SHARE=''
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    -m) MEM=$2; shift 2 ;;
+    -s) SMP=$2; shift 2 ;;
+    -t) TMO=$2; shift 2 ;;
+    -l) LOG=$2; shift 2 ;;
+    -S) SHARE=$2; shift 2 ;;
+    --) shift; break ;;
+    -*) echo "run-in-guest.sh: unknown option $1" >&2; exit 2 ;;
+    *) NAME=$1; shift ;;
+  esac
+done
+[[ -n ${NAME:-} && $# -ge 1 ]] || {
+  echo "usage: $0 [-m mem] [-s smp] [-t timeout] [-l log] [-S share] KERNEL -- 'command'" >&2
+  exit 2
+}
+vm_install_host_packages
+vm_fetch_kernel "$NAME"
+mkdir -p "$VM_OUT"
+SHARE=${SHARE:-$VM_OUT/share}
+mkdir -p "$SHARE"
+
+# The initramfs depends on the kernel and on mkinitramfs.sh: rebuilt when either changes.
+IRFS=$VM_OUT/initramfs-$KVER.cpio.gz
+key="$KROOT $(sha256sum "$VM_HERE/mkinitramfs.sh" | cut -d' ' -f1)"
+if [[ ! -s $IRFS || $(cat "$IRFS.key" 2>/dev/null) != "$key" ]]; then
+  "$VM_HERE/mkinitramfs.sh" "$KVER" "$KROOT" "$IRFS"
+  echo "$key" >"$IRFS.key"
+fi
+# Direct (PVH) boot of the uncompressed ELF kernel skips real mode and the
+# in-guest decompressor, several seconds under TCG; the bzImage is the fallback.
+KERNEL=$KROOT/boot/vmlinuz-$KVER
+if [[ ! -e $KROOT/vmlinux.tried ]]; then
+  if python3 "$VM_HERE/extract-vmlinux.py" "$KERNEL" "$KROOT/vmlinux.tmp"; then
+    mv "$KROOT/vmlinux.tmp" "$KROOT/vmlinux"
+  fi
+  touch "$KROOT/vmlinux.tried"
+fi
+[[ -s $KROOT/vmlinux ]] && KERNEL=$KROOT/vmlinux
+
+CMD=$(printf '%s' "$*" | base64 -w0)
+((${#CMD} < 1800)) || { echo "run-in-guest.sh: command too long for the kernel command line; run a script" >&2; exit 2; }
+TMPLOG=
+[[ -n $LOG ]] || { LOG=$(mktemp "$VM_OUT/guest.XXXXXX.log"); TMPLOG=$LOG; }
+set +e
+timeout --foreground "$TMO" qemu-system-x86_64 \
+  -accel tcg,thread=multi -cpu max -m "$MEM" -smp "$SMP" \
+  -machine q35 -nodefaults -no-user-config -nographic -no-reboot \
+  -bios /usr/share/qemu/qboot.rom -serial stdio -monitor none \
+  -kernel "$KERNEL" -initrd "$IRFS" \
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  -virtfs local,path="$SHARE",mount_tag=share,security_model=none \
+  -append "console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off guestcmd=$CMD" \
+  </dev/null 2>&1 | sed -u 's/\r$//' | tee "$LOG"
+QRC=${PIPESTATUS[0]}
+set -e
+RC=$(sed -n 's/^GUEST-EXIT-CODE: \([0-9]*\).*/\1/p' "$LOG" | tail -1)
+[[ -z $TMPLOG ]] || rm -f "$TMPLOG"
+[[ $QRC == 124 ]] && exit 124
+exit "${RC:-125}"
