@@ -482,8 +482,11 @@ std::uint64_t Tracer::lost_dns() const {
 
 std::uint64_t Tracer::skipped() const {
   std::uint64_t missed = 0;
-  for (bpf_program* prog : {skel_->progs.state_btf, skel_->progs.state_raw,
-                            skel_->progs.retransmit_btf, skel_->progs.retransmit_raw}) {
+  // Classic tracepoints skip every program of the tracepoint while any BPF program runs on the
+  // CPU; kernels from 6.7 count those runs per program too (older ones count nothing there).
+  for (bpf_program* prog :
+       {skel_->progs.state_btf, skel_->progs.state_raw, skel_->progs.state_tp,
+        skel_->progs.retransmit_btf, skel_->progs.retransmit_raw, skel_->progs.retransmit_tp}) {
     const int fd = bpf_program__fd(prog);
     if (fd < 0) continue;
     bpf_prog_info info{};

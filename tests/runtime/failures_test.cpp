@@ -138,6 +138,7 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
   std::vector<rt::Conn> clients;
   int server_pid = 0;
   std::vector<json> closes;
+  std::uint64_t skipped = 0;
   {
     std::optional<rt::NsListener> server;
     server.emplace(ns, "127.0.0.1");
@@ -166,6 +167,10 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
       std::this_thread::sleep_for(milliseconds(20));
     }
     closes = records(*t, "close");
+    for (const auto& line : t->out_lines()) {
+      auto j = json::parse(line);
+      if (j["type"] == "end") skipped = j.value("skipped", std::uint64_t{0});
+    }
   }
   ASSERT_EQ(clients.size(), static_cast<size_t>(n));
   const int client_pid = clients[0].pid;
@@ -181,8 +186,16 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
       if (other > 5) break;
     }
   }
-  EXPECT_EQ(by_client, n);
-  EXPECT_EQ(by_server, n);
+  // Every close, unless the kernel skipped tracepoint runs (classic tracepoints do while
+  // another BPF program runs on the CPU): then no more missing than the tool reported.
+  if (skipped == 0) {
+    EXPECT_EQ(by_client, n);
+    EXPECT_EQ(by_server, n);
+  } else {
+    EXPECT_LE(by_client, n);
+    EXPECT_LE(by_server, n);
+    EXPECT_GE(by_client + by_server + skipped, std::uint64_t{2} * n) << "skipped " << skipped;
+  }
   EXPECT_EQ(other, 0);
 }
 

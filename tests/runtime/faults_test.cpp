@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -59,6 +60,19 @@ bool eventually(const std::function<bool()>& done, milliseconds timeout = second
     std::this_thread::sleep_for(milliseconds(20));
   }
   return done();
+}
+
+// `ss` lines of the TCP sockets from or to loopback port `port` (for failure messages).
+std::string sockets_on(int port) {
+  const std::string cmd =
+      fmt::format("ss -Htan '( sport = :{0} or dport = :{0} )' 2>&1 | head -n 20", port);
+  std::string out;
+  if (FILE* f = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (fgets(buf, sizeof buf, f)) out += buf;
+    pclose(f);
+  }
+  return out.empty() ? "no sockets on the port\n" : out;
 }
 
 int count_of(const std::string& haystack, const std::string& needle) {
@@ -321,16 +335,20 @@ TEST_F(Faults, TwoInstancesBothSeeEveryConnect) {
   EXPECT_TRUE(eventually([&] {
     return rt::lines_for_pid(text->out_lines(), pid1).size() >= static_cast<size_t>(n);
   })) << text->out();
-  EXPECT_TRUE(eventually([&] { return count_of(life->out(), "\"type\":\"close\"") >= n; }))
-      << life->out();
+  EXPECT_TRUE(
+      eventually([&] { return count_of(life->out(), "\"type\":\"close\"") >= n; }, seconds(60)))
+      << count_of(life->out(), "\"type\":\"close\"") << " closes; " << sockets_on(l.port());
 
   // Stopping the text tracer detaches its programs only.
   EXPECT_EQ(text->stop(), 0) << text->err();
   EXPECT_EQ(text->err(), kBanner);
   auto second = rt::run_helper({"--count", std::to_string(m), "127.0.0.1", port});
   ASSERT_EQ(second.size(), static_cast<size_t>(m));
-  EXPECT_TRUE(eventually([&] { return count_of(life->out(), "\"type\":\"close\"") >= n + m; }))
-      << life->out();
+  // Each client's close completes when the listener's kernel acks its FIN: slow under
+  // emulation, hence the long wait. What is still open on failure says which side held on.
+  EXPECT_TRUE(
+      eventually([&] { return count_of(life->out(), "\"type\":\"close\"") >= n + m; }, seconds(60)))
+      << sockets_on(l.port());
   EXPECT_EQ(life->stop(), 0) << life->err();
   EXPECT_EQ(life->err(), kBanner);
 
@@ -357,7 +375,7 @@ TEST_F(Faults, TwoInstancesBothSeeEveryConnect) {
       EXPECT_EQ(j["outcome"], "established");
       EXPECT_EQ(j["dport"], l.port());
     }
-    EXPECT_EQ(got_ports, want_ports) << "pid " << pid;
+    EXPECT_EQ(got_ports, want_ports) << "pid " << pid << ", " << recs.back().dump();
   }
 }
 
