@@ -337,12 +337,12 @@ int make_bound(const std::string& addr, int* port) {
 }
 }  // namespace
 
-Listener::Listener(const std::string& addr, std::size_t greeting) {
+Listener::Listener(const std::string& addr, std::size_t greeting, bool hold) {
   fd_ = make_bound(addr, &port_);
   int qlen = 5;
   setsockopt(fd_, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen));
   listen(fd_, 1024);
-  thread_ = std::thread([this, greeting] {
+  thread_ = std::thread([this, greeting, hold] {
     std::vector<int> held;
     while (!stop_) {
       pollfd p{fd_, POLLIN, 0};
@@ -351,7 +351,14 @@ Listener::Listener(const std::string& addr, std::size_t greeting) {
       if (c < 0) continue;
       if (greeting) {
         std::string g(greeting, 'g');
-        if (write(c, g.data(), g.size()) != static_cast<ssize_t>(g.size())) continue;
+        if (write(c, g.data(), g.size()) != static_cast<ssize_t>(g.size())) {
+          close(c);
+          continue;
+        }
+      }
+      if (!hold) {
+        close(c);
+        continue;
       }
       held.push_back(c);
       if (held.size() > 512) {

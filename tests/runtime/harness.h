@@ -103,8 +103,9 @@ class PendingHelper {
 // A listening socket on loopback that accepts and holds connections.
 class Listener {
  public:
-  // "127.0.0.1" or "::1"; writes `greeting` bytes to each accepted connection.
-  explicit Listener(const std::string& addr, std::size_t greeting = 0);
+  // "127.0.0.1" or "::1"; writes `greeting` bytes to each accepted connection, then holds it
+  // (the last 512) or, without `hold`, closes it.
+  explicit Listener(const std::string& addr, std::size_t greeting = 0, bool hold = true);
   ~Listener();
   int port() const { return port_; }
 
