@@ -3,7 +3,8 @@
 # Builds a small busybox initramfs for kernel KVER (unpacked under KROOT, see
 # lib.sh): it mounts the host's / (virtio-9p, read-only) under a tmpfs
 # overlay, so the guest sees this machine's files and can write anywhere
-# (changes are thrown away), mounts what the runtime tests use (proc, sys,
+# (changes are thrown away; /tmp too, so a checkout under /tmp is visible to
+# the guest), mounts what the runtime tests use (proc, sys,
 # dev, tracefs, debugfs, bpffs, cgroup2, /run), puts the kernel's modules at
 # /lib/modules/KVER for on-demand loading (veth, netem, ...), runs the command
 # from the kernel command line (guestcmd=<base64>) as root and powers off.
@@ -49,7 +50,6 @@ busybox mkdir -p $R/dev/pts $R/dev/shm
 busybox mount -t devpts devpts $R/dev/pts
 busybox mount -t tmpfs tmpfs $R/dev/shm
 busybox mount -t tmpfs -o mode=755 tmpfs $R/run
-busybox mount -t tmpfs -o mode=1777 tmpfs $R/tmp
 busybox mount -t debugfs debugfs $R/sys/kernel/debug
 busybox mount -t tracefs tracefs $R/sys/kernel/tracing 2>/dev/null || true
 busybox mount -t bpf bpf $R/sys/fs/bpf
