@@ -20,9 +20,12 @@
 #   DNS_EVERY=1 DNS_BURST=0.05    a dnsload burst of DNS_BURST s every DNS_EVERY s
 #   DNS_NAMES=256        distinct names (and addresses) the bursts cycle through
 #   EXEC_EVERY=1 EXEC_BURST=0.1   an execload burst of EXEC_BURST s every EXEC_EVERY s
-#   EXEC_FILL=20000      execs with 512-byte command lines before the load starts, so the
-#                        command-line cache (16384 processes) is at its bound, in entries and
-#                        in bytes, before the warm-up ends
+#   EXEC_CACHE=2048      --exec-cache-size of the tracer: small enough to be filled
+#   EXEC_FILL=           execs with 512-byte command lines before the load starts (default
+#                        2 x EXEC_CACHE), so the command-line cache is at its bound, in
+#                        entries and in bytes, before the warm-up ends
+#   DNS_CACHE=128        --dns-cache-size of the tracer; DNS_NAMES (> DNS_CACHE) names are
+#                        each resolved once before the load, so that cache is full too
 #   RSS_SLACK_KIB=2048 RSS_SLACK_PCT=5  allowed RSS growth after the warm-up: the larger
 #   CLIMB_KIB=512        a steady climb (each quarter's median above the last) of at
 #                        least this much fails even within the slack
@@ -49,7 +52,9 @@ DNS_BURST=${DNS_BURST:-0.05}
 DNS_NAMES=${DNS_NAMES:-256}
 EXEC_EVERY=${EXEC_EVERY:-1}
 EXEC_BURST=${EXEC_BURST:-0.1}
-EXEC_FILL=${EXEC_FILL:-20000}
+EXEC_CACHE=${EXEC_CACHE:-2048}
+EXEC_FILL=${EXEC_FILL:-$((2 * EXEC_CACHE))}
+DNS_CACHE=${DNS_CACHE:-128}
 RSS_SLACK_KIB=${RSS_SLACK_KIB:-2048}
 RSS_SLACK_PCT=${RSS_SLACK_PCT:-5}
 CLIMB_KIB=${CLIMB_KIB:-512}
@@ -63,7 +68,7 @@ DOMAIN=soak.test # dnsmasq synthesizes h-10-66-X-Y.soak.test -> 10.66.X.Y
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
-for v in DURATION SAMPLE_EVERY THREADS NICE DNS_NAMES EXEC_FILL RSS_SLACK_KIB RSS_SLACK_PCT \
+for v in DURATION SAMPLE_EVERY THREADS NICE DNS_NAMES EXEC_CACHE EXEC_FILL DNS_CACHE RSS_SLACK_KIB RSS_SLACK_PCT \
   CLIMB_KIB MAP_FULL_PCT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die_usage "$v must be a whole number, got '${!v}'"
 done
@@ -84,6 +89,8 @@ fi
 ((THREADS >= 1)) || die_usage "THREADS must be >= 1"
 ((NICE <= 19)) || die_usage "NICE must be 0-19"
 ((DNS_NAMES >= 1 && DNS_NAMES <= 65000)) || die_usage "DNS_NAMES must be 1-65000"
+((EXEC_CACHE >= 1 && EXEC_FILL > EXEC_CACHE)) || die_usage "EXEC_FILL must exceed EXEC_CACHE >= 1"
+((DNS_CACHE >= 1 && DNS_NAMES > DNS_CACHE)) || die_usage "DNS_NAMES must exceed DNS_CACHE >= 1"
 ((MAP_FULL_PCT >= 1 && MAP_FULL_PCT <= 100)) || die_usage "MAP_FULL_PCT must be 1-100"
 [[ $KEEP == 0 || $KEEP == 1 ]] || die_usage "KEEP must be 0 or 1, got '$KEEP'"
 
@@ -184,7 +191,7 @@ mawk -v rare="$tmp/rare.jsonl" -v counts="$tmp/counts" '
 READER_PID=$!
 # Background jobs of a script start with SIGINT ignored; env puts the default back.
 env --default-signal=INT "$TRACER" --lifetime --accept -d --metrics "127.0.0.1:$port" -j \
-  >"$tmp/out" 2>"$tmp/err" &
+  --exec-cache-size "$EXEC_CACHE" --dns-cache-size "$DNS_CACHE" >"$tmp/out" 2>"$tmp/err" &
 TRACER_PID=$!
 T0=$(now_us)
 deadline=$((T0 + READY_TIMEOUT * 1000000))
@@ -278,22 +285,31 @@ sample() {
   echo "$row" >>"$samples"
 }
 
-# --- Phase 1 (part of the warm-up): fill the command-line cache to its bound. Its bound is
-# in entries, so later execs with longer command lines than the ones it holds (any process
-# on the host) would grow it for as long as it takes to replace them all: fill it with
-# command lines of the most the kernel side copies (512 bytes; longer ones are cut).
+# --- Phase 1 (part of the warm-up): fill every bounded cache to its bound, so that RSS is
+# judged on full caches only: a cache still filling grows RSS as a leak would. The
+# command-line cache is filled with lines of the most it keeps (512 bytes; longer ones are
+# cut), so later execs (any process on the host) cannot grow it in bytes either.
 filled=0
 while ((filled < EXEC_FILL)); do
-  ((($(now_us) - T0) / 1000000 < WARMUP / 2)) || {
-    log "warning: only $filled of EXEC_FILL=$EXEC_FILL execs in the first half of the warm-up"
-    break
-  }
+  ((($(now_us) - T0) / 1000000 < WARMUP / 2)) ||
+    fail_now "the command-line cache ($EXEC_CACHE entries) was not filled in the first half of" \
+      "the warm-up: $filled of EXEC_FILL=$EXEC_FILL execs (lower EXEC_CACHE, or raise WARMUP)"
   line=$("$EXECLOAD" --threads 2 --duration 1 --argv-bytes 1024 | tail -n 1) ||
     die "execload failed: $line"
   [[ $line =~ execs=([0-9]+) ]] || die "unexpected execload output: $line"
   filled=$((filled + BASH_REMATCH[1]))
 done
-log "soak: $filled execs to fill the command-line cache, t=$(elapsed_s)s"
+log "soak: $filled execs to fill the command-line cache ($EXEC_CACHE entries), t=$(elapsed_s)s"
+# The DNS cache: every name once (one answer per name and per process, DNS_NAMES > DNS_CACHE).
+for ((a = 1; a <= DNS_NAMES; a++)); do
+  ((($(now_us) - T0) / 1000000 < WARMUP * 3 / 4)) ||
+    fail_now "the DNS cache ($DNS_CACHE entries) was not filled in the first 3/4 of the" \
+      "warm-up: $a of $DNS_NAMES names (lower DNS_NAMES, or raise WARMUP)"
+  ip netns exec "$ns" "$DNSLOAD" --server 127.0.0.1 --threads 1 --duration 0.001 \
+    --name "h-10-66-$((a / 256))-$((a % 256)).$DOMAIN" >/dev/null 2>&1 ||
+    fail_now "dnsload failed while filling the DNS cache"
+done
+log "soak: $DNS_NAMES names resolved to fill the DNS cache ($DNS_CACHE entries), t=$(elapsed_s)s"
 exited "$TRACER_PID" && fail_now "tracer exited: $(head -n 3 "$tmp/err")"
 
 # --- Phase 2: the load, until DURATION. loadgen runs one second past the last sample, so
@@ -497,6 +513,8 @@ printf '      dnsload: %s bursts, %s queries, %s errors, %s failed bursts (%s na
   "$dns_bursts" "$dns_queries" "$dns_errors" "$dns_failed" "$DNS_NAMES"
 printf '      execload: %s execs to fill the cache, then %s bursts, %s execs, %s errors, %s failed bursts\n' \
   "$filled" "$exec_bursts" "$exec_execs" "$exec_errors" "$exec_failed"
+printf 'caches filled before judging: command lines %s entries (%s execs), DNS %s entries (%s names)\n' \
+  "$EXEC_CACHE" "$filled" "$DNS_CACHE" "$DNS_NAMES"
 printf '      metrics scrapes: %d, failed %d\n' "$SCRAPES" "$SCRAPE_FAILS"
 printf 'output: %s lines (%s)\n' "${lines:-NA}" "${types:-none}"
 printf 'end record lost/lost_execs/lost_dns: %s; lost records: %s\n' "${end_lost}" "${lost_recs:-0}"
