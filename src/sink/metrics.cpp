@@ -18,6 +18,8 @@
 #include <tuple>
 #include <vector>
 
+#include "sink/escape.h"
+
 namespace tcpconnect {
 namespace {
 
@@ -128,49 +130,18 @@ std::string escape_label(std::string_view s) {
   return out;
 }
 
-// Task names are raw kernel bytes. Keeps well-formed UTF-8 and replaces every
-// byte of an ill-formed sequence, and every control character (C0, DEL, C1),
-// with '?', so the exposition is always valid UTF-8 without control bytes.
-std::string sanitize_comm(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80) {
-      out += (b < 0x20 || b == 0x7f) ? '?' : static_cast<char>(b);
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0, min = 0;
-    if ((b & 0xe0) == 0xc0) {
-      len = 2, cp = b & 0x1f, min = 0x80;
-    } else if ((b & 0xf0) == 0xe0) {
-      len = 3, cp = b & 0x0f, min = 0x800;
-    } else if ((b & 0xf8) == 0xf0) {
-      len = 4, cp = b & 0x07, min = 0x10000;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      auto c = static_cast<unsigned char>(s[i + k]);
-      ok = (c & 0xc0) == 0x80;
-      cp = (cp << 6) | (c & 0x3f);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are ill-formed too.
-    ok = ok && cp >= min && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
-    if (!ok) {
-      out += '?';
-      ++i;
-    } else if (cp >= 0x80 && cp <= 0x9f) {
-      out += '?';
-      i += len;
-    } else {
-      out.append(s.substr(i, len));
-      i += len;
-    }
-  }
-  return out;
+// The value of the overflow series of the `comm` label.
+constexpr std::string_view kOtherComm = "other";
+
+// The `comm` label of a task name: its escaped form (sink/escape.h), like
+// the text output's COMM column but never cut. The one value the overflow
+// series owns is "other", so a task really named "other" writes its first
+// byte escaped, "\x6fther": still the name when unescaped, and no other name
+// escapes to it (a literal backslash becomes "\\").
+std::string comm_label(std::string_view comm) {
+  std::string label = escape_text(comm);
+  if (label == kOtherComm) label = "\\x6fther";
+  return label;
 }
 
 std::string outcome_label(Outcome o, int err) {
@@ -214,14 +185,14 @@ struct Metrics::Impl {
   }
   std::string admit_comm(std::string comm) {
     if (comms.contains(comm)) return comm;
-    if (comms.size() >= cfg.top_n) return "other";
+    if (comms.size() >= cfg.top_n) return std::string(kOtherComm);
     comms.insert(comm);
     return comm;
   }
 
   MetricsConfig cfg;
   mutable std::mutex mu;
-  std::set<std::string> comms;  // sanitized
+  std::set<std::string> comms;  // comm_label() values
   std::set<int> dports;
   std::set<int> lports;
   // (outcome, dport, comm) and (lport, comm); ordered, so the output is sorted.
@@ -233,6 +204,7 @@ struct Metrics::Impl {
   std::uint64_t lost = 0;
   std::uint64_t lost_execs = 0;
   std::uint64_t lost_dns = 0;
+  std::uint64_t last_read_ns = 0;  // 0: the kernel side was not read yet
   bool have_info = false;
   std::string version, attach;
 };
@@ -242,10 +214,10 @@ Metrics::~Metrics() = default;
 
 void Metrics::observe(const ConnectEvent& ev) {
   if (ev.kind == EventKind::Connect) return;
-  // Formatted before taking the lock: errno_name() and sanitizing allocate.
+  // Formatted before taking the lock: errno_name() and escaping allocate.
   std::string outcome, comm;
   if (ev.kind == EventKind::Outcome) outcome = outcome_label(ev.outcome, ev.err);
-  if (ev.kind != EventKind::Close) comm = sanitize_comm(ev.comm);
+  if (ev.kind != EventKind::Close) comm = comm_label(ev.comm);
 
   std::lock_guard<std::mutex> g(impl_->mu);
   Impl& m = *impl_;
@@ -280,6 +252,11 @@ void Metrics::set_lost_enrichment(std::uint64_t execs, std::uint64_t dns) {
   std::lock_guard<std::mutex> g(impl_->mu);
   impl_->lost_execs = execs;
   impl_->lost_dns = dns;
+}
+
+void Metrics::set_last_read(std::uint64_t wall_ns) {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  impl_->last_read_ns = wall_ns;
 }
 
 void Metrics::set_info(const std::string& version, const std::string& attach) {
@@ -332,6 +309,16 @@ std::string Metrics::render() const {
             "counter");
   fmt::format_to(out, "tcpconnect_lost_enrichment_total{{kind=\"exec\"}} {}\n", m.lost_execs);
   fmt::format_to(out, "tcpconnect_lost_enrichment_total{{kind=\"dns\"}} {}\n", m.lost_dns);
+
+  // No sample before the first read: a made-up 0 would read as "stale since
+  // 1970" rather than "not started"; absent() tells the two apart. Printed
+  // from integers, so the text carries every nanosecond the caller gave.
+  help_type(out, "tcpconnect_last_read_timestamp_seconds",
+            "When the tracer last read the kernel side, in seconds since the Unix epoch.", "gauge");
+  if (m.last_read_ns > 0) {
+    fmt::format_to(out, "tcpconnect_last_read_timestamp_seconds {}.{:09}\n",
+                   m.last_read_ns / 1'000'000'000, m.last_read_ns % 1'000'000'000);
+  }
 
   help_type(out, "tcpconnect_build_info", "Version and attach method of the running tracer.",
             "gauge");

@@ -17,7 +17,8 @@ struct MetricsConfig {
   // Label cardinality bound: each of the `comm`, `dport` and `lport` labels
   // admits its first `top_n` distinct values; later values are counted under
   // "other". Admitted values keep their series for the whole run, so counters
-  // stay monotonic.
+  // stay monotonic. A task really named "other" is labelled "\\x6fther"
+  // (its escaped form, see sink/escape.h), so "other" is only the overflow.
   std::size_t top_n = 20;
 };
 
@@ -41,6 +42,9 @@ class Metrics {
   // DNS answers the kernel could not deliver (running totals). Kept out of
   // the family above: no connection is missing when they are lost.
   void set_lost_enrichment(std::uint64_t execs, std::uint64_t dns);
+  // tcpconnect_last_read_timestamp_seconds: when the kernel side was last
+  // read (wall clock, ns since the Unix epoch); no sample until the first call.
+  void set_last_read(std::uint64_t wall_ns);
   // tcpconnect_build_info{version,attach} 1.
   void set_info(const std::string& version, const std::string& attach);
 

@@ -6,7 +6,9 @@
 //           (PID COMM IP SADDR LPORT DADDR DPORT)
 //   rows:   [%-9.3f][%-6d]%-7d %-12.12s %-2d %-16s [%-6d] %-16s %-6d|%-5d
 //
-// Unlike bcc, trailing whitespace is stripped from every line.
+// Unlike bcc, trailing whitespace is stripped from every line, and text from
+// outside the tool (COMM, PCOMM, CONTAINER, QUERY, CMDLINE) is escaped
+// (sink/escape.h) so that it cannot drive the terminal.
 #include "sink/text_sink.h"
 
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include <string_view>
 
 #include "model/intervals.h"
+#include "sink/escape.h"
 #include "tcpconnect/abi.h"
 
 namespace tcpconnect {
@@ -36,16 +39,23 @@ void append_padded(fmt::memory_buffer& buf, std::string_view s, std::size_t widt
   }
 }
 
-// %-12.12s of the task name (or another width): at most `width` bytes. Control bytes (< 0x20, 0x7f)
-// become '?' so a task name cannot move the cursor or break the line; bytes
-// >= 0x80 pass through untouched.
-void append_comm(fmt::memory_buffer& buf, std::string_view comm, std::size_t width = kCommWidth) {
-  const std::size_t n = std::min(comm.size(), width);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(comm[i]);
-    buf.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
-  }
-  for (std::size_t i = n; i < width; ++i) buf.push_back(' ');
+// %-12.12s of a text that came from outside (task name, cgroup name; or
+// another width): its escaped form (sink/escape.h), cut to at most `width`
+// bytes before any character that would not fit whole, then padded. bcc
+// counts the width in bytes, and so does this; escapes count at their
+// printed length, so the column stays aligned.
+void append_text(fmt::memory_buffer& buf, std::string& scratch, std::string_view text,
+                 std::size_t width) {
+  scratch.clear();
+  append_escaped(scratch, text, width);
+  append_padded(buf, scratch, width);
+}
+
+// A text column without a width (QUERY, CMDLINE): escaped whole.
+void append_text(fmt::memory_buffer& buf, std::string& scratch, std::string_view text) {
+  scratch.clear();
+  append_escaped(scratch, text);
+  buf.append(scratch);
 }
 
 // Width a column needs so that `len` bytes are followed by padding: bcc's
@@ -164,20 +174,20 @@ void TextSink::append_extra(const ConnectEvent& ev) {
   append_lifecycle(ev);
   if (parent_) {
     fmt::format_to(std::back_inserter(buf_), " {:<7} ", ev.ppid);
-    append_comm(buf_, ev.pcomm);
+    append_text(buf_, text_, ev.pcomm, kCommWidth);
   }
   if (container_) {
     fmt::format_to(std::back_inserter(buf_), " {:<10} ", ev.netns);
-    append_comm(buf_, container_column(ev), 12);
+    append_text(buf_, text_, container_column(ev), 12);
   }
   if (dns_) {
     buf_.push_back(' ');
-    buf_.append(ev.query);
+    append_text(buf_, text_, ev.query);
   }
   if (cmdline_) {
     // Pads QUERY only when a command line follows it.
     buf_.push_back(' ');
-    append_comm(buf_, ev.cmdline, ev.cmdline.size());
+    append_text(buf_, text_, ev.cmdline);
   }
 }
 
@@ -221,7 +231,7 @@ void TextSink::connect(const ConnectEvent& ev) {
     if (buf_.size() - before >= 6 && buf_[buf_.size() - 1] != ' ') buf_.push_back(' ');
   }
   fmt::format_to(it, "{:<7} ", ev.pid);
-  append_comm(buf_, ev.comm);
+  append_text(buf_, text_, ev.comm, kCommWidth);
   fmt::format_to(it, " {:<2} ", ev.ip);
   if (dir_) append_padded(buf_, ev.inbound ? "in  " : "out ", 4);
 
@@ -320,7 +330,7 @@ void TextSink::counts(std::vector<CountRow> rows) {
     buf_.clear();
     if (by_process_) {
       fmt::format_to(it, "{:<7} ", r.pid);
-      append_comm(buf_, r.comm, TC_COMM_LEN);
+      append_text(buf_, text_, r.comm, TC_COMM_LEN);
       buf_.push_back(' ');
     }
     append_padded(buf_, texts[i].laddr, lwidth);

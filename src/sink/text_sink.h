@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "cli/options.h"
@@ -57,6 +58,7 @@ class TextSink final : public Sink {
   std::optional<std::uint64_t> first_mono_ns_;
   AddressCache addrs_;
   fmt::memory_buffer buf_;  // reused for every line
+  std::string text_;        // reused for every escaped field
 };
 
 }  // namespace tcpconnect

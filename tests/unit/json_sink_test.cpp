@@ -387,5 +387,45 @@ TEST(JsonSink, OutcomeRecordNamesTheErrno) {
   EXPECT_FALSE(j.contains("duration_ns"));
 }
 
+// JSON is for programs: it keeps the exact value of every outside text
+// (no \xHH escaping as in the text output). C0 controls become \u00XX, and
+// C1 and bidi controls, valid UTF-8, travel as themselves; only bytes that
+// are not UTF-8 at all are lost (U+FFFD), as docs/json-schema.md says.
+TEST(JsonSink, HostileTextKeepsItsExactValue) {
+  Options o;
+  o.dns = true;
+  std::ostringstream out;
+  JsonSink sink(o, out);
+  ConnectEvent ev = sample_event();
+  ev.comm =
+      "\xc2\x9b"
+      "2J\xe2\x80\xae";
+  ev.pcomm = "\x1b]0;x\x07";
+  const std::string cgroup =
+      "/t/\xe2\x81\xa6\xc2\x9d"
+      "c";
+  ev.cgroup = cgroup;
+  ev.cmdline =
+      "sh \xc2\x9b"
+      "2J \xe2\x80\xae \x9b \x1b]0;x\x07";
+  ev.query = ev.query_name = "a\xe2\x80\x8f.example";
+  sink.connect(ev);
+  const auto recs = parse_lines(out.str());
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0]["comm"],
+            "\xc2\x9b"
+            "2J\xe2\x80\xae");
+  EXPECT_EQ(recs[0]["pcomm"], "\x1b]0;x\x07");
+  EXPECT_EQ(recs[0]["cgroup"], cgroup);
+  EXPECT_EQ(recs[0]["cmdline"],
+            "sh \xc2\x9b"
+            "2J \xe2\x80\xae \xef\xbf\xbd \x1b]0;x\x07");
+  EXPECT_EQ(recs[0]["query"], "a\xe2\x80\x8f.example");
+  // No raw C0 byte on the line: ESC and BEL are written as escapes.
+  EXPECT_EQ(out.str().find('\x1b'), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find('\x07'), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find(R"("pcomm":"\u001b]0;x\u0007")"), std::string::npos) << out.str();
+}
+
 }  // namespace
 }  // namespace tcpconnect

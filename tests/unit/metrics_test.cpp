@@ -135,6 +135,9 @@ TEST(Metrics, EmptyRegistryHasEveryFamily) {
       "# TYPE tcpconnect_lost_enrichment_total counter\n"
       "tcpconnect_lost_enrichment_total{kind=\"exec\"} 0\n"
       "tcpconnect_lost_enrichment_total{kind=\"dns\"} 0\n"
+      "# HELP tcpconnect_last_read_timestamp_seconds When the tracer last read the kernel side, in "
+      "seconds since the Unix epoch.\n"
+      "# TYPE tcpconnect_last_read_timestamp_seconds gauge\n"
       "# HELP tcpconnect_build_info Version and attach method of the running tracer.\n"
       "# TYPE tcpconnect_build_info gauge\n";
   EXPECT_EQ(m.render(), expected);
@@ -286,6 +289,8 @@ TEST(Metrics, OutcomeLabelValues) {
   EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), 7);
 }
 
+// A task name is escaped like the text output's COMM (a backslash becomes
+// two), then for the exposition format (each of those becomes two again).
 TEST(Metrics, LabelValuesAreEscaped) {
   Metrics m;
   m.set_info("1.0\n\"beta\"", "C:\\fentry");
@@ -293,23 +298,33 @@ TEST(Metrics, LabelValuesAreEscaped) {
   const std::string text = m.render();
   EXPECT_EQ(samples(text, "tcpconnect_build_info{")[0],
             "tcpconnect_build_info{version=\"1.0\\n\\\"beta\\\"\",attach=\"C:\\\\fentry\"} 1");
-  EXPECT_EQ(samples(text, "tcpconnect_connects_total{")[0],
-            "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"a\\\"b\\\\c\"} "
-            "1");
+  EXPECT_EQ(
+      samples(text, "tcpconnect_connects_total{")[0],
+      "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"a\\\"b\\\\\\\\c\"} "
+      "1");
 }
 
+// The `comm` label is the text output's escaping of the name (sink/escape.h),
+// then the exposition format's: every `\` of the escaped form shows as `\\`.
 TEST(Metrics, CommIsAlwaysValidUtf8WithoutControls) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"caf\xc3\xa9", "caf\xc3\xa9"},  // valid 2-byte UTF-8 is kept
       {"\xe2\x82\xac\xf0\x9f\x98\x80", "\xe2\x82\xac\xf0\x9f\x98\x80"},  // 3 and 4 bytes
-      {"\xff\xfeok", "??ok"},                                            // not UTF-8 at all
-      {"\xc0\xaf", "??"},                                                // overlong '/'
-      {"\xed\xa0\x80x", "???x"},                                         // a surrogate
-      {"\xf4\x90\x80\x80", "????"},                                      // past U+10FFFF
-      {"ab\xe2\x82", "ab??"},                                            // truncated at the end
-      {"a\xe2(b", "a?(b"},                                               // bad continuation
-      {"tab\there\nnl\x7f", "tab?here?nl?"},                             // C0 and DEL
-      {"c1\xc2\x85", "c1?"},                                             // C1 (NEL)
+      {"\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac"},          // CJK
+      {"\xff\xfeok", "\\\\xff\\\\xfeok"},                                // not UTF-8 at all
+      {"\xc0\xaf", "\\\\xc0\\\\xaf"},                                    // overlong '/'
+      {"\xed\xa0\x80x", "\\\\xed\\\\xa0\\\\x80x"},                       // a surrogate
+      {"\xf4\x90\x80\x80", "\\\\xf4\\\\x90\\\\x80\\\\x80"},              // past U+10FFFF
+      {"ab\xe2\x82", "ab\\\\xe2\\\\x82"},                                // truncated at the end
+      {"a\xe2(b", "a\\\\xe2(b"},                                         // bad continuation
+      {"tab\there\nnl\x7f", "tab\\\\x09here\\\\x0anl\\\\x7f"},           // C0 and DEL
+      {"c1\xc2\x85", "c1\\\\xc2\\\\x85"},                                // C1 (NEL), UTF-8
+      {"\x9b"
+       "2J",
+       "\\\\x9b2J"},  // C1, raw byte
+      {"\xe2\x80\xae"
+       "rlo",
+       "\\\\xe2\\\\x80\\\\xaerlo"},  // bidi override
   };
   for (const auto& [raw, want] : cases) {
     Metrics m;
@@ -319,13 +334,102 @@ TEST(Metrics, CommIsAlwaysValidUtf8WithoutControls) {
     EXPECT_EQ(s[0], "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"" + want +
                         "\"} 1");
   }
-  // Names that sanitize alike share one series (and one admission slot).
-  Metrics m(MetricsConfig{.top_n = 1});
+  // Escaping is one-to-one: names that differ keep series of their own.
+  Metrics m(MetricsConfig{.top_n = 2});
   m.observe(outcome(Outcome::Established, 1, "x\x01", 1));
   m.observe(outcome(Outcome::Established, 1, "x\x02", 1));
-  EXPECT_EQ(value_of(m.render(),
-                     "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"x?\"}"),
-            2);
+  const std::string text = m.render();
+  EXPECT_EQ(value_of(text,
+                     "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm="
+                     "\"x\\\\x01\"}"),
+            1)
+      << text;
+  EXPECT_EQ(value_of(text,
+                     "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm="
+                     "\"x\\\\x02\"}"),
+            1)
+      << text;
+}
+
+// "other" is the overflow series alone: a task really named "other" is
+// labelled with its first byte escaped, and never merges into it.
+TEST(Metrics, TaskNamedOtherDoesNotMergeIntoTheOverflow) {
+  Metrics m(MetricsConfig{.top_n = 1});
+  m.observe(outcome(Outcome::Established, 1, "other", 1));
+  m.observe(outcome(Outcome::Established, 1, "curl", 1));  // over the bound
+  m.observe(outcome(Outcome::Established, 1, "other", 1));
+  m.observe(accept_ev(22, "other"));
+  m.observe(accept_ev(22, "sshd"));
+  const std::string text = m.render();
+  EXPECT_EQ(samples(text, "tcpconnect_connects_total{"),
+            (std::vector<std::string>{
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm="
+                "\"\\\\x6fther\"} 2",
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"other\"} 1",
+            }))
+      << text;
+  EXPECT_EQ(samples(text, "tcpconnect_accepts_total{"),
+            (std::vector<std::string>{
+                "tcpconnect_accepts_total{lport=\"22\",comm=\"\\\\x6fther\"} 1",
+                "tcpconnect_accepts_total{lport=\"22\",comm=\"other\"} 1",
+            }))
+      << text;
+  // Names that only look alike keep their own labels: "\x6fther" typed out
+  // (backslash doubled by the escaping), and "other" with more after it.
+  Metrics n;
+  n.observe(outcome(Outcome::Established, 1, "\\x6fther", 1));
+  n.observe(outcome(Outcome::Established, 1, "others", 1));
+  n.observe(outcome(Outcome::Established, 1, "Other", 1));
+  EXPECT_EQ(samples(n.render(), "tcpconnect_connects_total{"),
+            (std::vector<std::string>{
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"Other\"} 1",
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm="
+                "\"\\\\\\\\x6fther\"} 1",
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"others\"} 1",
+            }));
+}
+
+TEST(Metrics, LastReadTimestamp) {
+  Metrics m;
+  const std::string family =
+      "# HELP tcpconnect_last_read_timestamp_seconds When the tracer last read the kernel side, "
+      "in seconds since the Unix epoch.\n"
+      "# TYPE tcpconnect_last_read_timestamp_seconds gauge\n";
+  // No sample until the kernel side was read once.
+  EXPECT_NE(m.render().find(family + "# HELP tcpconnect_build_info"), std::string::npos)
+      << m.render();
+  EXPECT_TRUE(samples(m.render(), "tcpconnect_last_read_timestamp_seconds").empty());
+  m.set_last_read(1'764'912'345'123'456'789ULL);
+  EXPECT_NE(m.render().find(family + "tcpconnect_last_read_timestamp_seconds "
+                                     "1764912345.123456789\n"),
+            std::string::npos)
+      << m.render();
+  m.set_last_read(1'764'912'400'000'000'007ULL);  // the latest read wins
+  EXPECT_EQ(
+      samples(m.render(), "tcpconnect_last_read_timestamp_seconds"),
+      (std::vector<std::string>{"tcpconnect_last_read_timestamp_seconds 1764912400.000000007"}));
+  EXPECT_DOUBLE_EQ(value_of(m.render(), "tcpconnect_last_read_timestamp_seconds"), 1764912400.0);
+}
+
+// The poll thread sets while the HTTP thread renders.
+TEST(Metrics, LastReadIsSetWhileRendering) {
+  Metrics m;
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done) {
+      const std::string text = m.render();
+      auto s = samples(text, "tcpconnect_last_read_timestamp_seconds");
+      ASSERT_LE(s.size(), 1u);
+      if (!s.empty()) {
+        ASSERT_EQ(s[0].rfind("tcpconnect_last_read_timestamp_seconds 17", 0), 0u);
+      }
+    }
+  });
+  for (std::uint64_t i = 1; i <= 20'000; ++i) m.set_last_read(1'700'000'000'000'000'000ULL + i);
+  done = true;
+  reader.join();
+  EXPECT_EQ(samples(m.render(), "tcpconnect_last_read_timestamp_seconds")[0],
+            "tcpconnect_last_read_timestamp_seconds 1700000000.000020000");
 }
 
 TEST(Metrics, TopNAdmitsFirstValuesPerLabel) {
@@ -727,8 +831,11 @@ TEST(MetricsServer, PrometheusScrapes) {
             "2");
   EXPECT_EQ(wait_value("tcpconnect_handshake_latency_seconds_count", "4"), "4");
   EXPECT_EQ(wait_value("tcpconnect_build_info", "1"), "1");
-  // The hostile task name arrives as valid UTF-8, escapes undone.
-  EXPECT_EQ(wait_value("tcpconnect_connects_total{comm=\"a\\\"b\\\\c??\"}", "1"), "1");
+  // The hostile task name arrives as valid UTF-8 with the exposition's
+  // escapes undone: the label is the escaped name, a"b\\c\x0a\xff (PromQL
+  // doubles each backslash again).
+  EXPECT_EQ(wait_value("tcpconnect_connects_total{comm=\"a\\\"b\\\\\\\\c\\\\x0a\\\\xff\"}", "1"),
+            "1");
 
   kill(c.pid, SIGTERM);
   int st = 0;

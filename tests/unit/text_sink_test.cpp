@@ -134,27 +134,27 @@ TEST(TextSink, TimestampRelativeToFirstEvent) {
 
 // A long IPv6 address widens its column (to len + 1) for this and every
 // later row; the other column keeps its width; comm is cut to 12 bytes and
-// control bytes show as '?'.
+// control bytes are escaped.
 TEST(TextSink, LongSaddrGrowsColumn) {
   const std::vector<ConnectEvent> evs = {
       curl_v4(),
       event(2'000'000'000, 77, 0, "a-very-long-co", 6, kLongV6, 1, "2001:db8::1", 443),
-      event(3'123'456'789, 1234, 1000, "x\x01y\x1fz\x7f\xc3\xa9", 4, "10.0.0.1", 40000,
-            "93.184.216.34", 80),
+      event(3'123'456'789, 1234, 1000, "x\x01y\xc3\xa9", 4, "10.0.0.1", 40000, "93.184.216.34", 80),
   };
-  EXPECT_EQ(run({}, evs),
-            "PID     COMM         IP SADDR            DADDR            DPORT\n"
-            "1234    curl         4  10.0.0.1         93.184.216.34    80\n"
-            "77      a-very-long- 6  2001:db8:85a3:1234:5678:8a2e:370:7334  2001:db8::1      443\n"
-            "1234    x?y?z?\xc3\xa9     4  10.0.0.1                               93.184.216.34    "
-            "80\n");
+  EXPECT_EQ(
+      run({}, evs),
+      "PID     COMM         IP SADDR            DADDR            DPORT\n"
+      "1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+      "77      a-very-long- 6  2001:db8:85a3:1234:5678:8a2e:370:7334  2001:db8::1      443\n"
+      "1234    x\\x01y\xc3\xa9     4  10.0.0.1                               93.184.216.34    "
+      "80\n");
   EXPECT_EQ(
       run({.t = true, .L = true}, evs),
       "TIME(s)  PID     COMM         IP SADDR            LPORT  DADDR            DPORT\n"
       "0.000    1234    curl         4  10.0.0.1         40000  93.184.216.34    80\n"
       "1.000    77      a-very-long- 6  2001:db8:85a3:1234:5678:8a2e:370:7334  1      2001:db8::1"
       "      443\n"
-      "2.123    1234    x?y?z?\xc3\xa9     4  10.0.0.1                               40000  "
+      "2.123    1234    x\\x01y\xc3\xa9     4  10.0.0.1                               40000  "
       "93.184.216.34    80\n");
 }
 
@@ -177,18 +177,65 @@ TEST(TextSink, SixteenCharAddressKeepsASpace) {
             "4321    ssh          6  2001:db8::1:2:3a  ::1              22\n");
 }
 
-TEST(TextSink, CommTruncatedAndSanitized) {
+// Escapes count toward the 12 bytes at their printed length, and an escape
+// that would not fit whole is left out, so the column stays aligned.
+TEST(TextSink, CommTruncatedAndEscaped) {
   auto a = curl_v4();
   a.comm = "0123456789abcdef";
   auto b = curl_v4();
   b.comm = std::string("\ttab\nnl\x7f\x80", 9);
   auto c = curl_v4();
   c.comm = "";
-  EXPECT_EQ(run({}, {a, b, c}),
+  auto d = curl_v4();
+  d.comm = std::string("a\0b", 3);
+  EXPECT_EQ(run({}, {a, b, c, d}),
             "PID     COMM         IP SADDR            DADDR            DPORT\n"
             "1234    0123456789ab 4  10.0.0.1         93.184.216.34    80\n"
-            "1234    ?tab?nl?\x80    4  10.0.0.1         93.184.216.34    80\n"
-            "1234                 4  10.0.0.1         93.184.216.34    80\n");
+            "1234    \\x09tab\\x0an 4  10.0.0.1         93.184.216.34    80\n"
+            "1234                 4  10.0.0.1         93.184.216.34    80\n"
+            "1234    a\\x00b       4  10.0.0.1         93.184.216.34    80\n");
+}
+
+// Valid non-ASCII names pass through; one that does not fit in 12 bytes is
+// cut before its last whole character, never inside it.
+TEST(TextSink, NonAsciiCommIsKeptAndCutOnACharacterBoundary) {
+  auto a = curl_v4();
+  a.comm = "caf\xc3\xa9";
+  auto b = curl_v4();
+  b.comm = "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x83\x86\xe3\x82\xb9";  // 5 CJK, 15 bytes
+  auto c = curl_v4();
+  c.comm = "0123456789a\xc3\xa9";  // the 2-byte character would end at byte 13
+  EXPECT_EQ(run({}, {a, b, c}),
+            "PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "1234    caf\xc3\xa9        4  10.0.0.1         93.184.216.34    80\n"
+            "1234    \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x83\x86 4  10.0.0.1         "
+            "93.184.216.34    80\n"
+            "1234    0123456789a  4  10.0.0.1         93.184.216.34    80\n");
+}
+
+// -c --by-process: COMM is 16 bytes wide there, with the same escaping.
+TEST(TextSink, CountTableCommIsEscaped) {
+  Options o;
+  o.count = true;
+  o.by_process = true;
+  std::ostringstream out, err;
+  TextSink sink(o, out, err);
+  sink.start(StartInfo{"0.1.0", "tp_btf", 1});
+  CountRow r;
+  r.ip = 4;
+  r.saddr = addr(4, "10.0.0.1");
+  r.daddr = addr(4, "10.0.0.2");
+  r.dport = 80;
+  r.count = 1;
+  r.pid = 42;
+  r.comm =
+      "\x9b"
+      "6n\xc2\x9b"
+      "6n";
+  sink.counts({r});
+  sink.finish(FinishInfo{0, 0});
+  EXPECT_NE(out.str().find("\n42      \\x9b6n\\xc2\\x9b6n 10.0.0.1 "), std::string::npos)
+      << out.str();
 }
 
 CountRow row(int ip, const char* s, const char* d, std::uint16_t port, std::uint64_t count) {
@@ -494,7 +541,49 @@ TEST(TextSinkProcess, ParentAndCmdlineColumns) {
             "PID     COMM         IP SADDR            DADDR            DPORT  PPID    PCOMM        "
             "QUERY CMDLINE\n"
             "1234    curl         4  10.0.0.1         93.184.216.34    80     1       systemd      "
-            "example.com curl -s https://example.com/?\n");
+            "example.com curl -s https://example.com/\\x01\n");
+}
+
+// A hostile name in every text column: nothing of it reaches the terminal
+// unescaped, and the fixed-width columns keep their widths.
+TEST(TextSink, HostileTextInEveryColumnIsEscaped) {
+  Options o;
+  o.parent = true;
+  o.container = true;
+  o.dns = true;
+  o.cmdline = true;
+  ConnectEvent ev = curl_v4();
+  ev.comm =
+      "\xc2\x9b"
+      "2J";  // CSI, UTF-8 encoded
+  ev.ppid = 1;
+  ev.pcomm =
+      "\xe2\x80\xae"
+      "evil";  // RLO
+  ev.netns = 7;
+  ev.cgroup = "/x/\x9b\x1b]0;x\x07";  // raw C1, OSC
+  ev.query = "a\x1b[2J.example (3 ms)";
+  ev.cmdline = "sh -c \x1b]0;x\x07 \xe2\x81\xa6 back\\slash";
+  EXPECT_EQ(run_with(o, {ev}),
+            "PID     COMM         IP SADDR            DADDR            DPORT  PPID    PCOMM        "
+            "NETNS      CONTAINER    QUERY CMDLINE\n"
+            "1234    \\xc2\\x9b2J   4  10.0.0.1         93.184.216.34    80     1       "
+            "\\xe2\\x80\\xae 7          \\x9b\\x1b]0;x "
+            "a\\x1b[2J.example (3 ms) sh -c \\x1b]0;x\\x07 \\xe2\\x81\\xa6 back\\\\slash\n");
+}
+
+// With a docker ID the CONTAINER column is hex; without one it is the
+// cgroup's last component, escaped like any other outside text.
+TEST(TextSink, ContainerFromCgroupNameIsEscaped) {
+  Options o;
+  o.container = true;
+  ConnectEvent ev = curl_v4();
+  ev.cgroup = "/a/caf\xc3\xa9\xe2\x80\x8f";  // LRM after valid UTF-8
+  EXPECT_EQ(
+      run_with(o, {ev}),
+      "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER\n"
+      "1234    curl         4  10.0.0.1         93.184.216.34    80     0          "
+      "caf\xc3\xa9\n");
 }
 
 }  // namespace
