@@ -68,7 +68,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # tcpconnect_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${CPACK_PACKAGE_CONTACT}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# Library dependencies (libbpf1, libelf1, libfmt9, libcpp-httplib0.11, libstdc++6, ...)
+# Library dependencies (libbpf1, libelf1, libfmt9, libcap-ng0, libstdc++6, ...)
 # are read from the binary by dpkg-shlibdeps (package dpkg-dev).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # The Description's first line is CPACK_PACKAGE_DESCRIPTION_SUMMARY; this is the rest.

@@ -115,6 +115,19 @@ constexpr int kMaxDepth = 32;
 
 const std::string kEmpty;
 
+// Running out of descriptors is the one failure here that is neither the
+// cgroup's doing nor lasting, yet it empties every path looked up meanwhile:
+// said once on stderr, so that empty cgroup fields are not a silent mystery.
+void warn_if_out_of_fds(int err) {
+  static bool warned = false;
+  if (warned || (err != EMFILE && err != ENFILE)) return;
+  warned = true;
+  std::fprintf(stderr,
+               "tcpconnect: warning: cannot resolve cgroup paths: %s; cgroup fields are empty "
+               "until descriptors are freed\n",
+               std::strerror(err));
+}
+
 }  // namespace
 
 std::string container_id_from_cgroup(std::string_view path) {
@@ -218,6 +231,7 @@ std::string CgroupPaths::open_by_id(std::uint64_t id, bool& gone) {
   std::memcpy(h.fh.f_handle, &id, sizeof id);
   int fd = open_by_handle_at(mount_fd_, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
+    warn_if_out_of_fds(errno);
     if (errno == ESTALE || errno == ENOENT) {
       gone = true;
     } else if (errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP) {
@@ -256,7 +270,10 @@ void CgroupPaths::walk() {
     stack.pop_back();
     const char* rel = d.path.empty() ? "." : d.path.c_str() + 1;
     int fd = openat(mount_fd_, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) continue;  // removed meanwhile
+    if (fd < 0) {  // removed meanwhile, or out of descriptors
+      warn_if_out_of_fds(errno);
+      continue;
+    }
     DIR* dir = fdopendir(fd);
     if (!dir) {
       close(fd);

@@ -1,4 +1,5 @@
-// Serves a Metrics registry over HTTP (cpp-httplib) on a background thread.
+// Serves a Metrics registry over HTTP on a background thread, with fixed
+// bounds on what a client can make it hold or wait for (metrics_server.cpp).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@ class MetricsServer {
   static std::unique_ptr<MetricsServer> bind(const Metrics& metrics, const std::string& addr,
                                              std::uint16_t port, std::string& err);
   void serve();
-  ~MetricsServer();  // stops serving and joins the thread
+  ~MetricsServer();  // stops serving and joins the thread, without waiting for any client
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
