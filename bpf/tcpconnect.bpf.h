@@ -268,8 +268,32 @@ static __always_inline void read_parent(__u32 *ppid, char *pcomm)
 	bpf_probe_read_kernel(pcomm, TC_COMM_LEN, &parent->comm);
 }
 
+/* Before 5.5 ("time: Rename tsk->real_start_time to ->start_boottime") the
+ * same boot-based start time had another name. */
+struct task_struct___rst {
+	__u64 real_start_time;
+};
+
+/* start_boottime of the thread-group leader: what /proc/PID/stat reports as
+ * starttime (in clock ticks there). de_thread() hands the old leader's start
+ * time to the exec'ing thread, so it stays the process's for its lifetime. */
+static __always_inline __u64 task_start_ns(struct task_struct *task)
+{
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+	if (bpf_core_field_exists(leader->start_boottime))
+		return BPF_CORE_READ(leader, start_boottime);
+	return BPF_CORE_READ((struct task_struct___rst *)leader, real_start_time);
+}
+
+static __always_inline __u64 current_start_ns(void)
+{
+	return task_start_ns((struct task_struct *)bpf_get_current_task());
+}
+
 static __always_inline void owner_ids(struct tc_conn *c)
 {
+	c->start_ns = current_start_ns();
 	c->cgroup_id = bpf_get_current_cgroup_id();
 	c->mntns = current_mntns();
 	if (want_parent)
@@ -510,6 +534,7 @@ new_record(__u8 type, const struct sock *sk, const struct tc_conn *c)
 	rec->ppid = c->ppid;
 	rec->pad3 = 0;
 	__builtin_memcpy(rec->pcomm, c->pcomm, sizeof(rec->pcomm));
+	rec->start_ns = c->start_ns;
 	return rec;
 }
 
@@ -885,6 +910,7 @@ static __always_inline void send_early_failure(__u8 type, struct connect_call *c
 	rec->netns = sk_netns(sk);
 	rec->mntns = current_mntns();
 	rec->cgroup_id = bpf_get_current_cgroup_id();
+	rec->start_ns = current_start_ns();
 	if (want_parent)
 		read_parent(&rec->ppid, rec->pcomm);
 	if (af == TC_AF_INET) {
@@ -1048,6 +1074,7 @@ static __always_inline int handle_exec(void)
 	rec->truncated = end - start > TC_CMDLINE_MAX;
 	rec->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	rec->pad = 0;
+	rec->start_ns = task_start_ns(task);
 	send_user_tail(rec, __builtin_offsetof(struct tc_exec_record, args), &rec->len, rec->args,
 		       TC_CMDLINE_MAX, end - start, (const void *)start, &lost_execs);
 	return 0;

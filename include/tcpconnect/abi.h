@@ -75,6 +75,10 @@ struct tc_connect_record {
 	__u32 ppid;        /* owner's parent (tgid), read at the event */
 	__u32 pad3;
 	char pcomm[TC_COMM_LEN]; /* owner's parent's task name */
+	/* The owner's thread-group leader's start_boottime (ns since boot,
+	 * suspend included): /proc/PID/stat's starttime in ns, so that a reused
+	 * PID is told from the process that had it. */
+	__u64 start_ns;
 };
 
 /* Longest command line kept from an exec (bytes of argv, NUL-separated). */
@@ -91,6 +95,7 @@ struct tc_exec_record {
 	__u16 len;      /* bytes in args */
 	__u32 ppid;
 	__u32 pad;
+	__u64 start_ns; /* start_boottime of the exec'ing process (see tc_connect_record) */
 	__u8 args[TC_CMDLINE_MAX];
 };
 
@@ -134,6 +139,7 @@ struct tc_conn {
 	__u32 ppid;
 	__u32 pad3;
 	char pcomm[TC_COMM_LEN];
+	__u64 start_ns; /* owner's start_boottime, read when the owner is recorded */
 };
 
 /* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT);
@@ -160,7 +166,11 @@ struct tc_count_value {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct tc_connect_record) == 152, "ABI: connect record size");
+static_assert(sizeof(struct tc_connect_record) == 160, "ABI: connect record size");
+static_assert(__builtin_offsetof(struct tc_connect_record, start_ns) == 152,
+	      "ABI: connect record start time");
+static_assert(__builtin_offsetof(struct tc_exec_record, args) == 40, "ABI: exec record header");
+static_assert(sizeof(struct tc_conn) == 96, "ABI: connection table value size");
 static_assert(__builtin_offsetof(struct tc_exec_record, type) ==
 		      __builtin_offsetof(struct tc_connect_record, type),
 	      "ABI: record type offset");

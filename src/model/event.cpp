@@ -77,6 +77,7 @@ std::optional<ExecSample> decode_exec(std::span<const std::uint8_t> sample) {
   e.mono_ns = raw.ts_ns;
   e.pid = raw.pid;
   e.ppid = raw.ppid;
+  e.start_ns = raw.start_ns;
   e.truncated = raw.truncated != 0;
   e.args = sample.subspan(hdr, raw.len);
   return e;
@@ -119,6 +120,7 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
   ev.cgroup_id = raw.cgroup_id;
   ev.ppid = raw.ppid;
   ev.pcomm = comm_of(raw.pcomm);
+  ev.start_ns = raw.start_ns;
   return ev;
 }
 

@@ -46,6 +46,7 @@ struct ConnectEvent {
   std::uint64_t cgroup_id = 0;  // cgroup v2 id of the owner
   std::uint32_t ppid = 0;       // owner's parent, read at the event (0: not read)
   std::string pcomm;            // owner's parent's task name
+  std::uint64_t start_ns = 0;   // owner's start time, ns since boot (/proc/PID/stat starttime)
 
   // Filled by the enrichment stage (src/enrich), when asked for. The views
   // point into the enricher's caches and are valid until its next call.
@@ -62,6 +63,7 @@ struct ExecSample {
   std::uint64_t mono_ns = 0;
   std::uint32_t pid = 0;
   std::uint32_t ppid = 0;
+  std::uint64_t start_ns = 0;          // the process's start time, as in ConnectEvent
   bool truncated = false;              // argv was longer than what the kernel copied
   std::span<const std::uint8_t> args;  // NUL-separated; points into the ring buffer
 };

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -66,6 +67,38 @@ TEST(EventDecode, IPv4) {
   EXPECT_EQ(ev->sport, 40000);
   EXPECT_EQ(ev->dport, 80);
   EXPECT_EQ(ev->comm, "curl");
+}
+
+TEST(EventDecode, OwnerStartTime) {
+  auto r = ipv4_record();
+  r.start_ns = 123'456'789'000ULL;
+  const auto bytes = bytes_of(r);
+  const auto ev = decode_connect(bytes, 0);
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->start_ns, 123'456'789'000ULL);
+}
+
+TEST(EventDecode, ExecRecordUnalignedWithStartTime) {
+  tc_exec_record r;
+  std::memset(&r, 0, sizeof(r));
+  r.ts_ns = 7;
+  r.pid = 42;
+  r.ppid = 41;
+  r.type = TC_REC_EXEC;
+  r.start_ns = 987'654'321ULL;
+  const char args[] = "sh\0-c\0true";
+  r.len = sizeof(args) - 1;
+  std::memcpy(r.args, args, r.len);
+  const std::size_t n = offsetof(tc_exec_record, args) + r.len;
+  std::vector<std::uint8_t> buf(n + 1);
+  std::memcpy(buf.data() + 1, &r, n);  // odd address: decoding must not rely on alignment
+  const auto e = decode_exec(std::span(buf).subspan(1));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->pid, 42u);
+  EXPECT_EQ(e->ppid, 41u);
+  EXPECT_EQ(e->start_ns, 987'654'321ULL);
+  EXPECT_EQ(std::string(e->args.begin(), e->args.end()), std::string(args, sizeof(args) - 1));
+  EXPECT_FALSE(decode_exec(std::span(buf).subspan(1, offsetof(tc_exec_record, args) - 1)));
 }
 
 TEST(EventDecode, IPv4IgnoresUnusedAddressBytes) {
