@@ -13,7 +13,7 @@ Enricher::Enricher(const Options& opts)
       processes_(opts.exec_cache_size) {}
 
 void Enricher::on_exec(const ExecSample& exec) {
-  if (cmdlines_) processes_.on_exec(exec.pid, join_argv(exec.args, exec.truncated));
+  if (cmdlines_) processes_.on_exec(exec.pid, exec.start_ns, join_argv(exec.args, exec.truncated));
 }
 
 void Enricher::on_dns(const DnsSample& dns) {
@@ -27,7 +27,7 @@ constexpr std::size_t kMaxContainers = 16384;
 }  // namespace
 
 void Enricher::enrich(ConnectEvent& ev) {
-  if (cmdlines_) ev.cmdline = processes_.cmdline(ev.pid);
+  if (cmdlines_) ev.cmdline = processes_.cmdline(ev.pid, ev.start_ns);
   if (containers_ && ev.cgroup_id) {
     ev.cgroup = cgroups_.path_of(ev.cgroup_id);
     auto it = container_of_.find(ev.cgroup_id);

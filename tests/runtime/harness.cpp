@@ -433,6 +433,15 @@ std::set<int> still_loaded(const std::set<int>& ids) {
   return loaded;
 }
 
+long status_kib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  const std::string key = field + ":";
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size()));
+  }
+  return -1;
+}
+
 std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> kids;
   std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");

@@ -133,6 +133,9 @@ std::set<int> still_loaded(const std::set<int>& ids);
 // Direct children of `pid`.
 std::vector<pid_t> children_of(pid_t pid);
 
+// A "Vm...:" line of /proc/PID/status in KiB (e.g. "VmRSS", "VmHWM"), or -1.
+long status_kib(pid_t pid, const std::string& field);
+
 }  // namespace rt
 
 namespace rt {
