@@ -39,6 +39,9 @@ constexpr std::int64_t kLostReportNs = 1'000'000'000;
 // Longer than any handshake (SYN retries at their maximum back-off).
 constexpr std::uint64_t kHandshakeMaxAgeNs = 600ull * 1'000'000'000;
 constexpr std::int64_t kSweepEveryNs = 10'000'000'000;
+// With --metrics the loop never waits for stdout (the counters must keep up):
+// records beyond this much unwritten output are counted, not written.
+constexpr std::size_t kMaxBacklog = 1 << 20;
 
 // Whether a record is one the user asked to see. The kernel sends only those,
 // except when metrics need more (every outcome, close and accept).
@@ -96,6 +99,7 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   const std::int64_t mono_to_wall = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
   std::uint64_t events = 0;
   std::uint64_t execs = 0, dns_answers = 0;  // enrichment records received
+  std::uint64_t unwritten = 0;               // records not written: stdout blocked in metrics mode
 
   Enricher enricher(opts);
 
@@ -130,6 +134,10 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     if (!ev) return;
     if (metrics) metrics->observe(*ev);
     if (!printed(opts, *ev)) return;
+    if (metrics && outbuf.backlog() >= kMaxBacklog) {
+      unwritten++;
+      return;
+    }
     events++;
     enricher.enrich(*ev);
     sink->connect(*ev);
@@ -147,6 +155,9 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     return error.exit_code;
   }
 
+  // Metrics count in this loop: a reader that stops reading must not stop them.
+  if (metrics && !opts.quiet) outbuf.set_never_block(true);
+
   // Before any thread starts: threads keep the capabilities they were born with.
   drop_privileges(opts, *tracer, err);
   if (server) server->serve();
@@ -162,6 +173,7 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   const std::int64_t deadline =
       opts.duration_s ? start + static_cast<std::int64_t>(*opts.duration_s * 1e9) : INT64_MAX;
   std::uint64_t lost_reported = 0, lost_execs_reported = 0, lost_dns_reported = 0;
+  std::uint64_t unwritten_reported = 0;
   std::int64_t last_sweep = start;
   std::int64_t last_lost_report = 0;
 
@@ -187,6 +199,14 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
       lost_dns_reported = dns_total;
       reported = true;
     }
+    // Straight to stderr: stdout is the output that is blocked.
+    if (unwritten > unwritten_reported) {
+      err << "tcpconnect: WARNING: " << unwritten - unwritten_reported
+          << " records not written: the output is blocked (total " << unwritten
+          << "; metrics counted them)" << std::endl;
+      unwritten_reported = unwritten;
+      reported = true;
+    }
     if (reported) last_lost_report = now;
   };
 
@@ -202,6 +222,7 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     }
     report_lost(false);
     if (metrics) {
+      metrics->set_last_read(static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME)));
       metrics->set_lost(tracer->lost());
       metrics->set_lost_enrichment(tracer->lost_execs(), tracer->lost_dns());
     }
@@ -213,6 +234,8 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     if (outbuf.error() || outbuf.reader_gone()) break;
   }
 
+  // The last records and the summary wait for the reader, within the stop grace.
+  outbuf.set_never_block(false);
   if (!outbuf.error()) {
     tracer->poll(0);  // what arrived before the stop
     if (opts.count) sink->counts(tracer->read_counts(mono_to_wall));

@@ -823,4 +823,52 @@ TEST_F(Loss, StopSignalWhileStdoutIsStalled) {
   }
 }
 
+// With --metrics the counters must not stop with a reader that stopped reading: the loop keeps
+// consuming the ring (no kernel loss), records beyond a 1 MiB backlog are counted as not
+// written on stderr, the scrape shows every connection and when the kernel side was last read.
+TEST_F(Loss, MetricsKeepCountingWhileStdoutIsStalled) {
+  Acceptor a;
+  const int mport = rt::closed_port("127.0.0.1");
+  StalledTracer t({"-j", "-P", a.port_arg(), "--metrics", fmt::format("127.0.0.1:{}", mport)},
+                  false);
+  ASSERT_EQ(t.first_line().rfind(rt::kJsonStart, 0), 0u) << t.err();
+  const int conns = 12'000;  // about 4 MiB of JSON: the pipe and the backlog overflow
+  ASSERT_EQ(rt::run_helper({"--count", std::to_string(conns), "127.0.0.1", a.port_arg()}).size(),
+            static_cast<std::size_t>(conns));
+  const std::string outcomes = fmt::format(
+      R"(tcpconnect_connects_total{{outcome="established",dport="{}",comm="conn_helper"}})",
+      a.port());
+  std::string text;
+  for (auto end = steady_clock::now() + seconds(20); steady_clock::now() < end;) {
+    text = scrape(mport);
+    if (sample(text, outcomes) == conns) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(sample(text, outcomes), conns) << text;
+  EXPECT_EQ(sample(text, "tcpconnect_lost_events_total"), 0) << text;
+  const double last_read = sample(text, "tcpconnect_last_read_timestamp_seconds");
+  const double now =
+      static_cast<double>(
+          duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()) /
+      1000;
+  EXPECT_GT(last_read, now - 2) << text;
+  EXPECT_LE(last_read, now + 1) << text;
+  const long rss = rt::status_kib(t.pid(), "VmRSS");
+  // Reported live, at most once a second.
+  bool reported = false;
+  for (auto end = steady_clock::now() + seconds(10); !reported && steady_clock::now() < end;) {
+    reported = t.err().find("records not written: the output is blocked") != std::string::npos;
+    if (!reported) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(reported) << t.err();
+  EXPECT_EQ(t.stop(SIGTERM), 0) << t.err();
+  EXPECT_NE(t.err().find("tcpconnect: stopped while the output was blocked"), std::string::npos)
+      << t.err();
+  EXPECT_LT(rss, 64 * 1024) << "VmRSS " << rss << " KiB with a stalled stdout";
+  std::cout << fmt::format(
+      "[ loss     ] stalled stdout with --metrics: {} of {} connects "
+      "counted, VmRSS {} KiB\n",
+      sample(text, outcomes), conns, rss);
+}
+
 }  // namespace
