@@ -1,4 +1,7 @@
 // Wiring only: parse options, install signal handlers, run the session.
+#include <fcntl.h>
+
+#include <cerrno>
 #include <csignal>
 #include <iostream>
 
@@ -8,9 +11,24 @@
 
 namespace {
 void on_signal(int) { tcpconnect::request_stop(); }
+
+// Started with fd 0, 1 or 2 closed (`>&-`): the next descriptor opened (a BPF
+// map, the metrics socket) would take its number and receive the output.
+// They are opened on /dev/null instead; returns whether stdout was closed.
+bool open_closed_std_fds() {
+  bool stdout_closed = false;
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    if (fd == 1) stdout_closed = true;
+    // The lowest free number: this one, as the ones below it are open.
+    if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd) return stdout_closed;
+  }
+  return stdout_closed;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
+  const bool stdout_closed = open_closed_std_fds();
   auto parsed = tcpconnect::parse_options(argc, argv);
   switch (parsed.kind) {
     case tcpconnect::ParseResult::Kind::Help:
@@ -22,6 +40,11 @@ int main(int argc, char** argv) {
       return parsed.exit_code;
     case tcpconnect::ParseResult::Kind::Run:
       break;
+  }
+  if (stdout_closed && !parsed.options.quiet) {
+    std::cerr << "tcpconnect: standard output is closed; hint: redirect it (> FILE or > "
+                 "/dev/null), or use --metrics with --quiet\n";
+    return 1;
   }
 
   struct sigaction sa {};

@@ -21,8 +21,12 @@ int events_error(const std::string& dir) {
 }
 }  // namespace
 
-std::string ensure_tracefs(bool& mounted) {
-  mounted = false;
+TracefsMount::~TracefsMount() {
+  // MNT_DETACH: a second tracer that found this mount may still be reading it.
+  if (mounted_) umount2(kTracefs, MNT_DETACH);
+}
+
+std::string TracefsMount::ensure() {
   const int err = events_error(kTracefs);
   if (err == 0 || events_error(kDebugfsTracing) == 0) return {};
   // Mounted but closed to this user (tracefs is root-only): mounting again
@@ -33,7 +37,7 @@ std::string ensure_tracefs(bool& mounted) {
   if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0) {
     return std::string("failed to mount tracefs at ") + kTracefs + ": " + std::strerror(errno);
   }
-  mounted = true;
+  mounted_ = true;
   if (events_error(kTracefs) != 0)
     return std::string("tracefs mounted at ") + kTracefs + " has no events/";
   return {};

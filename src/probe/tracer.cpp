@@ -356,10 +356,11 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     return nullptr;
   }
 
-  bool mounted = false;
-  std::string tracefs_problem = ensure_tracefs(mounted);
+  // Unmounted again (if this call mounted it) once everything is attached or has failed.
+  TracefsMount tracefs;
+  std::string tracefs_problem = tracefs.ensure();
   bool have_tracefs = tracefs_problem.empty();
-  if (mounted) say("mounted tracefs at /sys/kernel/tracing");
+  if (tracefs.mounted()) say("mounted tracefs at /sys/kernel/tracing");
   if (!have_tracefs) say("tracefs unavailable (" + tracefs_problem + ")");
 
   FilterFds filters;

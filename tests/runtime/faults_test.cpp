@@ -202,6 +202,13 @@ TEST_F(Faults, TracefsNotMountedIsMountedByTheTool) {
                       std::string(kUnmountTracefs) + "exec \"$0\" \"$@\"", TCPCONNECT_BIN, "-v",
                       "-L", "-P", port});
   ASSERT_TRUE(t.wait_ready("PID")) << t.err();
+  // Attached tracepoints need no mount: what the tool mounted is gone once it traces.
+  {
+    std::ifstream in("/proc/" + std::to_string(t.pid()) + "/mountinfo");
+    std::string own((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_NE(own.find(" - "), std::string::npos) << "cannot read the tracer's mountinfo";
+    EXPECT_EQ(own.find(" - tracefs "), std::string::npos) << "tracefs left mounted:\n" << own;
+  }
   auto c = rt::run_helper({"127.0.0.1", port});
   ASSERT_EQ(c[0].result, "ok");
   ASSERT_TRUE(t.wait_stdout(fmt::format("\n{} ", c[0].pid))) << t.out();
@@ -611,6 +618,35 @@ TEST_F(Faults, ClosedStdoutMidBurstExitsQuietly) {
     EXPECT_EQ(recs[i]["pid"], burst[0].pid);
   }
   expect_links_released(held);
+}
+
+// Started with fds 0-2 closed (`<&- >&- 2>&-`): a descriptor opened later (a BPF map, the
+// metrics socket) must not become stdout. Per-event output to a closed stdout is refused with
+// one line; metrics with --quiet work, with /dev/null in place of the closed descriptors.
+TEST_F(Faults, ClosedStandardDescriptorsAtStart) {
+  auto r = rt::run_cmd({"/bin/bash", "-c", fmt::format("exec {} -P 1 >&-", TCPCONNECT_BIN)});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(r.err,
+            "tcpconnect: standard output is closed; hint: redirect it (> FILE or > /dev/null), or "
+            "use --metrics with --quiet\n");
+
+  const int mport = rt::closed_port("127.0.0.1");
+  Tracer t("/bin/bash", {"-c", fmt::format("exec {} --metrics 127.0.0.1:{} --quiet <&- >&- 2>&-",
+                                           TCPCONNECT_BIN, mport)});
+  std::string body;
+  for (auto end = steady_clock::now() + seconds(20); body.empty() && steady_clock::now() < end;) {
+    auto resp = rt::http_get("127.0.0.1", mport, "/metrics");
+    if (resp.status == 200) body = resp.body;
+    if (body.empty()) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_NE(body.find("tcpconnect_build_info"), std::string::npos) << "no scrape answered";
+  for (int fd = 0; fd <= 2; ++fd) {
+    char target[256] = {};
+    const auto path = fmt::format("/proc/{}/fd/{}", t.pid(), fd);
+    ASSERT_GT(readlink(path.c_str(), target, sizeof(target) - 1), 0) << path;
+    EXPECT_STREQ(target, "/dev/null") << "fd " << fd;
+  }
+  EXPECT_EQ(t.stop(SIGTERM), 0);
 }
 
 // ---- a metrics client hanging up mid-response ----
