@@ -242,10 +242,30 @@ struct MetricsServer::Impl {
   }
 
   void run();
+  Conn* free_slot();
+  void progress_all();
   void accept_all(Clock::time_point now, Clock::time_point& pause_until);
   void on_readable(Conn& c);
   void on_writable(Conn& c);
+  void drain(Conn& c);
 };
+
+Conn* MetricsServer::Impl::free_slot() {
+  for (auto& c : conns)
+    if (c.fd < 0) return &c;
+  return nullptr;
+}
+
+// As far as each connection can go without waiting (every socket is non-blocking).
+void MetricsServer::Impl::progress_all() {
+  for (auto& c : conns) {
+    if (c.fd < 0) continue;
+    if (c.state == Conn::State::Writing)
+      on_writable(c);
+    else
+      on_readable(c);
+  }
+}
 
 void MetricsServer::Impl::accept_all(Clock::time_point now, Clock::time_point& pause_until) {
   for (int i = 0; i < kAcceptBurst; ++i) {
@@ -259,12 +279,14 @@ void MetricsServer::Impl::accept_all(Clock::time_point now, Clock::time_point& p
         pause_until = now + kAcceptPause;
       return;
     }
-    Conn* slot = nullptr;
-    for (auto& c : conns)
-      if (c.fd < 0) {
-        slot = &c;
-        break;
-      }
+    Conn* slot = free_slot();
+    if (!slot) {
+      // Clients that sent their request and left at once (a scraper timing
+      // out) still hold slots until their next turn: move every connection
+      // on now, so that only clients really present fill the server.
+      progress_all();
+      slot = free_slot();
+    }
     if (!slot) {
       // Full: refused now rather than queued, so that idle clients cannot
       // pile up descriptors or delay the scrapes behind them.
@@ -282,16 +304,19 @@ void MetricsServer::Impl::accept_all(Clock::time_point now, Clock::time_point& p
   }
 }
 
+// Waiting for the client to close after the response, so that unread request
+// bytes cannot turn our close into a reset that destroys the response before
+// the client reads it.
+void MetricsServer::Impl::drain(Conn& c) {
+  char sink[4096];
+  ssize_t n = recv(c.fd, sink, sizeof sink, 0);
+  if (n > 0) c.drained += static_cast<std::size_t>(n);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || c.drained > kMaxDrain) c.close_fd();
+}
+
 void MetricsServer::Impl::on_readable(Conn& c) {
   if (c.state == Conn::State::Draining) {
-    // Waiting for the client to close after the response, so that unread
-    // request bytes cannot turn our close into a reset that destroys the
-    // response before the client reads it.
-    char sink[4096];
-    ssize_t n = recv(c.fd, sink, sizeof sink, 0);
-    if (n > 0) c.drained += static_cast<std::size_t>(n);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || c.drained > kMaxDrain)
-      c.close_fd();
+    drain(c);
     return;
   }
   ssize_t n = recv(c.fd, c.head.data() + c.len, c.head.size() - c.len, 0);
@@ -334,6 +359,7 @@ void MetricsServer::Impl::on_writable(Conn& c) {
   std::string().swap(c.out);
   shutdown(c.fd, SHUT_WR);
   c.state = Conn::State::Draining;
+  drain(c);  // a client already gone frees its slot now
 }
 
 void MetricsServer::Impl::run() {
