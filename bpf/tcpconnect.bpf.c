@@ -142,19 +142,19 @@ int dns_sendto_enter_tp(struct tp_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_read")
 int dns_read_enter_tp(struct tp_sys_enter *ctx)
 {
-	return dns_read_enter(ctx->args[0], ctx->args[1], false);
+	return dns_read_enter(ctx->args[0], ctx->args[1], DNS_READ, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int dns_recvfrom_enter_tp(struct tp_sys_enter *ctx)
 {
-	return dns_read_enter(ctx->args[0], ctx->args[1], false);
+	return dns_read_enter(ctx->args[0], ctx->args[1], DNS_RECVFROM, ctx->args[4], ctx->args[5]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int dns_recvmsg_enter_tp(struct tp_sys_enter *ctx)
 {
-	return dns_read_enter(ctx->args[0], ctx->args[1], true);
+	return dns_read_enter(ctx->args[0], ctx->args[1], DNS_RECVMSG, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_read")

@@ -91,13 +91,21 @@ const volatile bool want_exec = false;           /* TC_REC_EXEC: command lines a
 /* Wake the reader at most this often unless the ring is filling up: keeps
  * wake-ups batched at high rates and lines prompt at low rates. */
 const volatile __u64 wakeup_interval_ns = 50000000;
-const volatile __u64 wakeup_bytes = 1 << 20;
+const volatile __u64 wakeup_bytes = 1 << 20;        /* of the connection ring */
+const volatile __u64 enrich_wakeup_bytes = 1 << 20; /* of the enrichment ring */
+/* Budget of enrichment records (DNS answers, command lines) per user: a
+ * burst of enrich_burst records, then one per enrich_interval_ns (0: no
+ * budget). Records over it are counted lost like those of a full ring. */
+const volatile __u64 enrich_interval_ns = 1000000000ULL / 64;
+const volatile __u64 enrich_burst = 64;
 
 /* Runtime counters, read by user space through the mmapped .bss. */
 __u64 lost_events = 0; /* connection records (connect, outcome, close, accept) */
 __u64 lost_execs = 0;  /* command-line records: their processes show "?" */
 __u64 lost_dns = 0;    /* DNS answers: their connects show no QUERY */
+__u64 dns_rejected = 0; /* reads on DNS sockets not from their server: never names */
 __u64 last_wakeup_ns = 0;
+__u64 enrich_last_wakeup_ns = 0;
 __u64 conns_inserted = 0; /* with conns_deleted and the live count: LRU evictions */
 __u64 conns_deleted = 0;
 __u64 state_recovered = 0; /* primary runs the kernel skipped that the backup took over */
@@ -112,10 +120,34 @@ struct connect_call {
 	__u32 pad2;
 };
 
+/* Two rings, so that no amount of enrichment can take the place of a
+ * connection record: DNS answers and command lines are made at a rate any
+ * local user controls (reading answers, exec'ing in a loop), and in one
+ * shared ring they displaced the records of other users' connections. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
-} events SEC(".maps");
+} events SEC(".maps"); /* connect, outcome, close, accept */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by user space before load */
+} enrich_events SEC(".maps"); /* DNS answers, command lines */
+
+/* Budget state per (kind << 32 | uid): the GCRA "theoretical arrival
+ * time", one word updated with compare-and-swap (no lock in tracing
+ * programs). Keyed by the real uid, not by process: every process of a user
+ * shares it, so neither a fork+exec loop, nor a chain of forks (a new parent
+ * each time), nor many reader processes get more than one user's budget, and
+ * an unprivileged user namespace maps its ids to the same kernel uid. uid 0
+ * has none: root can stop the tracer outright, and a budget would cost busy
+ * root workloads (builds, package managers) their command lines. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} enrich_budget SEC(".maps");
 
 /* Keyed by struct sock *. User space picks the type before load: when
  * connections are followed to their close (--lifetime) it is an LRU hash, so
@@ -482,16 +514,62 @@ static __always_inline int on_syn_sent(__u64 skp)
 	return 0;
 }
 
-static __always_inline __u64 submit_flags(void)
+/* Wake the reader of `ring` at most every wakeup_interval_ns, unless it is
+ * half full. Each ring keeps its own clock: a wake-up for one ring does not
+ * stand for the other (the reader consumes both, but only when woken). */
+static __always_inline __u64 wakeup_flags(void *ring, __u64 *last, __u64 bytes)
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	if (now - last_wakeup_ns >= wakeup_interval_ns ||
-	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
-		last_wakeup_ns = now;
+	if (now - *last >= wakeup_interval_ns || bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= bytes) {
+		*last = now;
 		return BPF_RB_FORCE_WAKEUP;
 	}
 	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u64 submit_flags(void)
+{
+	return wakeup_flags(&events, &last_wakeup_ns, wakeup_bytes);
+}
+
+static __always_inline __u64 enrich_submit_flags(void)
+{
+	return wakeup_flags(&enrich_events, &enrich_last_wakeup_ns, enrich_wakeup_bytes);
+}
+
+#define ENRICH_EXEC 1
+#define ENRICH_DNS 2
+
+/* Whether `uid` may send one more enrichment record of `kind` now (GCRA: the
+ * token bucket of burst enrich_burst refilled every enrich_interval_ns, kept
+ * as the time at which the bucket would be full again). */
+static __always_inline bool enrich_allowed(__u32 kind, __u32 uid)
+{
+	__u64 key = (__u64)kind << 32 | uid, now, next, base, old, *tat;
+	__u64 tolerance = (enrich_burst ? enrich_burst - 1 : 0) * enrich_interval_ns;
+
+	if (!enrich_interval_ns || uid == 0)
+		return true;
+	now = bpf_ktime_get_ns();
+	tat = bpf_map_lookup_elem(&enrich_budget, &key);
+	if (!tat) {
+		next = now + enrich_interval_ns;
+		if (bpf_map_update_elem(&enrich_budget, &key, &next, BPF_NOEXIST) == 0)
+			return true;
+		tat = bpf_map_lookup_elem(&enrich_budget, &key); /* raced with another CPU */
+		if (!tat)
+			return false;
+	}
+	for (int i = 0; i < 4; i++) {
+		old = *(volatile __u64 *)tat;
+		base = old > now ? old : now;
+		if (base - now > tolerance)
+			return false;
+		if (__sync_val_compare_and_swap(tat, old, base + enrich_interval_ns) == old)
+			return true;
+	}
+	return false; /* contended on every try: the budget is being hammered anyway */
 }
 
 /* Reserves a record and fills what the socket and its owner say. */
@@ -832,7 +910,8 @@ static __always_inline const struct sock *sock_from_fd(long fd)
 	return sock_of_file(file_from_fd(fd));
 }
 
-static __always_inline void dns_watch_addr(long fd, const void *uaddr);
+static __always_inline void dns_connect_enter(long fd, const void *uaddr, long len);
+static __always_inline void dns_connect_exit(long ret);
 
 static __always_inline int handle_connect_enter(struct tp_sys_enter_connect *ctx)
 {
@@ -840,7 +919,7 @@ static __always_inline int handle_connect_enter(struct tp_sys_enter_connect *ctx
 	struct connect_call call = {};
 
 	if (want_dns)
-		dns_watch_addr(ctx->fd, ctx->uservaddr);
+		dns_connect_enter(ctx->fd, ctx->uservaddr, ctx->addrlen);
 	if (!want_outcome && !want_close)
 		return 0;
 
@@ -932,6 +1011,8 @@ static __always_inline int handle_connect_return(long ret)
 	__u32 zero = 0;
 	__u64 sk;
 
+	if (want_dns)
+		dns_connect_exit(ret);
 	if (count_mode)
 		return 0;
 	slot = bpf_map_lookup_elem(&last_syn_sent, &zero);
@@ -1018,9 +1099,9 @@ static __always_inline int handle_accept_return(long ret)
 	return 0;
 }
 
-/* Sends a record whose header is filled and whose tail is `want` bytes of user
- * memory at `src`, cut to `max`: the length goes to *len and the record out
- * with only the bytes copied. A full ring counts in *lost. */
+/* Sends an enrichment record whose header is filled and whose tail is `want`
+ * bytes of user memory at `src`, cut to `max`: the length goes to *len and the
+ * record out with only the bytes copied. A full ring counts in *lost. */
 static __always_inline void send_user_tail(void *rec, __u32 hdr, __u16 *len, void *dst, __u32 max,
 					   __u64 want, const void *src, __u64 *lost)
 {
@@ -1033,7 +1114,7 @@ static __always_inline void send_user_tail(void *rec, __u32 hdr, __u16 *len, voi
 	*len = n;
 	if (bpf_probe_read_user(dst, n, src) != 0)
 		return;
-	if (bpf_ringbuf_output(&events, rec, hdr + n, submit_flags()) != 0)
+	if (bpf_ringbuf_output(&enrich_events, rec, hdr + n, enrich_submit_flags()) != 0)
 		__sync_fetch_and_add(lost, 1);
 }
 
@@ -1066,6 +1147,10 @@ static __always_inline int handle_exec(void)
 	end = BPF_CORE_READ(mm, arg_end);
 	if (end <= start)
 		return 0;
+	if (!enrich_allowed(ENRICH_EXEC, uid)) {
+		__sync_fetch_and_add(&lost_execs, 1);
+		return 0;
+	}
 	rec->ts_ns = bpf_ktime_get_ns();
 	rec->pid = pid_tgid >> 32;
 	rec->tid = (__u32)pid_tgid;
@@ -1088,25 +1173,84 @@ static __always_inline int handle_exec(void)
  * for TCP, whatever the NIC did with it), and nothing is attached to cgroups
  * or devices. Cost stays low because a socket is only watched once its
  * process addressed it to port 53 (connect() as glibc does, or sendto() as
- * musl does); every other read returns after one hash lookup. */
+ * musl does); every other read returns after one hash lookup.
+ *
+ * Addressing a socket to port 53 proves nothing about what is read from it:
+ * any process can send a query to an address where nothing answers and then
+ * send itself an "answer" from another socket. So a read counts as a DNS
+ * answer only when its data came from port 53 of a server the socket sent a
+ * query to:
+ * - stream (TCP): data only ever comes from the connected peer: the peer
+ *   must be such a server;
+ * - datagram, the reader asked for the source (recvfrom's src_addr,
+ *   recvmsg's msg_name, as glibc and musl do): the address the kernel wrote
+ *   there, which is the datagram's own source;
+ * - datagram read without a source (read(), recv()): only on a socket we saw
+ *   connect() to the server with nothing queued yet. A connected UDP socket
+ *   receives only from its peer, but datagrams queued before the connect stay
+ *   queued and would be read as if they came from it.
+ * A connect that bypasses the syscall (io_uring) is not seen: a socket
+ * reconnected that way keeps its earlier "connected clean" mark, which only
+ * matters for reads without a source. */
 #define DNS_PORT_BE 0x3500 /* htons(53) */
 #define SOCK_STREAM_ 1
+#define SOCK_DGRAM_ 2
+#define DNS_SERVERS 4 /* musl queries up to 3 servers from one socket */
 
-/* Sockets a process sent DNS queries on: (tgid << 32 | fd) -> struct file *,
- * so that a reused descriptor number is noticed. */
+/* A watched socket: the file it was when watched (a reused descriptor number
+ * is noticed), and the servers (IPv6 or IPv4-mapped) it sent queries to. */
+struct dns_sock {
+	__u64 file;
+	__u8 servers[DNS_SERVERS][16];
+	__u8 clean_peer[16]; /* connect()ed there with an empty receive queue */
+	__u32 nservers;
+	__u16 next;  /* slot the next new server takes */
+	__u8 clean;  /* clean_peer is valid */
+	__u8 pad;
+};
+
+/* Keyed by (tgid << 32 | fd). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u64);
-	__type(value, __u64);
+	__type(value, struct dns_sock);
 } dns_socks SEC(".maps");
+
+/* A connect() to port 53 in progress, by thread: the socket is watched when
+ * it returns, once the kernel has set its peer. */
+struct dns_connect {
+	__u8 server[16];
+	__u32 fd;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct dns_connect);
+} dns_connects SEC(".maps");
+
+enum dns_read_kind {
+	DNS_READ = 0,     /* read(fd, buf, n) */
+	DNS_RECVFROM = 1, /* recvfrom(fd, buf, n, flags, src_addr, addrlen) */
+	DNS_RECVMSG = 2,  /* recvmsg(fd, msg, flags) */
+};
 
 /* A read in progress on a watched socket, by thread. */
 struct dns_read {
 	__u64 buf;
+	__u64 key;  /* of dns_socks */
+	__u64 sk;   /* the file is held by the syscall: so is its socket */
+	__u64 src;    /* recvfrom: src_addr; recvmsg: the struct user_msghdr */
+	__u64 srclen; /* recvfrom: addrlen */
+	__u32 room;   /* bytes the caller gave for the source address */
 	__u32 netns;
 	__u8 stream;
-	__u8 pad[3];
+	__u8 kind;  /* enum dns_read_kind */
+	__u8 clean; /* the socket was connected clean before the read began */
+	__u8 pad[5];
 };
 
 struct {
@@ -1128,66 +1272,211 @@ static __always_inline __u64 dns_key(long fd)
 	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
 }
 
-/* A sockaddr from user memory names port 53 (IPv4 or IPv6). */
-static __always_inline void dns_watch_addr(long fd, const void *uaddr)
+/* An IPv4 address as IPv6 sees it (::ffff:a.b.c.d), so that both families
+ * compare as 16 bytes. */
+static __always_inline void mapped_v4(__u8 *out, __u32 addr)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(out + 12, &addr, 4);
+}
+
+/* Reads a user sockaddr of `len` bytes: its port (network order) and its
+ * address in 16-byte form. False unless it is a complete AF_INET or AF_INET6
+ * address. */
+static __always_inline bool read_user_sockaddr(const void *uaddr, __u32 len, __u16 *port,
+					       __u8 *addr)
 {
 	struct {
 		__u16 family;
 		__u16 port;
 	} sa = {};
-	struct file *f;
-	__u64 key, val;
 
-	if (!uaddr || bpf_probe_read_user(&sa, sizeof(sa), uaddr) != 0)
-		return;
-	if ((sa.family != TC_AF_INET && sa.family != TC_AF_INET6) || sa.port != DNS_PORT_BE)
-		return;
-	f = file_from_fd(fd);
+	if (!uaddr || len < 8 || bpf_probe_read_user(&sa, sizeof(sa), uaddr) != 0)
+		return false;
+	*port = sa.port;
+	if (sa.family == TC_AF_INET) {
+		__u32 a4;
+
+		if (bpf_probe_read_user(&a4, sizeof(a4), uaddr + 4) != 0)
+			return false;
+		mapped_v4(addr, a4);
+		return true;
+	}
+	if (sa.family == TC_AF_INET6 && len >= 24)
+		return bpf_probe_read_user(addr, 16, uaddr + 8) == 0;
+	return false;
+}
+
+/* The connected peer of a socket: port (network order) and address. */
+static __always_inline void sock_peer(const struct sock *sk, __u16 *port, __u8 *addr)
+{
+	*port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == TC_AF_INET)
+		mapped_v4(addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	else
+		BPF_CORE_READ_INTO((struct in6_addr *)addr, sk, __sk_common.skc_v6_daddr);
+}
+
+static __always_inline bool addr_eq(const __u8 *a, const __u8 *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+static __always_inline bool dns_is_server(const struct dns_sock *ds, __u16 port, const __u8 *addr)
+{
+	if (port != DNS_PORT_BE)
+		return false;
+	for (int i = 0; i < DNS_SERVERS; i++) {
+		if (i < ds->nservers && addr_eq(ds->servers[i], addr))
+			return true;
+	}
+	return false;
+}
+
+/* Adds `server` to the servers socket `fd` sent queries to (the oldest goes
+ * when all slots are taken); returns the entry, or NULL. */
+static __always_inline struct dns_sock *dns_watch(long fd, const __u8 *server)
+{
+	__u64 key = dns_key(fd);
+	struct dns_sock *ds, fresh = {};
+	struct file *f = file_from_fd(fd);
+	__u32 slot;
+
 	if (!f)
-		return;
-	key = dns_key(fd);
-	val = (__u64)f;
-	bpf_map_update_elem(&dns_socks, &key, &val, BPF_ANY);
+		return NULL;
+	ds = bpf_map_lookup_elem(&dns_socks, &key);
+	if (!ds || ds->file != (__u64)f) {
+		fresh.file = (__u64)f;
+		__builtin_memcpy(fresh.servers[0], server, 16);
+		fresh.nservers = 1;
+		bpf_map_update_elem(&dns_socks, &key, &fresh, BPF_ANY);
+		return bpf_map_lookup_elem(&dns_socks, &key);
+	}
+	if (dns_is_server(ds, DNS_PORT_BE, server))
+		return ds;
+	slot = ds->next++ & (DNS_SERVERS - 1);
+	__builtin_memcpy(ds->servers[slot], server, 16);
+	if (ds->nservers < DNS_SERVERS)
+		ds->nservers++;
+	return ds;
 }
 
 static __always_inline int handle_sendto_enter(struct tp_sys_enter *ctx)
 {
 	/* sendto(fd, buf, len, flags, addr, addrlen) */
-	dns_watch_addr(ctx->args[0], (const void *)ctx->args[4]);
+	__u8 server[16] __attribute__((aligned(8)));
+	__u16 port;
+
+	if (read_user_sockaddr((const void *)ctx->args[4], ctx->args[5], &port, server) &&
+	    port == DNS_PORT_BE)
+		dns_watch(ctx->args[0], server);
 	return 0;
 }
 
-/* A read(fd, buf, ...), recvfrom(fd, buf, ...) or recvmsg(fd, msg, ...) is
- * starting: remember where the answer will land if fd is watched. */
-static __always_inline int dns_read_enter(long fd, __u64 buf, bool is_msg)
+/* connect() entered: a watched socket may be getting another peer, so its
+ * clean mark goes; a connect to port 53 is remembered until it returns. */
+static __always_inline void dns_connect_enter(long fd, const void *uaddr, long len)
 {
-	__u64 key = dns_key(fd), *file;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct dns_connect dc = {};
+	struct dns_sock *ds;
+	__u64 key = dns_key(fd);
+	__u16 port;
+
+	ds = bpf_map_lookup_elem(&dns_socks, &key);
+	if (ds)
+		ds->clean = 0;
+	if (!read_user_sockaddr(uaddr, len, &port, dc.server) || port != DNS_PORT_BE) {
+		/* One left by a connect whose return we missed is not this one. */
+		bpf_map_delete_elem(&dns_connects, &tid);
+		return;
+	}
+	dc.fd = fd;
+	bpf_map_update_elem(&dns_connects, &tid, &dc, BPF_ANY);
+}
+
+static __always_inline void dns_connect_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct dns_connect *dc;
+	const struct sock *sk;
+	struct dns_sock *ds;
+	__u8 server[16] __attribute__((aligned(8)));
+	long fd;
+	int queued;
+
+	dc = bpf_map_lookup_elem(&dns_connects, &tid);
+	if (!dc)
+		return;
+	fd = dc->fd;
+	__builtin_memcpy(server, dc->server, 16);
+	bpf_map_delete_elem(&dns_connects, &tid);
+	if (ret != 0 && ret != -EINPROGRESS_)
+		return;
+	sk = sock_from_fd(fd);
+	if (!sk)
+		return;
+	ds = dns_watch(fd, server);
+	if (!ds || BPF_CORE_READ(sk, sk_type) != SOCK_DGRAM_)
+		return;
+	/* Whatever arrived before the connect took effect is still queued,
+	 * from any sender. */
+	queued = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter);
+	if (queued)
+		return;
+	__builtin_memcpy(ds->clean_peer, server, 16);
+	ds->clean = 1;
+}
+
+/* A read(fd, buf, ...), recvfrom(fd, buf, ..., src_addr, addrlen) or
+ * recvmsg(fd, msg, ...) is starting: remember where the answer and its
+ * source will land if fd is watched. */
+static __always_inline int dns_read_enter(long fd, __u64 buf, __u8 kind, __u64 src, __u64 srclen)
+{
+	__u64 key = dns_key(fd);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct dns_read r = {};
+	struct dns_sock *ds;
 	const struct sock *sk;
 	struct file *f;
 
-	file = bpf_map_lookup_elem(&dns_socks, &key);
-	if (!file)
+	ds = bpf_map_lookup_elem(&dns_socks, &key);
+	if (!ds)
 		return 0;
 	f = file_from_fd(fd);
-	if ((__u64)f != *file) { /* closed and reused for something else */
+	if ((__u64)f != ds->file) { /* closed and reused for something else */
 		bpf_map_delete_elem(&dns_socks, &key);
 		return 0;
 	}
 	sk = sock_of_file(f);
 	if (!sk)
 		return 0;
-	if (is_msg) {
+	if (kind == DNS_RECVMSG) {
 		struct user_msghdr msg = {};
 		struct iovec iov = {};
 
 		if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)buf) != 0 || !msg.msg_iov ||
 		    bpf_probe_read_user(&iov, sizeof(iov), msg.msg_iov) != 0)
 			return 0;
+		src = buf;
+		r.room = msg.msg_name ? msg.msg_namelen : 0;
 		buf = (__u64)iov.iov_base;
+	} else if (kind == DNS_RECVFROM && src && srclen) {
+		bpf_probe_read_user(&r.room, sizeof(r.room), (const void *)srclen);
 	}
 	r.buf = buf;
+	r.key = key;
+	r.sk = (__u64)sk;
+	r.src = src;
+	r.srclen = srclen;
+	r.kind = kind;
+	/* Set after the connect returned: only then is every datagram the read
+	 * can get one from the peer. */
+	r.clean = ds->clean;
 	r.netns = sk_netns(sk);
 	/* Names are only ever used in their own namespace: with --netns the
 	 * others' answers are never needed. (The task filters do not apply:
@@ -1199,10 +1488,55 @@ static __always_inline int dns_read_enter(long fd, __u64 buf, bool is_msg)
 	return 0;
 }
 
+/* Whether the data a finished read returned came from port 53 of a server
+ * the socket queried (see the comment at the top of this part). */
+static __always_inline bool dns_from_server(const struct dns_read *r)
+{
+	const struct sock *sk = (const struct sock *)r->sk;
+	const void *src = NULL;
+	struct dns_sock *ds;
+	__u8 addr[16] __attribute__((aligned(8)));
+	__u32 len = 0;
+	__u16 port;
+
+	ds = bpf_map_lookup_elem(&dns_socks, &r->key);
+	if (!ds)
+		return false;
+	if (r->stream) {
+		sock_peer(sk, &port, addr);
+		return dns_is_server(ds, port, addr);
+	}
+	if (r->kind == DNS_RECVFROM && r->src) {
+		src = (const void *)r->src;
+		if (!r->srclen || bpf_probe_read_user(&len, sizeof(len), (const void *)r->srclen) != 0)
+			return false;
+	} else if (r->kind == DNS_RECVMSG) {
+		struct user_msghdr msg = {};
+
+		/* The kernel wrote the source to msg_name and its length to
+		 * msg_namelen (0 when msg_name is NULL). */
+		if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)r->src) != 0)
+			return false;
+		src = msg.msg_name;
+		len = msg.msg_namelen;
+	}
+	if (src) {
+		/* The kernel writes the full length even when it cut the address
+		 * to the caller's room: the rest of the buffer is the caller's. */
+		if (len > r->room)
+			return false;
+		return read_user_sockaddr(src, len, &port, addr) && dns_is_server(ds, port, addr);
+	}
+	if (!r->clean || !ds->clean)
+		return false;
+	sock_peer(sk, &port, addr);
+	return port == DNS_PORT_BE && addr_eq(addr, ds->clean_peer) && dns_is_server(ds, port, addr);
+}
+
 static __always_inline int dns_read_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid, zero = 0;
+	__u32 tid = (__u32)pid_tgid, zero = 0, uid;
 	struct tc_dns_record *rec;
 	struct dns_read *r;
 	__u64 buf;
@@ -1216,10 +1550,21 @@ static __always_inline int dns_read_exit(long ret)
 		bpf_map_delete_elem(&dns_reads, &tid);
 		return 0;
 	}
+	if (!dns_from_server(r)) {
+		__sync_fetch_and_add(&dns_rejected, 1);
+		bpf_map_delete_elem(&dns_reads, &tid);
+		return 0;
+	}
+	uid = (__u32)bpf_get_current_uid_gid();
+	if (!enrich_allowed(ENRICH_DNS, uid)) {
+		__sync_fetch_and_add(&lost_dns, 1);
+		bpf_map_delete_elem(&dns_reads, &tid);
+		return 0;
+	}
 	rec->ts_ns = bpf_ktime_get_ns();
 	rec->pid = pid_tgid >> 32;
 	rec->tid = tid;
-	rec->uid = (__u32)bpf_get_current_uid_gid();
+	rec->uid = uid;
 	rec->type = TC_REC_DNS;
 	rec->stream = r->stream;
 	rec->netns = r->netns;

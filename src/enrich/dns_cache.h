@@ -1,6 +1,24 @@
 // Which name a destination address was resolved from: the most recent DNS
 // answer for that address in the same network namespace, preferring one
 // received by the same process. Bounded in entries and in age.
+//
+// Trust model. The kernel side only sends data read from a socket the reader
+// sent a query on, and only when it came from port 53 of the very server the
+// query went to (the connected peer, or the source address the kernel
+// reported for the datagram): a local process cannot pass off what it sent
+// itself from another socket as an answer, unless it may bind port 53 or
+// spoof packets (CAP_NET_BIND_SERVICE, CAP_NET_RAW), or reconnects its socket
+// through io_uring (see bpf/tcpconnect.bpf.h). But any process chooses which server it asks
+// and what it asks for, and a server it controls (any port 53 it can reach)
+// answers what it likes. So an answer proves only that its reader was told
+// so. The process's own answers are preferred; the namespace-wide fallback,
+// needed for resolutions done by another process (nscd, a resolver daemon,
+// a parent that passes an address on), trusts every process of the network
+// namespace, whatever its user, as to which name an address came from: a
+// user who can run processes in a namespace can label the other users'
+// connects there. Restricting the fallback to readers of the connecting
+// process's uid would close that within a namespace, at the cost of names
+// resolved by daemons running as another user.
 #pragma once
 
 #include <cstddef>

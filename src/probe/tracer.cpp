@@ -190,6 +190,15 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   }
   ro->wakeup_bytes = cfg.ringbuf_bytes / 2;
   bpf_map__set_max_entries(a.skel->maps.events, cfg.ringbuf_bytes);
+  const std::uint32_t enrich_bytes =
+      cfg.enrich_ringbuf_bytes ? cfg.enrich_ringbuf_bytes : cfg.ringbuf_bytes;
+  ro->enrich_wakeup_bytes = enrich_bytes / 2;
+  // Unused rings stay at one page: the kernel allocates a ring when it is created.
+  const bool enrichment = cfg.want_dns || cfg.want_exec;
+  bpf_map__set_max_entries(a.skel->maps.enrich_events,
+                           enrichment ? enrich_bytes : static_cast<std::uint32_t>(getpagesize()));
+  ro->enrich_interval_ns = cfg.enrich_rate ? 1'000'000'000ull / cfg.enrich_rate : 0;
+  ro->enrich_burst = std::max<std::uint32_t>(cfg.enrich_burst, 1);
   if (cfg.want_close) {
     // Connections live until their close: an LRU so a missed close cannot pin an entry.
     bpf_map__set_type(a.skel->maps.conns, BPF_MAP_TYPE_LRU_HASH);
@@ -429,7 +438,7 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
   }
   if (cfg.want_dns) {
     say("attach: tracepoints for syscalls:sys_enter_connect/sendto and sys_{enter,exit}_"
-        "read/recvfrom/recvmsg (DNS answers on sockets addressed to port 53)");
+        "read/recvfrom/recvmsg (DNS answers from port 53 of the server a socket queried)");
   }
   if (!cfg.count_mode) {
     if (have_tracefs) {
@@ -440,9 +449,16 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     }
   }
 
-  t->rb_ =
-      ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &Tracer::on_sample, t.get(), nullptr);
+  t->hold_connections_ = cfg.want_dns || cfg.want_exec;
+  t->rb_ = ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &Tracer::on_connection_sample,
+                            t.get(), nullptr);
   if (!t->rb_) {
+    err = {"failed to create ring buffer reader: " + errno_text(errno), "", 1};
+    return nullptr;
+  }
+  // One reader for both rings: the handler tells records apart by their type tag.
+  if (t->hold_connections_ && ring_buffer__add(t->rb_, bpf_map__fd(t->skel_->maps.enrich_events),
+                                               &Tracer::on_sample, t.get()) != 0) {
     err = {"failed to create ring buffer reader: " + errno_text(errno), "", 1};
     return nullptr;
   }
@@ -460,11 +476,45 @@ int Tracer::on_sample(void* ctx, void* data, std::size_t size) {
   return 0;
 }
 
+int Tracer::on_connection_sample(void* ctx, void* data, std::size_t size) {
+  auto* self = static_cast<Tracer*>(ctx);
+  if (!self->hold_connections_) return on_sample(ctx, data, size);
+  const auto n = static_cast<std::uint32_t>(size);
+  const auto* bytes = static_cast<const std::uint8_t*>(data);
+  auto& held = self->held_;
+  held.insert(held.end(), reinterpret_cast<const std::uint8_t*>(&n),
+              reinterpret_cast<const std::uint8_t*>(&n) + sizeof(n));
+  held.insert(held.end(), bytes, bytes + size);
+  return 0;
+}
+
+void Tracer::release_held() {
+  std::size_t off = 0;
+  while (off + sizeof(std::uint32_t) <= held_.size()) {
+    std::uint32_t n = 0;
+    std::memcpy(&n, held_.data() + off, sizeof(n));
+    off += sizeof(n);
+    handler_(std::span<const std::uint8_t>(held_.data() + off, n));
+    off += n;
+  }
+  held_.clear();
+}
+
+// The enrichment a connection needs (the DNS answer it was resolved from, its process's exec)
+// was submitted before it, but to the other ring, which the reader may reach later: connection
+// records are therefore held until the enrichment ring has been read once more after them.
+// ring_buffer__consume() reads the rings in the order they were added, the connection ring
+// first, so the enrichment read by its end includes everything submitted before any connection
+// record read in this call.
 int Tracer::poll(int timeout_ms) {
   int n = ring_buffer__poll(rb_, timeout_ms);
-  if (n < 0) return n;
+  if (n < 0) {
+    release_held();
+    return n;
+  }
   // Records submitted without a wake-up are only seen by consuming.
   int m = ring_buffer__consume(rb_);
+  release_held();
   if (m < 0) return m;
   return n + m;
 }
@@ -479,6 +529,10 @@ std::uint64_t Tracer::lost_execs() const {
 
 std::uint64_t Tracer::lost_dns() const {
   return __atomic_load_n(&skel_->bss->lost_dns, __ATOMIC_RELAXED);
+}
+
+std::uint64_t Tracer::dns_rejected() const {
+  return __atomic_load_n(&skel_->bss->dns_rejected, __ATOMIC_RELAXED);
 }
 
 std::uint64_t Tracer::skipped() const {

@@ -33,7 +33,14 @@ struct TracerConfig {
   bool count_mode = false;
   bool count_by_process = false;
   AttachMode attach = AttachMode::Auto;
-  std::uint32_t ringbuf_bytes = 4u << 20;
+  std::uint32_t ringbuf_bytes = 4u << 20;  // the connection ring (--ringbuf-size)
+  // The enrichment ring (DNS answers, command lines); 0: as big as the connection ring, so that
+  // --ringbuf-size sizes both.
+  std::uint32_t enrich_ringbuf_bytes = 0;
+  // Enrichment records per user (uid) the kernel sends: a burst, then a steady rate per second;
+  // the rest is counted lost (lost_execs, lost_dns). rate 0: no budget. Root is never budgeted.
+  std::uint32_t enrich_burst = 64;
+  std::uint32_t enrich_rate = 64;
   bool want_connect = true;  // records to send: see bpf/tcpconnect.bpf.h
   bool want_outcome = false;
   bool failed_only = false;
@@ -75,6 +82,9 @@ class Tracer {
   // and DNS answers. Kept apart from lost(): no connection went missing.
   std::uint64_t lost_execs() const;
   std::uint64_t lost_dns() const;
+  // Reads on sockets watched for DNS whose data did not come from port 53 of a server the
+  // socket queried: not taken as answers (forged, or unprovable).
+  std::uint64_t dns_rejected() const;
   // Runs of our programs the kernel skipped (recursion protection) that the
   // backup state program did not take over. Most carry no event we need, so
   // they are reported apart from lost().
@@ -98,7 +108,13 @@ class Tracer {
   SampleHandler handler_;
   std::string method_;
   bool want_close_ = false;
+  // Connection records read in this poll, handed on once the enrichment ring has been read
+  // after them (see poll()). Each is its size, then its bytes.
+  bool hold_connections_ = false;
+  std::vector<std::uint8_t> held_;
   static int on_sample(void* ctx, void* data, std::size_t size);
+  static int on_connection_sample(void* ctx, void* data, std::size_t size);
+  void release_held();
 };
 
 }  // namespace tcpconnect
