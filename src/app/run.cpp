@@ -246,6 +246,9 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
                             opts.count ? 0 : tracer->evicted()});
     out.flush();
   }
+  if (opts.verbose && opts.dns && tracer->dns_rejected())
+    err << "tcpconnect: " << tracer->dns_rejected()
+        << " DNS replies ignored: not from port 53 of the server the socket queried\n";
   tracer.reset();                         // detach before exiting
   if (outbuf.error() == EPIPE) return 0;  // reader went away: not an error
   if (outbuf.error() == EINTR) {
