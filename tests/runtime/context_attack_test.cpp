@@ -36,7 +36,7 @@ constexpr int kChildren = 100;
 // Six MiB of argv: 48 arguments just under the kernel's 128 KiB limit for one.
 constexpr int kBigArgs = 48;
 constexpr std::size_t kBigArgBytes = 131'000;
-constexpr long kRssLimitKib = 64 * 1024;
+constexpr long kRssLimitKib = 64L * 1024;
 
 // In a forked child: become user nobody with no groups.
 void become_nobody() {
@@ -129,7 +129,10 @@ std::string own_cmdline() {
   std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!raw.empty() && raw.back() == '\0') raw.pop_back();
   for (char& c : raw) c = c == '\0' ? ' ' : c;
-  if (raw.size() > kCmdlineMax) raw = raw.substr(0, kCmdlineMax) + "...";
+  if (raw.size() > kCmdlineMax) {
+    raw.resize(kCmdlineMax);
+    raw += "...";
+  }
   return raw;
 }
 

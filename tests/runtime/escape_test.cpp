@@ -57,10 +57,9 @@ const std::string kParentComm =
     "\xe2\x80\xae"
     "p";                                             // RLO
 const std::string kCgroupName = "\x9b\x1b]0;x\x07";  // raw CSI, OSC ... BEL
-const std::vector<std::string> kArgv = {"escape-child",
-                                        "\xc2\x9b"
-                                        "2J",
-                                        "\xe2\x80\xae", "\x9b", "\x1b]0;x\x07"};
+const std::string kCsi2J = std::string("\xc2\x9b") + "2J";
+const std::vector<std::string> kArgv = {"escape-child", kCsi2J, "\xe2\x80\xae", "\x9b",
+                                        "\x1b]0;x\x07"};
 
 // ---- The hostile processes (run before main) ----
 
@@ -71,7 +70,7 @@ int child_role() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<std::uint16_t>(std::atoi(port)));
+  sa.sin_port = htons(static_cast<std::uint16_t>(std::strtoul(port, nullptr, 10)));
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     std::fprintf(stderr, "escape child: connect: %s\n", std::strerror(errno));
@@ -212,6 +211,7 @@ class Hostile {
     std::vector<char*> env = {const_cast<char*>(role.c_str()), const_cast<char*>(port_env.c_str()),
                               nullptr};
     char arg0[] = "escape-parent";
+    // cppcheck-suppress variableScope ; built before fork(), like everything the child uses
     char* argv[] = {arg0, nullptr};
     const char* procs = cgroup_procs.empty() ? nullptr : cgroup_procs.c_str();
     pid_ = fork();
@@ -290,7 +290,9 @@ class Hostile {
       got.append(buf, static_cast<std::size_t>(n));
     }
     int ppid = 0;
-    if (std::sscanf(got.c_str(), "connected %d %d", &child_, &ppid) != 2 || ppid != pid_)
+    std::istringstream words(got);
+    std::string word;
+    if (!(words >> word >> child_ >> ppid) || word != "connected" || ppid != pid_)
       throw std::runtime_error("the hostile process did not connect (output: '" + got + "'; exit " +
                                std::to_string(wait(seconds(2))) + ")");
   }

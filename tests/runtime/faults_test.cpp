@@ -100,15 +100,6 @@ std::vector<json> of_type(const std::vector<json>& recs, const std::string& type
   return out;
 }
 
-// A field of /proc/PID/status in kB (VmRSS, RssAnon, ...), -1 when absent.
-long status_kib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
 // Runs `n` short-lived processes, two at a time: /bin/true with a distinct
 // argument of about 500 bytes, so each exec record carries a near-maximal
 // command line (512 bytes are captured). Returns how many ran.
@@ -493,7 +484,7 @@ TEST_F(Faults, ExecStormKeepsTheCommandLineCacheBounded) {
   // The baseline is taken once everything before it has been read.
   auto marker0 = rt::run_helper({"127.0.0.1", port});
   ASSERT_TRUE(t->wait_stdout(fmt::format("\"pid\":{},", marker0[0].pid))) << t->err();
-  const long rss_before = status_kib(t->pid(), "VmRSS");
+  const long rss_before = rt::status_kib(t->pid(), "VmRSS");
   ASSERT_GT(rss_before, 0);
 
   const int storm = 10000;
@@ -502,7 +493,7 @@ TEST_F(Faults, ExecStormKeepsTheCommandLineCacheBounded) {
   // Every exec record has been read once a record sent after them has.
   auto marker = rt::run_helper({"127.0.0.1", port});
   ASSERT_TRUE(t->wait_stdout(fmt::format("\"pid\":{},", marker[0].pid))) << t->err();
-  const long rss_after = status_kib(t->pid(), "VmRSS");
+  const long rss_after = rt::status_kib(t->pid(), "VmRSS");
   RecordProperty("vmrss_kib_before", static_cast<int>(rss_before));
   RecordProperty("vmrss_kib_after", static_cast<int>(rss_after));
   // 10,000 more command lines of ~500 bytes would add over 6 MiB if the

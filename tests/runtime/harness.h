@@ -133,7 +133,7 @@ std::set<int> still_loaded(const std::set<int>& ids);
 // Direct children of `pid`.
 std::vector<pid_t> children_of(pid_t pid);
 
-// A "Vm...:" line of /proc/PID/status in KiB (e.g. "VmRSS", "VmHWM"), or -1.
+// A field of /proc/PID/status in KiB (e.g. "VmRSS", "VmHWM", "RssAnon"), or -1 when absent.
 long status_kib(pid_t pid, const std::string& field);
 
 }  // namespace rt

@@ -186,15 +186,6 @@ bool wait_stopped(pid_t pid) {
   return false;
 }
 
-// VmRSS of `pid`, in KiB (-1 if unknown).
-long vm_rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 // A listener on 127.0.0.1 that accepts and at once closes every connection, counting them, so
 // that clients' connections end (and are reported closed) without waiting for anything.
 class Acceptor {
@@ -769,10 +760,10 @@ void slow_consumer(bool nonblocking_stdout, int first, int second) {
   };
   burst(first);
   if (::testing::Test::HasFatalFailure()) return;
-  const long rss_first = vm_rss_kib(t.pid());
+  const long rss_first = rt::status_kib(t.pid(), "VmRSS");
   burst(second);
   if (::testing::Test::HasFatalFailure()) return;
-  const long rss_second = vm_rss_kib(t.pid());
+  const long rss_second = rt::status_kib(t.pid(), "VmRSS");
   // Still there, held back by its output, not failed.
   ASSERT_EQ(waitpid(t.pid(), nullptr, WNOHANG), 0) << t.err();
 

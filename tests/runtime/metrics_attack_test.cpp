@@ -50,14 +50,6 @@ constexpr int kFdSlack = kMaxConns + 4;  // over the idle count: connections, li
 constexpr milliseconds kScrapeBound{2000};
 constexpr milliseconds kExitBound{2000};
 
-// A field of /proc/PID/status in KiB (VmRSS, VmHWM), or -1.
-long status_kib(pid_t pid, const std::string& field) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  return -1;
-}
-
 int fd_count(pid_t pid) {
   DIR* d = opendir(fmt::format("/proc/{}/fd", pid).c_str());
   if (!d) return -1;
@@ -283,7 +275,7 @@ class MetricsAttack : public rt::RuntimeTest {
 
   // The memory the tracer holds and held, checked against the bound.
   void expect_memory_bounded(const Tracer& t, const std::string& what) {
-    const long rss = status_kib(t.pid(), "VmRSS"), hwm = status_kib(t.pid(), "VmHWM");
+    const long rss = rt::status_kib(t.pid(), "VmRSS"), hwm = rt::status_kib(t.pid(), "VmHWM");
     std::cerr << "note: " << what << ": tracer VmRSS " << rss << " KiB, VmHWM " << hwm << " KiB\n";
     EXPECT_GT(rss, 0);
     EXPECT_LT(hwm, kRssLimitKib) << what;
@@ -390,7 +382,7 @@ TEST_F(MetricsAttack, IdleConnectionsDoNotExhaustDescriptors) {
   std::string comm;
   std::getline(std::ifstream(fmt::format("/proc/{}/comm", t->pid())), comm);
   ASSERT_EQ(comm, "tcpconnect") << "prlimit must exec the tracer in place";
-  ASSERT_EQ(status_kib(t->pid(), "VmRSS") > 0, true);
+  ASSERT_EQ(rt::status_kib(t->pid(), "VmRSS") > 0, true);
   const int fds_idle = fd_count(t->pid());
   ASSERT_GT(fds_idle, 0);
 
