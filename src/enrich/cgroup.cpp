@@ -110,7 +110,9 @@ constexpr int kFileidKernfs = 0xfe;                       // FILEID_KERNFS, not 
 constexpr std::uint64_t kWalkIntervalNs = 1000000000;     // at most one walk a second
 constexpr std::uint64_t kMissTtlNs = 10ull * 1000000000;  // how long a miss is remembered
 constexpr std::size_t kMaxCached = 65536;                 // ids -> paths kept
-constexpr std::size_t kMaxWalked = 65536;                 // directories one walk visits
+// ... and their bytes: a user with a delegated subtree can make deep paths with long names.
+constexpr std::size_t kMaxCachedBytes = 16u << 20;
+constexpr std::size_t kMaxWalked = 65536;  // directories one walk visits
 constexpr int kMaxDepth = 32;
 
 const std::string kEmpty;
@@ -196,12 +198,18 @@ const std::string& CgroupPaths::path_of(std::uint64_t id) {
     if (now < it->second) return kEmpty;
     misses_.erase(it);
   }
-  if (cache_.size() >= kMaxCached) cache_.clear();
+  if (cache_.size() >= kMaxCached || cache_bytes_ >= kMaxCachedBytes) {
+    cache_.clear();
+    cache_bytes_ = 0;
+  }
 
   bool gone = false;
   if (by_handle_) {
     std::string path = open_by_id(id, gone);
-    if (!path.empty()) return cache_.insert_or_assign(id, std::move(path)).first->second;
+    if (!path.empty()) {
+      cache_bytes_ += path.size();
+      return cache_.insert_or_assign(id, std::move(path)).first->second;
+    }
   }
   // The kernel saying the id does not exist (ESTALE) is final: a walk cannot
   // find it either.
@@ -292,7 +300,9 @@ void CgroupPaths::walk() {
       auto id = id_at(fd, e->d_name);
       if (!id) continue;
       std::string path = d.path + "/" + e->d_name;
-      if (cache_.size() < kMaxCached) cache_.emplace(*id, path);
+      if (cache_.size() < kMaxCached && cache_bytes_ < kMaxCachedBytes &&
+          cache_.emplace(*id, path).second)
+        cache_bytes_ += path.size();
       if (d.depth + 1 < kMaxDepth) stack.push_back({std::move(path), d.depth + 1});
     }
     closedir(dir);

@@ -51,6 +51,7 @@ class CgroupPaths {
   bool by_handle_ = true;  // cleared once open_by_handle_at() is refused
   std::uint64_t last_walk_ns_ = 0;
   std::unordered_map<std::uint64_t, std::string> cache_;
+  std::size_t cache_bytes_ = 0;                              // of the paths in cache_
   std::unordered_map<std::uint64_t, std::uint64_t> misses_;  // id -> forget after (steady ns)
 };
 
