@@ -856,7 +856,11 @@ TEST_F(Loss, MetricsKeepCountingWhileStdoutIsStalled) {
   EXPECT_EQ(t.stop(SIGTERM), 0) << t.err();
   EXPECT_NE(t.err().find("tcpconnect: stopped while the output was blocked"), std::string::npos)
       << t.err();
+  // The backlog is bounded, so memory is: a stalled reader costs at most a few MiB. Not under
+  // ASan (scripts/sanitize): its quarantine keeps freed blocks resident.
+#ifndef __SANITIZE_ADDRESS__
   EXPECT_LT(rss, 64 * 1024) << "VmRSS " << rss << " KiB with a stalled stdout";
+#endif
   std::cout << fmt::format(
       "[ loss     ] stalled stdout with --metrics: {} of {} connects "
       "counted, VmRSS {} KiB\n",
