@@ -610,7 +610,7 @@ new_record(__u8 type, const struct sock *sk, const struct tc_conn *c)
 	rec->mntns = c->mntns;
 	rec->cgroup_id = c->cgroup_id;
 	rec->ppid = c->ppid;
-	rec->pad3 = 0;
+	rec->flags = 0;
 	__builtin_memcpy(rec->pcomm, c->pcomm, sizeof(rec->pcomm));
 	rec->start_ns = c->start_ns;
 	return rec;
@@ -662,6 +662,7 @@ static __always_inline void report_handshake(__u64 skp, struct tc_conn *c, __u8 
 	if (want_outcome && (failed || !failed_only)) {
 		rec = new_record(TC_REC_OUTCOME, sk, c);
 		if (rec) {
+			rec->flags = failed ? TC_F_FAILED : 0;
 			rec->outcome = outcome;
 			rec->err = err;
 			rec->latency_ns = latency;
@@ -671,6 +672,7 @@ static __always_inline void report_handshake(__u64 skp, struct tc_conn *c, __u8 
 	if (want_close && failed && (!shorter_than_ns || latency < shorter_than_ns)) {
 		rec = new_record(TC_REC_CLOSE, sk, c);
 		if (rec) {
+			rec->flags = TC_F_FAILED;
 			rec->outcome = outcome;
 			rec->err = err;
 			rec->latency_ns = latency;
@@ -983,6 +985,7 @@ static __always_inline void send_early_failure(__u8 type, struct connect_call *c
 	rec->af = af;
 	rec->dport = dport;
 	rec->outcome = TC_OUT_ERROR;
+	rec->flags = TC_F_FAILED;
 	rec->dir = TC_DIR_OUT;
 	rec->err = err;
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));

@@ -7,6 +7,7 @@
 
 #include "app/run.h"
 #include "cli/options.h"
+#include "plan/plan.h"
 #include "sink/fd_stream.h"
 
 namespace {
@@ -56,5 +57,5 @@ int main(int argc, char** argv) {
 
   tcpconnect::FdStreamBuf outbuf(1);
   std::ostream out(&outbuf);
-  return tcpconnect::run(parsed.options, out, outbuf, std::cerr);
+  return tcpconnect::run(tcpconnect::make_plan(parsed.options), out, outbuf, std::cerr);
 }

@@ -44,6 +44,13 @@ enum tc_outcome {
 	TC_OUT_ABORTED = 6,     /* closed by its owner during the handshake */
 };
 
+/* tc_connect_record.flags */
+enum tc_record_flag {
+	/* Outcome and close records: the handshake did not establish (the record
+	 * ends an attempt, not a connection). */
+	TC_F_FAILED = 1,
+};
+
 enum tc_direction {
 	TC_DIR_OUT = 0, /* active open (connect) */
 	TC_DIR_IN = 1,  /* passive open (accept) */
@@ -73,7 +80,7 @@ struct tc_connect_record {
 	__u32 mntns;       /* mount namespace inode of the owner */
 	__u64 cgroup_id;   /* cgroup v2 id of the owner */
 	__u32 ppid;        /* owner's parent (tgid), read at the event */
-	__u32 pad3;
+	__u32 flags;       /* TC_F_* */
 	char pcomm[TC_COMM_LEN]; /* owner's parent's task name */
 	/* The owner's thread-group leader's start_boottime (ns since boot,
 	 * suspend included): /proc/PID/stat's starttime in ns, so that a reused

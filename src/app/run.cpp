@@ -14,6 +14,7 @@
 #include "enrich/enricher.h"
 #include "probe/tracer.h"
 #include "sink/metrics.h"
+#include "sink/metrics_output.h"
 #include "sink/metrics_server.h"
 #include "sink/sink.h"
 #include "tcpconnect/abi.h"
@@ -43,39 +44,16 @@ constexpr std::int64_t kSweepEveryNs = 10'000'000'000;
 // records beyond this much unwritten output are counted, not written.
 constexpr std::size_t kMaxBacklog = 1 << 20;
 
-// Whether a record is one the user asked to see. The kernel sends only those,
-// except when metrics need more (every outcome, close and accept).
-bool printed(const Options& o, const ConnectEvent& ev) {
-  if (o.quiet) return false;
-  const bool lifecycle = o.outcome || o.failed || o.lifetime;
-  switch (ev.kind) {
-    case EventKind::Connect:
-      return !lifecycle;
-    case EventKind::Outcome:
-      return (o.outcome || o.failed) && (!o.failed || ev.outcome != Outcome::Established);
-    case EventKind::Close: {
-      if (!o.lifetime) return false;
-      // A failed attempt's close lasts exactly its handshake.
-      const bool failed = ev.outcome != Outcome::Established && ev.duration_ns == ev.latency_ns;
-      if (o.failed && !failed) return false;
-      return !o.shorter_than_ns || ev.duration_ns < *o.shorter_than_ns;
-    }
-    case EventKind::Accept:
-      return o.accept && !o.lifetime;
-  }
-  return false;
-}
-
 // Once attached, the session only reads the ring buffer and maps it holds,
 // /proc and its own sockets: every capability goes but the ones below.
-void drop_privileges(const Options& opts, const Tracer& tracer, std::ostream& err) {
+void drop_privileges(const Plan& plan, const Tracer& tracer, std::ostream& err) {
   std::vector<KeptCapability> keep;
   if (bpf_calls_need_capability([&tracer] { return tracer.try_map_call(); })) {
     keep.push_back({CAP_BPF,
                     "this kernel checks it on every bpf() call, and the connection table and "
                     "count table are read while tracing and at exit"});
   }
-  if (opts.json || opts.container) {
+  if (plan.enrich.containers) {
     keep.push_back({CAP_DAC_READ_SEARCH, "cgroup IDs are resolved to paths by file handle"});
   }
   std::string why;
@@ -83,7 +61,7 @@ void drop_privileges(const Options& opts, const Tracer& tracer, std::ostream& er
     err << "tcpconnect: warning: " << why << '\n';
     return;
   }
-  if (!opts.verbose) return;
+  if (!plan.verbose) return;
   if (keep.empty()) err << "tcpconnect: capabilities: all dropped after attach\n";
   for (const auto& k : keep)
     err << "tcpconnect: capabilities: kept " << capability_name(k.cap) << " (" << k.why << ")\n";
@@ -93,29 +71,41 @@ void drop_privileges(const Options& opts, const Tracer& tracer, std::ostream& er
 
 void request_stop() { g_stop = 1; }
 
-int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostream& err) {
+// One output of the session: what it takes, and whether it is live (counted in this loop: it
+// never waits for a reader and sees every loss total at once, not once a second).
+struct Output {
+  std::unique_ptr<Sink> sink;
+  Selection selection;
+  bool live = false;
+};
+
+int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& err) {
   outbuf.stop_when(&g_stop);
-  std::unique_ptr<Sink> sink = make_sink(opts, out, err);
   const std::int64_t mono_to_wall = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
   std::uint64_t events = 0;
   std::uint64_t execs = 0, dns_answers = 0;  // enrichment records received
   std::uint64_t unwritten = 0;               // records not written: stdout blocked in metrics mode
 
-  Enricher enricher(opts);
+  Enricher enricher(plan.enrich);
 
   // Metrics: the endpoint is bound before anything is loaded, so a busy port
   // fails fast with nothing attached.
+  std::vector<Output> outputs;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<MetricsServer> server;
-  if (opts.metrics_addr) {
-    metrics = std::make_unique<Metrics>(MetricsConfig{opts.metrics_top});
+  if (plan.metrics) {
+    metrics = std::make_unique<Metrics>(MetricsConfig{plan.metrics->top_n});
     std::string why;
-    server = MetricsServer::bind(*metrics, *opts.metrics_addr, opts.metrics_port, why);
+    server = MetricsServer::bind(*metrics, plan.metrics->addr, plan.metrics->port, why);
     if (!server) {
       err << "tcpconnect: " << why << '\n';
       return 1;
     }
+    outputs.push_back({std::make_unique<MetricsOutput>(*metrics), plan.metrics->selection, true});
   }
+  // The lines output is last: the live ones have counted a record before it can be dropped.
+  outputs.push_back({make_sink(plan.lines, out, err), plan.lines.selection, false});
+  Sink& lines = *outputs.back().sink;
 
   SampleHandler on_sample = [&](std::span<const std::uint8_t> sample) {
     switch (record_type(sample)) {
@@ -132,21 +122,28 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
     }
     auto ev = decode_connect(sample, mono_to_wall);
     if (!ev) return;
-    if (metrics) metrics->observe(*ev);
-    if (!printed(opts, *ev)) return;
-    if (metrics && outbuf.backlog() >= kMaxBacklog) {
-      unwritten++;
-      return;
+    bool enriched = false;
+    for (Output& o : outputs) {
+      if (!o.selection.takes(*ev)) continue;
+      if (o.live) {
+        o.sink->connect(*ev);
+        continue;
+      }
+      if (metrics && outbuf.backlog() >= kMaxBacklog) {
+        unwritten++;
+        continue;
+      }
+      events++;
+      if (!enriched) enricher.enrich(*ev);
+      enriched = true;
+      o.sink->connect(*ev);
     }
-    events++;
-    enricher.enrich(*ev);
-    sink->connect(*ev);
   };
   LogFn log;
-  if (opts.verbose) log = [&err](const std::string& s) { err << "tcpconnect: " << s << '\n'; };
+  if (plan.verbose) log = [&err](const std::string& s) { err << "tcpconnect: " << s << '\n'; };
 
   Error error;
-  auto tracer = Tracer::open(tracer_config_from(opts), on_sample, log, error);
+  auto tracer = Tracer::open(plan.probe, on_sample, log, error);
   if (!tracer) {
     // One line, so that logs and scripts see the reason and the remedy together.
     err << "tcpconnect: " << error.message;
@@ -156,46 +153,53 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   }
 
   // Metrics count in this loop: a reader that stops reading must not stop them.
-  if (metrics && !opts.quiet) outbuf.set_never_block(true);
+  if (metrics && plan.lines.banner) outbuf.set_never_block(true);
 
   // Before any thread starts: threads keep the capabilities they were born with.
-  drop_privileges(opts, *tracer, err);
+  drop_privileges(plan, *tracer, err);
   if (server) server->serve();
 
   err << "Tracing connect ... Hit Ctrl-C to end" << std::endl;
   StartInfo info{TCPCONNECT_VERSION, tracer->attach_method(),
                  static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME))};
-  if (metrics) metrics->set_info(TCPCONNECT_VERSION, tracer->attach_method());
-  if (!opts.quiet) sink->start(info);
+  for (Output& o : outputs)
+    if (o.live || plan.lines.banner) o.sink->start(info);
   out.flush();
 
   const std::int64_t start = clock_ns(CLOCK_MONOTONIC);
   const std::int64_t deadline =
-      opts.duration_s ? start + static_cast<std::int64_t>(*opts.duration_s * 1e9) : INT64_MAX;
+      plan.duration_s ? start + static_cast<std::int64_t>(*plan.duration_s * 1e9) : INT64_MAX;
   std::uint64_t lost_reported = 0, lost_execs_reported = 0, lost_dns_reported = 0;
   std::uint64_t unwritten_reported = 0;
   std::int64_t last_sweep = start;
   std::int64_t last_lost_report = 0;
 
-  // Every kind of loss, at most once a second (all kinds together).
+  // Every kind of loss: to the live outputs at once, to the lines at most once a second (all
+  // kinds together).
   auto report_lost = [&](bool force) {
     const std::uint64_t total = tracer->lost(), execs_total = tracer->lost_execs(),
                         dns_total = tracer->lost_dns();
+    for (Output& o : outputs) {
+      if (!o.live) continue;
+      o.sink->lost(0, total);
+      o.sink->lost_enrichment(Enrichment::Exec, 0, execs_total);
+      o.sink->lost_enrichment(Enrichment::Dns, 0, dns_total);
+    }
     const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (!force && now - last_lost_report < kLostReportNs) return;
     bool reported = false;
     if (total > lost_reported) {
-      sink->lost(total - lost_reported, total);
+      lines.lost(total - lost_reported, total);
       lost_reported = total;
       reported = true;
     }
     if (execs_total > lost_execs_reported) {
-      sink->lost_enrichment(Enrichment::Exec, execs_total - lost_execs_reported, execs_total);
+      lines.lost_enrichment(Enrichment::Exec, execs_total - lost_execs_reported, execs_total);
       lost_execs_reported = execs_total;
       reported = true;
     }
     if (dns_total > lost_dns_reported) {
-      sink->lost_enrichment(Enrichment::Dns, dns_total - lost_dns_reported, dns_total);
+      lines.lost_enrichment(Enrichment::Dns, dns_total - lost_dns_reported, dns_total);
       lost_dns_reported = dns_total;
       reported = true;
     }
@@ -221,11 +225,8 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
       return 1;
     }
     report_lost(false);
-    if (metrics) {
-      metrics->set_last_read(static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME)));
-      metrics->set_lost(tracer->lost());
-      metrics->set_lost_enrichment(tracer->lost_execs(), tracer->lost_dns());
-    }
+    const auto read_at = static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME));
+    for (Output& o : outputs) o.sink->polled(read_at);
     if (now - last_sweep >= kSweepEveryNs) {
       tracer->sweep(kHandshakeMaxAgeNs);
       last_sweep = now;
@@ -238,15 +239,16 @@ int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostrea
   outbuf.set_never_block(false);
   if (!outbuf.error()) {
     tracer->poll(0);  // what arrived before the stop
-    if (opts.count) sink->counts(tracer->read_counts(mono_to_wall));
+    if (plan.lines.count) lines.counts(tracer->read_counts(mono_to_wall));
     report_lost(true);
     // The totals just reported, not fresh reads: the end record must match the notices.
-    sink->finish(FinishInfo{lost_reported, events, tracer->skipped(), lost_execs_reported,
-                            lost_dns_reported, execs, dns_answers,
-                            opts.count ? 0 : tracer->evicted()});
+    const FinishInfo finish{lost_reported, events,      tracer->skipped(),
+                            lost_execs_reported, lost_dns_reported, execs, dns_answers,
+                            plan.lines.count ? 0 : tracer->evicted()};
+    for (Output& o : outputs) o.sink->finish(finish);
     out.flush();
   }
-  if (opts.verbose && opts.dns && tracer->dns_rejected())
+  if (plan.verbose && plan.enrich.dns && tracer->dns_rejected())
     err << "tcpconnect: " << tracer->dns_rejected()
         << " DNS replies ignored: not from port 53 of the server the socket queried\n";
   tracer.reset();                         // detach before exiting

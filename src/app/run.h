@@ -3,14 +3,14 @@
 
 #include <ostream>
 
-#include "cli/options.h"
+#include "plan/plan.h"
 #include "sink/fd_stream.h"
 
 namespace tcpconnect {
 
 // Returns the process exit status. `out` writes through `outbuf`, whose
 // errors (EPIPE) end the session quietly.
-int run(const Options& opts, std::ostream& out, FdStreamBuf& outbuf, std::ostream& err);
+int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& err);
 
 // Set by SIGINT/SIGTERM; the loop exits cleanly when it is non-zero.
 void request_stop();

@@ -307,20 +307,6 @@ std::optional<ParseResult> parse_ports(const std::string& text, std::vector<std:
 
 }  // namespace
 
-const char* attach_mode_name(AttachMode m) {
-  switch (m) {
-    case AttachMode::Auto:
-      return "auto";
-    case AttachMode::TpBtf:
-      return "tp_btf";
-    case AttachMode::RawTp:
-      return "raw_tp";
-    case AttachMode::Tracepoint:
-      return "tracepoint";
-  }
-  return "unknown";
-}
-
 ParseResult parse_options(int argc, const char* const* argv) {
   ParseResult result;
   Options& o = result.options;

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace tcpconnect {
+#include "model/attach.h"
 
-enum class AttachMode { Auto, TpBtf, RawTp, Tracepoint };
+namespace tcpconnect {
 
 struct Options {
   bool timestamp = false;            // -t
@@ -62,7 +62,5 @@ struct ParseResult {
 };
 
 ParseResult parse_options(int argc, const char* const* argv);
-
-const char* attach_mode_name(AttachMode m);
 
 }  // namespace tcpconnect

@@ -4,13 +4,13 @@
 
 namespace tcpconnect {
 
-Enricher::Enricher(const Options& opts)
-    : containers_(opts.json || opts.container),
-      dns_(opts.dns),
+Enricher::Enricher(const EnrichConfig& cfg)
+    : containers_(cfg.containers),
+      dns_(cfg.dns),
       cgroups_(containers_ ? cgroup2_mount() : std::nullopt),
-      dns_cache_(DnsCacheLimits{opts.dns_cache_size, opts.dns_max_age_ns}),
-      cmdlines_(!opts.quiet && (opts.json || opts.cmdline)),
-      processes_(opts.exec_cache_size) {}
+      dns_cache_(DnsCacheLimits{cfg.dns_cache_size, cfg.dns_max_age_ns}),
+      cmdlines_(cfg.cmdlines),
+      processes_(cfg.exec_cache_size) {}
 
 void Enricher::on_exec(const ExecSample& exec) {
   if (cmdlines_) processes_.on_exec(exec.pid, exec.start_ns, join_argv(exec.args, exec.truncated));

@@ -7,8 +7,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "cli/options.h"
 #include "enrich/cgroup.h"
+#include "enrich/config.h"
 #include "enrich/dns_cache.h"
 #include "enrich/process_cache.h"
 #include "model/event.h"
@@ -17,7 +17,7 @@ namespace tcpconnect {
 
 class Enricher {
  public:
-  explicit Enricher(const Options& opts);
+  explicit Enricher(const EnrichConfig& cfg);
 
   // A DNS answer read by a process: remembered for later connects.
   void on_dns(const DnsSample& dns);

@@ -98,6 +98,7 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
   ev.kind = static_cast<EventKind>(raw.type);
   ev.inbound = raw.dir == TC_DIR_IN;
   ev.outcome = static_cast<Outcome>(raw.outcome);
+  ev.failed = (raw.flags & TC_F_FAILED) != 0;
   ev.err = raw.err;
   ev.latency_ns = raw.latency_ns;
   ev.duration_ns = raw.duration_ns;

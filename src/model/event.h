@@ -25,6 +25,9 @@ struct ConnectEvent {
   EventKind kind = EventKind::Connect;
   bool inbound = false;  // accepted (passive) rather than connected
   Outcome outcome = Outcome::None;
+  // Outcome and close records: the handshake did not establish (TC_F_FAILED). A close record
+  // of an established connection that later reset is not failed.
+  bool failed = false;
   int err = 0;                    // errno of a failure
   std::uint64_t latency_ns = 0;   // SYN to established / failure
   std::uint64_t duration_ns = 0;  // close: from SYN (or accept) to close
@@ -86,6 +89,7 @@ struct CountRow {
   AddrBytes saddr{};
   AddrBytes daddr{};
   std::uint16_t dport = 0;
+  std::uint16_t sport = 0;  // -c -L/-s only
   std::uint64_t count = 0;
   std::uint32_t pid = 0;       // --by-process only
   std::string comm;            // --by-process only

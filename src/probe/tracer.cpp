@@ -302,37 +302,6 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
 
 }  // namespace
 
-TracerConfig tracer_config_from(const Options& opts) {
-  TracerConfig cfg;
-  cfg.pid = opts.pid.value_or(0);
-  cfg.uid_on = opts.uid.has_value();
-  cfg.uid = opts.uid.value_or(0);
-  cfg.af = opts.ipv4 ? TC_AF_INET : opts.ipv6 ? TC_AF_INET6 : 0;
-  cfg.ports = opts.ports;
-  cfg.count_mode = opts.count;
-  cfg.count_by_process = opts.by_process;
-  cfg.attach = opts.attach;
-  cfg.ringbuf_bytes = opts.ringbuf_bytes;
-  // Metrics count every outcome, accept and close whatever is printed; the
-  // printed subset is chosen in user space then (see app/run.cpp).
-  const bool metrics = opts.metrics_addr.has_value();
-  const bool lines = !opts.quiet;
-  const bool default_lines = lines && !opts.outcome && !opts.failed && !opts.lifetime;
-  cfg.want_outcome = (lines && (opts.outcome || opts.failed)) || metrics;
-  cfg.failed_only = opts.failed && !metrics;
-  cfg.want_close = (lines && opts.lifetime) || metrics;
-  cfg.want_connect = default_lines;
-  cfg.want_accept = (lines && opts.accept) || metrics;
-  cfg.shorter_than_ns = metrics ? 0 : opts.shorter_than_ns.value_or(0);
-  cfg.netns = opts.netns.value_or(0);
-  cfg.cgroup = opts.cgroup.value_or("");
-  cfg.cgroupmap = opts.cgroupmap.value_or("");
-  cfg.mntnsmap = opts.mntnsmap.value_or("");
-  cfg.want_dns = opts.dns;
-  cfg.want_parent = lines && (opts.json || opts.parent);
-  cfg.want_exec = lines && (opts.json || opts.cmdline);
-  return cfg;
-}
 
 // Debian and Ubuntu kernels add levels above 2, at which perf_event_open()
 // (classic tracepoints, also the syscalls:* ones every mode uses) needs

@@ -29,8 +29,8 @@ void write_record(std::string& line, std::ostream& out, const Json& j) {
 
 }  // namespace
 
-JsonSink::JsonSink(const Options& opts, std::ostream& out)
-    : count_(opts.count), by_process_(opts.by_process), dns_(opts.dns), out_(out) {}
+JsonSink::JsonSink(const OutputConfig& cfg, std::ostream& out)
+    : count_(cfg.count), by_process_(cfg.by_process), dns_(cfg.columns.dns), out_(out) {}
 
 void JsonSink::start(const StartInfo& info) {
   Json j;

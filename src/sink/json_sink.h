@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/options.h"
 #include "model/event.h"
 #include "sink/address_cache.h"
 #include "sink/sink.h"
@@ -21,7 +20,7 @@ inline constexpr int kJsonSchemaVersion = 3;
 
 class JsonSink final : public Sink {
  public:
-  JsonSink(const Options& opts, std::ostream& out);
+  JsonSink(const OutputConfig& cfg, std::ostream& out);
 
   void start(const StartInfo& info) override;
   void connect(const ConnectEvent& ev) override;

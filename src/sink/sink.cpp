@@ -5,10 +5,9 @@
 
 namespace tcpconnect {
 
-std::unique_ptr<Sink> make_sink(const Options& opts, std::ostream& out, std::ostream& err) {
-  if (opts.json && !opts.quiet)  // --quiet: only warnings, on stderr
-    return std::make_unique<JsonSink>(opts, out);
-  return std::make_unique<TextSink>(opts, out, err);
+std::unique_ptr<Sink> make_sink(const OutputConfig& cfg, std::ostream& out, std::ostream& err) {
+  if (cfg.format == Format::Json) return std::make_unique<JsonSink>(cfg, out);
+  return std::make_unique<TextSink>(cfg, out, err);
 }
 
 }  // namespace tcpconnect

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/options.h"
 #include "model/event.h"
+#include "sink/config.h"
 
 namespace tcpconnect {
 
@@ -52,13 +52,15 @@ class Sink {
   // The same for command lines (Exec) or DNS answers (Dns): no connection
   // is missing, only what would have named its process or destination.
   virtual void lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64_t total) = 0;
+  // The kernel side was read (wall clock, ns since the epoch): after every poll.
+  virtual void polled(std::uint64_t /*wall_ns*/) {}
   // -c mode, at exit: rows from the kernel's count map (unsorted).
   virtual void counts(std::vector<CountRow> rows) = 0;
   virtual void finish(const FinishInfo& info) = 0;
 };
 
-// Text (bcc-compatible columns) or JSON lines, chosen from the options.
+// Text (bcc-compatible columns) or JSON lines, as the plan chose.
 // `out` receives events; `err` receives warnings (text mode lost notices).
-std::unique_ptr<Sink> make_sink(const Options& opts, std::ostream& out, std::ostream& err);
+std::unique_ptr<Sink> make_sink(const OutputConfig& cfg, std::ostream& out, std::ostream& err);
 
 }  // namespace tcpconnect

@@ -83,19 +83,19 @@ std::string_view container_column(const ConnectEvent& ev) {
 
 }  // namespace
 
-TextSink::TextSink(const Options& opts, std::ostream& out, std::ostream& err)
-    : timestamp_(opts.timestamp),
-      print_uid_(opts.print_uid),
-      lport_(opts.lport),
-      count_(opts.count),
-      by_process_(opts.by_process),
-      dir_(opts.accept),
-      outcome_(opts.outcome || opts.failed || opts.lifetime),
-      lifetime_(opts.lifetime),
-      container_(opts.container),
-      dns_(opts.dns),
-      parent_(opts.parent),
-      cmdline_(opts.cmdline),
+TextSink::TextSink(const OutputConfig& cfg, std::ostream& out, std::ostream& err)
+    : timestamp_(cfg.columns.timestamp),
+      print_uid_(cfg.columns.uid),
+      lport_(cfg.columns.lport),
+      count_(cfg.count),
+      by_process_(cfg.by_process),
+      dir_(cfg.columns.dir),
+      outcome_(cfg.columns.outcome),
+      lifetime_(cfg.columns.lifetime),
+      container_(cfg.columns.container),
+      dns_(cfg.columns.dns),
+      parent_(cfg.columns.parent),
+      cmdline_(cfg.columns.cmdline),
       out_(out),
       err_(err) {}
 

@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "cli/options.h"
 #include "model/event.h"
 #include "sink/address_cache.h"
 #include "sink/sink.h"
@@ -19,7 +18,7 @@ namespace tcpconnect {
 
 class TextSink final : public Sink {
  public:
-  TextSink(const Options& opts, std::ostream& out, std::ostream& err);
+  TextSink(const OutputConfig& cfg, std::ostream& out, std::ostream& err);
 
   void start(const StartInfo& info) override;
   void connect(const ConnectEvent& ev) override;

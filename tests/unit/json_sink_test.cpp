@@ -8,8 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "plan/plan.h"
+
 namespace tcpconnect {
 namespace {
+
+// What the plan gives the per-event output for these options.
+OutputConfig lines_config(const Options& o) { return make_plan(o).lines; }
 
 using nlohmann::json;
 
@@ -66,7 +71,7 @@ TEST(JsonSink, StartRecord) {
   std::ostringstream out;
   Options o;
   o.json = true;
-  JsonSink sink(o, out);
+  JsonSink sink(lines_config(o), out);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1'700'000'000'000'000'000ULL});
   EXPECT_EQ(out.str(), R"({"type":"start","version":3,"tool_version":"0.1.0","attach":"tp_btf",)"
                        R"("ts_ns":1700000000000000000,"mode":"connect"})"
@@ -74,7 +79,7 @@ TEST(JsonSink, StartRecord) {
 
   std::ostringstream out2;
   o.count = true;
-  JsonSink count_sink(o, out2);
+  JsonSink count_sink(lines_config(o), out2);
   count_sink.start(StartInfo{"0.1.0", "raw_tp", 5});
   const auto recs = parse_lines(out2.str());
   ASSERT_EQ(recs.size(), 1u);
@@ -85,7 +90,7 @@ TEST(JsonSink, StartRecord) {
 
 TEST(JsonSink, ConnectRecordIPv4) {
   std::ostringstream out;
-  JsonSink sink(Options{}, out);
+  JsonSink sink(lines_config(Options{}), out);
   const ConnectEvent ev = sample_event();
   sink.connect(ev);
   EXPECT_EQ(out.str(),
@@ -112,7 +117,7 @@ TEST(JsonSink, ConnectRecordIPv4) {
 
 TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
   std::ostringstream out;
-  JsonSink sink(Options{}, out);
+  JsonSink sink(lines_config(Options{}), out);
   ConnectEvent ev = sample_event();
   ev.ip = 6;
   ev.saddr = addr(6, "fe80::1234:5678:9abc:def0");
@@ -137,7 +142,7 @@ TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
 
 TEST(JsonSink, CommWithHostileBytesIsValidJson) {
   std::ostringstream out;
-  JsonSink sink(Options{}, out);
+  JsonSink sink(lines_config(Options{}), out);
   ConnectEvent ev = sample_event();
   ev.comm = std::string("a\x01\"\\\xff\xc3", 6);
   sink.connect(ev);
@@ -192,7 +197,7 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     evs.push_back(ev);
   }
   std::ostringstream out;
-  JsonSink sink(Options{}, out);
+  JsonSink sink(lines_config(Options{}), out);
   std::string want;
   for (const auto& ev : evs) {
     sink.connect(ev);
@@ -227,7 +232,7 @@ TEST(JsonSink, DnsQueryFields) {
   Options o;
   o.dns = true;
   std::ostringstream out;
-  JsonSink sink(o, out);
+  JsonSink sink(lines_config(o), out);
   ConnectEvent ev = sample_event();
   ev.query = "api.example.com (250 ms)";
   ev.query_name = "api.example.com";
@@ -254,13 +259,13 @@ TEST(JsonSink, DnsQueryFields) {
 
   // Without -d there are no query fields at all.
   std::ostringstream plain;
-  JsonSink(Options{}, plain).connect(ev);
+  JsonSink(lines_config(Options{}), plain).connect(ev);
   EXPECT_FALSE(parse_lines(plain.str())[0].contains("query"));
 }
 
 TEST(JsonSink, LostGoesToOut) {
   std::ostringstream out;
-  JsonSink sink(Options{}, out);
+  JsonSink sink(lines_config(Options{}), out);
   sink.lost(3, 17);
   EXPECT_EQ(out.str(), "{\"type\":\"lost\",\"count\":3,\"total\":17}\n");
 }
@@ -269,7 +274,7 @@ TEST(JsonSink, LostGoesToOut) {
 // connection records lost.
 TEST(JsonSink, LostEnrichmentRecords) {
   std::ostringstream out;
-  JsonSink sink(Options{}, out);
+  JsonSink sink(lines_config(Options{}), out);
   sink.lost_enrichment(Enrichment::Exec, 5, 12);
   sink.lost_enrichment(Enrichment::Dns, 1, 1);
   EXPECT_EQ(out.str(),
@@ -291,7 +296,7 @@ TEST(JsonSink, CountRecordsSorted) {
   std::ostringstream out;
   Options o;
   o.count = true;
-  JsonSink sink(o, out);
+  JsonSink sink(lines_config(o), out);
   sink.counts({row(4, "10.0.0.1", "10.0.0.3", 443, 5), row(6, "::1", "2001:db8::1", 22, 9),
                row(4, "10.0.0.1", "10.0.0.2", 80, 5)});
   const auto lines = lines_of(out.str());
@@ -313,7 +318,7 @@ TEST(JsonSink, CountRecordsSorted) {
 
 TEST(JsonSink, EndRecord) {
   std::ostringstream out;
-  JsonSink sink(Options{}, out);
+  JsonSink sink(lines_config(Options{}), out);
   sink.finish(FinishInfo{4, 1000, 7, 2, 3, 40, 50, 6});
   EXPECT_EQ(out.str(),
             "{\"type\":\"end\",\"events\":1000,\"lost\":4,\"skipped\":7,\"lost_execs\":2,"
@@ -324,7 +329,7 @@ TEST(JsonSink, FullSessionOneObjectPerLine) {
   std::ostringstream out, err;
   Options o;
   o.json = true;
-  auto sink = make_sink(o, out, err);
+  auto sink = make_sink(lines_config(o), out, err);
   sink->start(StartInfo{"0.1.0", "tp_btf", 1});
   sink->connect(sample_event());
   sink->lost(1, 1);
@@ -348,7 +353,7 @@ TEST(JsonSink, CloseRecordCarriesLifecycleFields) {
   o.json = true;
   o.lifetime = true;
   std::ostringstream out, err;
-  auto sink = make_sink(o, out, err);
+  auto sink = make_sink(lines_config(o), out, err);
   ConnectEvent ev;
   ev.kind = EventKind::Close;
   ev.inbound = true;
@@ -374,7 +379,7 @@ TEST(JsonSink, OutcomeRecordNamesTheErrno) {
   o.json = true;
   o.failed = true;
   std::ostringstream out, err;
-  auto sink = make_sink(o, out, err);
+  auto sink = make_sink(lines_config(o), out, err);
   ConnectEvent ev;
   ev.kind = EventKind::Outcome;
   ev.outcome = Outcome::Error;
@@ -395,7 +400,7 @@ TEST(JsonSink, HostileTextKeepsItsExactValue) {
   Options o;
   o.dns = true;
   std::ostringstream out;
-  JsonSink sink(o, out);
+  JsonSink sink(lines_config(o), out);
   ConnectEvent ev = sample_event();
   ev.comm =
       "\xc2\x9b"

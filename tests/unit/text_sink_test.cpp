@@ -10,10 +10,14 @@
 
 #include "sink/address_cache.h"
 #include "sink/json_sink.h"
+#include "plan/plan.h"
 #include "sink/sink.h"
 
 namespace tcpconnect {
 namespace {
+
+// What the plan gives the per-event output for these options.
+OutputConfig lines_config(const Options& o) { return make_plan(o).lines; }
 
 constexpr const char* kLongV6 = "2001:db8:85a3:1234:5678:8a2e:370:7334";  // 37 chars
 
@@ -66,7 +70,7 @@ Options options(Flags f) {
 // Runs a whole text session (start, events, finish) and returns stdout.
 std::string run(Flags f, const std::vector<ConnectEvent>& evs) {
   std::ostringstream out, err;
-  TextSink sink(options(f), out, err);
+  TextSink sink(lines_config(options(f)), out, err);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1});
   for (const auto& ev : evs) sink.connect(ev);
   sink.finish(FinishInfo{0, evs.size()});
@@ -219,7 +223,7 @@ TEST(TextSink, CountTableCommIsEscaped) {
   o.count = true;
   o.by_process = true;
   std::ostringstream out, err;
-  TextSink sink(o, out, err);
+  TextSink sink(lines_config(o), out, err);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1});
   CountRow r;
   r.ip = 4;
@@ -250,7 +254,7 @@ CountRow row(int ip, const char* s, const char* d, std::uint16_t port, std::uint
 
 TEST(TextSink, CountModeTable) {
   std::ostringstream out, err;
-  TextSink sink(options({.c = true}), out, err);
+  TextSink sink(lines_config(options({.c = true})), out, err);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1});
   EXPECT_EQ(out.str(), "");  // no header in -c mode
   sink.counts({
@@ -280,7 +284,7 @@ TEST(TextSink, CountModeTable) {
 
 TEST(TextSink, CountTableWidensForLongIPv6) {
   std::ostringstream out, err;
-  TextSink sink(options({.c = true}), out, err);
+  TextSink sink(lines_config(options({.c = true})), out, err);
   sink.start(StartInfo{});
   sink.counts({row(6, kLongV6, "2001:db8::1", 443, 1), row(4, "10.0.0.1", "10.0.0.2", 80, 3)});
   EXPECT_EQ(out.str(),
@@ -295,7 +299,7 @@ TEST(TextSink, CountTableWidensForLongIPv6) {
 
 TEST(TextSink, CountTableEmpty) {
   std::ostringstream out, err;
-  TextSink sink(options({.c = true}), out, err);
+  TextSink sink(lines_config(options({.c = true})), out, err);
   sink.counts({});
   EXPECT_EQ(out.str(),
             "\nLADDR                     RADDR                     RPORT                CONNECTS   "
@@ -304,7 +308,7 @@ TEST(TextSink, CountTableEmpty) {
 
 TEST(TextSink, LostWarnings) {
   std::ostringstream out, err;
-  TextSink sink(options({}), out, err);
+  TextSink sink(lines_config(options({})), out, err);
   sink.start(StartInfo{});
   out.str("");
   sink.lost(3, 3);
@@ -322,7 +326,7 @@ TEST(TextSink, LostWarnings) {
 
 TEST(TextSink, LostEnrichmentWarnings) {
   std::ostringstream out, err;
-  TextSink sink(options({}), out, err);
+  TextSink sink(lines_config(options({})), out, err);
   sink.start(StartInfo{});
   out.str("");
   sink.lost_enrichment(Enrichment::Exec, 5, 5);
@@ -342,7 +346,7 @@ TEST(TextSink, LostEnrichmentWarnings) {
 
 TEST(TextSink, FinishWithoutLossPrintsNothing) {
   std::ostringstream out, err;
-  TextSink sink(options({}), out, err);
+  TextSink sink(lines_config(options({})), out, err);
   sink.finish(FinishInfo{0, 5});
   EXPECT_EQ(out.str(), "");
   EXPECT_EQ(err.str(), "");
@@ -369,9 +373,9 @@ TEST(TextSinkAddressCache, MatchesFormatAddress) {
 TEST(TextSink, MakeSinkChoosesByOptions) {
   std::ostringstream out, err;
   Options o;
-  EXPECT_NE(dynamic_cast<TextSink*>(make_sink(o, out, err).get()), nullptr);
+  EXPECT_NE(dynamic_cast<TextSink*>(make_sink(lines_config(o), out, err).get()), nullptr);
   o.json = true;
-  EXPECT_NE(dynamic_cast<JsonSink*>(make_sink(o, out, err).get()), nullptr);
+  EXPECT_NE(dynamic_cast<JsonSink*>(make_sink(lines_config(o), out, err).get()), nullptr);
 }
 
 }  // namespace
@@ -385,7 +389,7 @@ TEST(TextSink, LifetimeColumns) {
   o.lifetime = true;
   o.accept = true;
   std::ostringstream out, err;
-  TextSink sink(o, out, err);
+  TextSink sink(lines_config(o), out, err);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1});
   ConnectEvent ev = curl_v4();
   ev.kind = EventKind::Close;
@@ -415,7 +419,7 @@ TEST(TextSink, FailedColumns) {
   o.failed = true;
   o.lport = true;
   std::ostringstream out, err;
-  TextSink sink(o, out, err);
+  TextSink sink(lines_config(o), out, err);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1});
   ConnectEvent ev = curl_v4();
   ev.kind = EventKind::Outcome;
@@ -444,7 +448,7 @@ namespace {
 
 TEST(TextSink, SkippedRunsAreReportedApartFromLost) {
   std::ostringstream out, err;
-  TextSink sink(options({}), out, err);
+  TextSink sink(lines_config(options({})), out, err);
   sink.finish(FinishInfo{0, 10, 3});
   EXPECT_EQ(err.str(),
             "WARNING: the kernel skipped 3 tracepoint runs (recursion protection); some events "
@@ -453,7 +457,7 @@ TEST(TextSink, SkippedRunsAreReportedApartFromLost) {
 
 TEST(TextSink, UntrackedConnectionsAreReported) {
   std::ostringstream out, err;
-  TextSink sink(options({}), out, err);
+  TextSink sink(lines_config(options({})), out, err);
   FinishInfo info;
   info.untracked = 2;
   sink.finish(info);
@@ -470,7 +474,7 @@ namespace {
 
 std::string run_with(const Options& o, const std::vector<ConnectEvent>& evs) {
   std::ostringstream out, err;
-  TextSink sink(o, out, err);
+  TextSink sink(lines_config(o), out, err);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1});
   for (const auto& ev : evs) sink.connect(ev);
   sink.finish(FinishInfo{0, evs.size()});

@@ -1,0 +1,108 @@
+#include "plan/plan.h"
+
+#include "tcpconnect/abi.h"
+
+namespace tcpconnect {
+
+namespace {
+
+// What the per-event output prints. Every connection gives at most one line: the attempt
+// (default), its outcome (--outcome/--failed), or its end (--lifetime, whose line carries the
+// outcome and latency too, so it replaces the outcome line).
+Selection lines_selection(const Options& o) {
+  Selection s;
+  if (o.quiet || o.count) return s;  // no per-event lines: nothing, or the table at exit
+  const bool lifecycle = o.outcome || o.failed || o.lifetime;
+  s.connect = !lifecycle;
+  s.outcome = (o.outcome || o.failed) && !o.lifetime;
+  s.close = o.lifetime;
+  // Accepted connections: a line when accepted, or with --lifetime one when they end.
+  s.accept = o.accept && !o.lifetime;
+  s.failed_only = o.failed;
+  s.shorter_than_ns = o.shorter_than_ns.value_or(0);
+  return s;
+}
+
+// Metrics count every outcome, accept and close, whatever the lines print.
+Selection metrics_selection() {
+  Selection s;
+  s.outcome = true;
+  s.close = true;
+  s.accept = true;
+  return s;
+}
+
+}  // namespace
+
+Plan make_plan(const Options& o) {
+  Plan p;
+  const bool lines = !o.quiet;
+
+  OutputConfig& out = p.lines;
+  out.format = o.json && lines ? Format::Json : Format::Text;
+  out.selection = lines_selection(o);
+  out.banner = lines;
+  out.count = o.count;
+  out.by_process = o.by_process;
+  Columns& c = out.columns;
+  c.timestamp = o.timestamp;
+  c.uid = o.print_uid;
+  c.lport = o.lport;
+  c.dir = o.accept;
+  c.outcome = o.outcome || o.failed || o.lifetime;
+  c.lifetime = o.lifetime;
+  c.container = o.container;
+  c.dns = o.dns;
+  c.parent = o.parent;
+  c.cmdline = o.cmdline;
+
+  if (o.metrics_addr) {
+    p.metrics = MetricsOutputConfig{*o.metrics_addr, o.metrics_port, o.metrics_top,
+                                    metrics_selection()};
+  }
+
+  // The kernel sends the union of what the outputs take, filtered where all of them agree.
+  const Selection& ls = out.selection;
+  const Selection ms = p.metrics ? p.metrics->selection : Selection{};
+  TracerConfig& t = p.probe;
+  t.pid = o.pid.value_or(0);
+  t.uid_on = o.uid.has_value();
+  t.uid = o.uid.value_or(0);
+  t.af = o.ipv4 ? TC_AF_INET : o.ipv6 ? TC_AF_INET6 : 0;
+  t.ports = o.ports;
+  t.count_mode = o.count;
+  t.count_by_process = o.by_process;
+  t.count_by_sport = o.count && o.lport;
+  t.attach = o.attach;
+  t.ringbuf_bytes = o.ringbuf_bytes;
+  t.want_connect = ls.connect || ms.connect;
+  t.want_outcome = ls.outcome || ms.outcome;
+  t.want_close = ls.close || ms.close;
+  // Accepted sockets are also tracked for their close records (--accept --lifetime).
+  t.want_accept = ls.accept || ms.accept || (ls.close && o.accept);
+  const bool metrics_all = p.metrics.has_value();
+  t.failed_only = ls.failed_only && !metrics_all;
+  t.shorter_than_ns = metrics_all ? 0 : ls.shorter_than_ns;
+  t.netns = o.netns.value_or(0);
+  t.cgroup = o.cgroup.value_or("");
+  t.cgroupmap = o.cgroupmap.value_or("");
+  t.mntnsmap = o.mntnsmap.value_or("");
+  t.want_dns = o.dns;
+  t.want_parent = lines && (o.json || o.parent);
+  t.want_exec = lines && (o.json || o.cmdline);
+
+  EnrichConfig& e = p.enrich;
+  e.containers = o.json || o.container;
+  e.dns = o.dns;
+  e.cmdlines = lines && (o.json || o.cmdline);
+  e.dns_cache_size = o.dns_cache_size;
+  e.dns_max_age_ns = o.dns_max_age_ns;
+  e.exec_cache_size = o.exec_cache_size;
+
+  p.duration_s = o.duration_s;
+  p.verbose = o.verbose;
+  p.netns = o.netns.value_or(0);
+  return p;
+}
+
+}  // namespace tcpconnect
