@@ -242,9 +242,9 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
     if (plan.lines.count) lines.counts(tracer->read_counts(mono_to_wall));
     report_lost(true);
     // The totals just reported, not fresh reads: the end record must match the notices.
-    const FinishInfo finish{lost_reported, events,      tracer->skipped(),
-                            lost_execs_reported, lost_dns_reported, execs, dns_answers,
-                            plan.lines.count ? 0 : tracer->evicted()};
+    const FinishInfo finish{
+        lost_reported,     events, tracer->skipped(), lost_execs_reported,
+        lost_dns_reported, execs,  dns_answers,       plan.lines.count ? 0 : tracer->evicted()};
     for (Output& o : outputs) o.sink->finish(finish);
     out.flush();
   }

@@ -57,8 +57,8 @@ Plan make_plan(const Options& o) {
   c.cmdline = o.cmdline;
 
   if (o.metrics_addr) {
-    p.metrics = MetricsOutputConfig{*o.metrics_addr, o.metrics_port, o.metrics_top,
-                                    metrics_selection()};
+    p.metrics =
+        MetricsOutputConfig{*o.metrics_addr, o.metrics_port, o.metrics_top, metrics_selection()};
   }
 
   // The kernel sends the union of what the outputs take, filtered where all of them agree.

@@ -15,13 +15,13 @@
 namespace tcpconnect {
 
 struct Plan {
-  TracerConfig probe;                         // what the kernel sends
-  OutputConfig lines;                         // text or JSON on stdout
+  TracerConfig probe;                          // what the kernel sends
+  OutputConfig lines;                          // text or JSON on stdout
   std::optional<MetricsOutputConfig> metrics;  // --metrics
-  EnrichConfig enrich;                        // what the enricher looks up
-  std::optional<double> duration_s;           // --duration
-  bool verbose = false;                       // -v
-  std::uint32_t netns = 0;                    // --netns, checked against the host's processes
+  EnrichConfig enrich;                         // what the enricher looks up
+  std::optional<double> duration_s;            // --duration
+  bool verbose = false;                        // -v
+  std::uint32_t netns = 0;                     // --netns, checked against the host's processes
 };
 
 Plan make_plan(const Options& opts);

@@ -302,7 +302,6 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
 
 }  // namespace
 
-
 // Debian and Ubuntu kernels add levels above 2, at which perf_event_open()
 // (classic tracepoints, also the syscalls:* ones every mode uses) needs
 // CAP_SYS_ADMIN.

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "probe/config.h"
 #include "model/event.h"
+#include "probe/config.h"
 
 struct tc_bpf;       // bpftool skeleton
 struct ring_buffer;  // libbpf
@@ -23,7 +23,6 @@ struct Error {
   std::string hint;     // what the user can do, may be empty
   int exit_code = 1;
 };
-
 
 using SampleHandler = std::function<void(std::span<const std::uint8_t>)>;
 using LogFn = std::function<void(const std::string&)>;

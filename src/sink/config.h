@@ -13,10 +13,10 @@ namespace tcpconnect {
 // The connection records an output takes. The kernel sends the union of what the outputs take
 // (see plan.cpp), so an output may be offered records it does not want.
 struct Selection {
-  bool connect = false;  // connect records (an attempt, as bcc's tcpconnect prints it)
-  bool outcome = false;  // handshake ended
-  bool close = false;    // connection ended (lifetime)
-  bool accept = false;   // accepted
+  bool connect = false;               // connect records (an attempt, as bcc's tcpconnect prints it)
+  bool outcome = false;               // handshake ended
+  bool close = false;                 // connection ended (lifetime)
+  bool accept = false;                // accepted
   bool failed_only = false;           // outcome and close records: only failed handshakes
   std::uint64_t shorter_than_ns = 0;  // close records: only shorter lifetimes; 0 = all
 

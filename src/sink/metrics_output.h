@@ -15,7 +15,9 @@ class MetricsOutput final : public Sink {
  public:
   explicit MetricsOutput(Metrics& metrics) : metrics_(metrics) {}
 
-  void start(const StartInfo& info) override { metrics_.set_info(info.version, info.attach_method); }
+  void start(const StartInfo& info) override {
+    metrics_.set_info(info.version, info.attach_method);
+  }
   void connect(const ConnectEvent& ev) override { metrics_.observe(ev); }
   void lost(std::uint64_t /*delta*/, std::uint64_t total) override { metrics_.set_lost(total); }
   void lost_enrichment(Enrichment kind, std::uint64_t /*delta*/, std::uint64_t total) override {

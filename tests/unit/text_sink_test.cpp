@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "plan/plan.h"
 #include "sink/address_cache.h"
 #include "sink/json_sink.h"
-#include "plan/plan.h"
 #include "sink/sink.h"
 
 namespace tcpconnect {
