@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <linux/capability.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "app/privileges.h"
 #include "enrich/enricher.h"
@@ -67,6 +69,24 @@ void drop_privileges(const Plan& plan, const Tracer& tracer, std::ostream& err) 
     err << "tcpconnect: capabilities: kept " << capability_name(k.cap) << " (" << k.why << ")\n";
 }
 
+// Whether any process on the host, or a name under /run/netns (ip netns add), holds the network
+// namespace with this inode: --netns takes a number that nothing else checks.
+bool netns_exists(std::uint32_t inode) {
+  auto is_it = [inode](const std::filesystem::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && st.st_ino == inode;
+  };
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec))
+    if (is_it(e.path())) return true;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (is_it(e.path() / "ns/net")) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void request_stop() { g_stop = 1; }
@@ -87,6 +107,13 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   std::uint64_t unwritten = 0;               // records not written: stdout blocked in metrics mode
 
   Enricher enricher(plan.enrich);
+
+  // Not refused: a namespace can be entered after the tracer starts. But a mistyped inode
+  // would trace nothing, silently.
+  if (plan.netns && !netns_exists(plan.netns)) {
+    err << "tcpconnect: warning: no process is in network namespace " << plan.netns
+        << " (no /proc/PID/ns/net is net:[" << plan.netns << "]); tracing it anyway\n";
+  }
 
   // Metrics: the endpoint is bound before anything is loaded, so a busy port
   // fails fast with nothing attached.

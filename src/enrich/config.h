@@ -12,6 +12,8 @@ struct EnrichConfig {
   std::uint32_t dns_cache_size = 10000;
   std::uint64_t dns_max_age_ns = 3600ull * 1'000'000'000;
   std::uint32_t exec_cache_size = 16384;
+
+  bool operator==(const EnrichConfig&) const = default;
 };
 
 }  // namespace tcpconnect

@@ -37,6 +37,8 @@ Selection metrics_selection() {
 Plan make_plan(const Options& o) {
   Plan p;
   const bool lines = !o.quiet;
+  // Lines per event: what the process context (parent, command line, containers) is for.
+  const bool per_event = lines && !o.count;
 
   OutputConfig& out = p.lines;
   out.format = o.json && lines ? Format::Json : Format::Text;
@@ -45,16 +47,18 @@ Plan make_plan(const Options& o) {
   out.count = o.count;
   out.by_process = o.by_process;
   Columns& c = out.columns;
-  c.timestamp = o.timestamp;
-  c.uid = o.print_uid;
-  c.lport = o.lport;
-  c.dir = o.accept;
-  c.outcome = o.outcome || o.failed || o.lifetime;
-  c.lifetime = o.lifetime;
-  c.container = o.container;
-  c.dns = o.dns;
-  c.parent = o.parent;
-  c.cmdline = o.cmdline;
+  c.lport = o.lport;  // -c: the source port is part of the key
+  if (!o.count) {     // the count table has none of the per-event columns
+    c.timestamp = o.timestamp;
+    c.uid = o.print_uid;
+    c.dir = o.accept;
+    c.outcome = o.outcome || o.failed || o.lifetime;
+    c.lifetime = o.lifetime;
+    c.container = o.container;
+    c.dns = o.dns;
+    c.parent = o.parent;
+    c.cmdline = o.cmdline;
+  }
 
   if (o.metrics_addr) {
     p.metrics =
@@ -88,13 +92,13 @@ Plan make_plan(const Options& o) {
   t.cgroupmap = o.cgroupmap.value_or("");
   t.mntnsmap = o.mntnsmap.value_or("");
   t.want_dns = o.dns;
-  t.want_parent = lines && (o.json || o.parent);
-  t.want_exec = lines && (o.json || o.cmdline);
+  t.want_parent = per_event && (o.json || o.parent);
+  t.want_exec = per_event && (o.json || o.cmdline);
 
   EnrichConfig& e = p.enrich;
-  e.containers = o.json || o.container;
+  e.containers = per_event && (o.json || o.container);
   e.dns = o.dns;
-  e.cmdlines = lines && (o.json || o.cmdline);
+  e.cmdlines = per_event && (o.json || o.cmdline);
   e.dns_cache_size = o.dns_cache_size;
   e.dns_max_age_ns = o.dns_max_age_ns;
   e.exec_cache_size = o.exec_cache_size;

@@ -22,6 +22,8 @@ struct Plan {
   std::optional<double> duration_s;            // --duration
   bool verbose = false;                        // -v
   std::uint32_t netns = 0;                     // --netns, checked against the host's processes
+
+  bool operator==(const Plan&) const = default;
 };
 
 Plan make_plan(const Options& opts);

@@ -44,6 +44,8 @@ struct TracerConfig {
   bool want_dns = false;     // DNS answer records (-d)
   bool want_parent = false;  // owners' parent PID and name in records
   bool want_exec = false;    // command-line records at exec
+
+  bool operator==(const TracerConfig&) const = default;
 };
 
 }  // namespace tcpconnect

@@ -35,6 +35,7 @@ struct Selection {
     return false;
   }
   bool any() const { return connect || outcome || close || accept; }
+  bool operator==(const Selection&) const = default;
 };
 
 // Optional columns of the text output (and the matching JSON fields where JSON leaves them out).
@@ -49,6 +50,8 @@ struct Columns {
   bool dns = false;        // -d: QUERY
   bool parent = false;     // PPID and PCOMM
   bool cmdline = false;    // CMDLINE
+
+  bool operator==(const Columns&) const = default;
 };
 
 enum class Format { Text, Json };
@@ -62,6 +65,8 @@ struct OutputConfig {
   bool banner = true;       // header line / start record
   bool count = false;       // -c: the count table at exit instead of per-event lines
   bool by_process = false;  // -c --by-process: PID and COMM in the key
+
+  bool operator==(const OutputConfig&) const = default;
 };
 
 // The Prometheus output: an HTTP endpoint and the label bound.
@@ -70,6 +75,8 @@ struct MetricsOutputConfig {
   std::uint16_t port = 0;
   std::size_t top_n = 20;
   Selection selection;  // what it counts
+
+  bool operator==(const MetricsOutputConfig&) const = default;
 };
 
 }  // namespace tcpconnect
