@@ -14,16 +14,16 @@
 
 namespace tcpconnect {
 
-// Histogram size shared with the kernel (bpf/ mirrors interval_bucket() in C
-// as tc_interval_bucket()). 256 buckets reach 2^34 us (~4.8 h); anything
-// longer saturates into the last bucket.
+// Histogram size shared with the kernel (TC_IVL_BUCKETS; the kernel side has
+// its own interval_bucket() in C, which must compute the same buckets). 256
+// buckets reach 2^34 us (~4.8 h); anything longer saturates into the last one.
 inline constexpr unsigned kIntervalBuckets = 256;
 inline constexpr unsigned kIntervalLastBucket = kIntervalBuckets - 1;
 #ifdef TC_IVL_BUCKETS
 static_assert(TC_IVL_BUCKETS == kIntervalBuckets, "ABI: interval histogram size");
 #endif
 
-// Bucket of an interval in microseconds. "HDR-like": values below 16 are
+// Bucket of an interval in microseconds. "HDR-like": values below 8 are
 // exact; above, each power of two [2^m, 2^(m+1)) is split into 8 equal
 // sub-buckets selected by the 3 bits below the MSB, so a bucket is at most
 // 1/8 (12.5%) of its lower bound wide. Cheap enough for the kernel: one MSB
