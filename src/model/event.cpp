@@ -125,32 +125,6 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
   return ev;
 }
 
-std::string errno_name(int err) {
-  if (err == 0) return {};
-  if (const char* name = strerrorname_np(err)) return name;
-  return "E" + std::to_string(err);
-}
-
-std::string outcome_name(Outcome o, int err) {
-  switch (o) {
-    case Outcome::None:
-      return {};
-    case Outcome::Established:
-      return "established";
-    case Outcome::Refused:
-      return "refused";
-    case Outcome::TimedOut:
-      return "timed out";
-    case Outcome::Reset:
-      return "reset";
-    case Outcome::Aborted:
-      return "aborted";
-    case Outcome::Error:
-      break;
-  }
-  return err ? errno_name(err) : "error";
-}
-
 std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uint64_t value) {
   tc_count_key raw;
   if (key.size() != sizeof(raw)) return std::nullopt;
