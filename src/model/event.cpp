@@ -172,7 +172,8 @@ std::string format_address(int ip, const AddrBytes& bytes) {
 void sort_count_rows(std::vector<CountRow>& rows) {
   std::sort(rows.begin(), rows.end(), [](const CountRow& a, const CountRow& b) {
     if (a.count != b.count) return a.count > b.count;
-    return std::tie(a.ip, a.saddr, a.daddr, a.dport) < std::tie(b.ip, b.saddr, b.daddr, b.dport);
+    return std::tie(a.ip, a.saddr, a.daddr, a.dport, a.sport) <
+           std::tie(b.ip, b.saddr, b.daddr, b.dport, b.sport);
   });
 }
 

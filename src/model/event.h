@@ -129,7 +129,7 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key,
 std::string format_address(int ip, const AddrBytes& bytes);
 
 // Sorts count rows most frequent first; ties are ordered by IP version,
-// addresses and port so the output is deterministic.
+// addresses and ports so the output is deterministic.
 void sort_count_rows(std::vector<CountRow>& rows);
 
 }  // namespace tcpconnect
