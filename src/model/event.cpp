@@ -125,32 +125,6 @@ std::optional<ConnectEvent> decode_connect(std::span<const std::uint8_t> sample,
   return ev;
 }
 
-std::string errno_name(int err) {
-  if (err == 0) return {};
-  if (const char* name = strerrorname_np(err)) return name;
-  return "E" + std::to_string(err);
-}
-
-std::string outcome_name(Outcome o, int err) {
-  switch (o) {
-    case Outcome::None:
-      return {};
-    case Outcome::Established:
-      return "established";
-    case Outcome::Refused:
-      return "refused";
-    case Outcome::TimedOut:
-      return "timed out";
-    case Outcome::Reset:
-      return "reset";
-    case Outcome::Aborted:
-      return "aborted";
-    case Outcome::Error:
-      break;
-  }
-  return err ? errno_name(err) : "error";
-}
-
 std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uint64_t value) {
   tc_count_key raw;
   if (key.size() != sizeof(raw)) return std::nullopt;
@@ -198,7 +172,8 @@ std::string format_address(int ip, const AddrBytes& bytes) {
 void sort_count_rows(std::vector<CountRow>& rows) {
   std::sort(rows.begin(), rows.end(), [](const CountRow& a, const CountRow& b) {
     if (a.count != b.count) return a.count > b.count;
-    return std::tie(a.ip, a.saddr, a.daddr, a.dport) < std::tie(b.ip, b.saddr, b.daddr, b.dport);
+    return std::tie(a.ip, a.saddr, a.daddr, a.dport, a.sport) <
+           std::tie(b.ip, b.saddr, b.daddr, b.dport, b.sport);
   });
 }
 

@@ -9,15 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "model/outcome.h"
+
 namespace tcpconnect {
 
 using AddrBytes = std::array<std::uint8_t, 16>;
 
 // What a record reports (enum tc_record_type).
 enum class EventKind { Connect = 1, Outcome = 2, Close = 3, Accept = 4 };
-
-// How a connection attempt ended (enum tc_outcome).
-enum class Outcome { None = 0, Established, Refused, TimedOut, Reset, Error, Aborted };
 
 // One TCP connection event, attributed to the task that opened (connect) or
 // accepted it, never to whatever task the kernel ran it on.
@@ -125,19 +124,12 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key,
                                      std::span<const std::uint8_t> value,
                                      std::int64_t mono_to_wall_ns);
 
-// "established", "refused", "timed out", "reset", "aborted", or the errno
-// name ("ENETUNREACH") for other errors; "" for Outcome::None.
-std::string outcome_name(Outcome o, int err);
-
-// Errno name ("ECONNREFUSED"), or "E<number>" when unknown; "" for 0.
-std::string errno_name(int err);
-
 // RFC 5952 text of an address (inet_ntop): "10.0.0.1", "2001:db8::1",
 // "::1", "::ffff:10.0.0.1".
 std::string format_address(int ip, const AddrBytes& bytes);
 
 // Sorts count rows most frequent first; ties are ordered by IP version,
-// addresses and port so the output is deterministic.
+// addresses and ports so the output is deterministic.
 void sort_count_rows(std::vector<CountRow>& rows);
 
 }  // namespace tcpconnect

@@ -30,7 +30,11 @@ void write_record(std::string& line, std::ostream& out, const Json& j) {
 }  // namespace
 
 JsonSink::JsonSink(const OutputConfig& cfg, std::ostream& out)
-    : count_(cfg.count), by_process_(cfg.by_process), dns_(cfg.columns.dns), out_(out) {}
+    : count_(cfg.count),
+      by_process_(cfg.by_process),
+      lport_(cfg.columns.lport),
+      dns_(cfg.columns.dns),
+      out_(out) {}
 
 void JsonSink::start(const StartInfo& info) {
   Json j;
@@ -132,6 +136,7 @@ void JsonSink::counts(std::vector<CountRow> rows) {
       j["pid"] = r.pid;
       j["comm"] = r.comm;
     }
+    if (lport_) j["sport"] = r.sport;
     j["dport"] = r.dport;
     j["connects"] = r.count;
     j["first_ns"] = r.first_ns;

@@ -46,7 +46,8 @@ class JsonSink final : public Sink {
 
   bool count_;
   bool by_process_ = false;
-  bool dns_ = false;  // -d: "query" and "query_age_ms" fields
+  bool lport_ = false;  // -c -L/-s: "sport" in count records (the source port is in the key)
+  bool dns_ = false;    // -d: "query" and "query_age_ms" fields
   std::ostream& out_;
   std::string line_;        // reused for the rare records
   fmt::memory_buffer buf_;  // reused for connect records

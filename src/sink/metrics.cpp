@@ -144,31 +144,6 @@ std::string comm_label(std::string_view comm) {
   return label;
 }
 
-std::string outcome_label(Outcome o, int err) {
-  switch (o) {
-    case Outcome::Established:
-      return "established";
-    case Outcome::Refused:
-      return "refused";
-    case Outcome::TimedOut:
-      return "timed_out";
-    case Outcome::Reset:
-      return "reset";
-    case Outcome::Aborted:
-      return "aborted";
-    case Outcome::Error: {
-      std::string name = errno_name(err);
-      if (name.empty()) return "error";
-      for (char& c : name)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      return name;
-    }
-    case Outcome::None:
-      break;
-  }
-  return "unknown";
-}
-
 std::string port_label(int port) { return port == kOtherPort ? "other" : std::to_string(port); }
 
 }  // namespace

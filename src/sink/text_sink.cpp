@@ -6,6 +6,15 @@
 //           (PID COMM IP SADDR LPORT DADDR DPORT)
 //   rows:   [%-9.3f][%-6d]%-7d %-12.12s %-2d %-16s [%-6d] %-16s %-6d|%-5d
 //
+// and, at exit in -c mode, its count table (%-25s LADDR, %-25s RADDR, %-20s RPORT, %-10s
+// CONNECTS; with -L libbpf-tools' %-20s LPORT before RPORT).
+//
+// Both are written from tables of columns (kEventColumns, kCountColumns): a column's name,
+// width, value and the option that shows it are written once, and drive the header and the
+// rows alike. Every column is its value padded to its width, then one space before the next
+// column. bcc's TIME(s) (%-9s) and UID (%-6s) have no separator of their own: they are 8 and 5
+// wide here, so a value that fills them still gets a space.
+//
 // Unlike bcc, trailing whitespace is stripped from every line, and text from
 // outside the tool (COMM, PCOMM, CONTAINER, QUERY, CMDLINE) is escaped
 // (sink/escape.h) so that it cannot drive the terminal.
@@ -24,43 +33,62 @@
 #include "tcpconnect/abi.h"
 
 namespace tcpconnect {
+
+// Where a column's value is written: the line, and what the sink keeps to write it.
+struct TextCell {
+  fmt::memory_buffer& buf;
+  std::string& scratch;
+  AddressCache& addrs;
+  std::uint64_t origin_ns;  // TIME(s): monotonic stamp of the first event
+  std::size_t width = 0;    // the column's width now
+
+  void plain(std::string_view s) { buf.append(s); }
+  template <typename T>
+  void number(T v) {
+    fmt::format_to(std::back_inserter(buf), "{}", v);
+  }
+  // Milliseconds with three decimals, from nanoseconds.
+  void ms(std::uint64_t ns) {
+    fmt::format_to(std::back_inserter(buf), "{:.3f}", static_cast<double>(ns) / 1e6);
+  }
+  // Text from outside the tool: its escaped form (sink/escape.h), cut to the column's width
+  // (bytes, as bcc's %-12.12s counts them) before any character that would not fit whole;
+  // whole in an unpadded column. Escapes count at their printed length, so the column stays
+  // aligned.
+  void text(std::string_view s) {
+    scratch.clear();
+    append_escaped(scratch, s, width ? width : kNoLimit);
+    buf.append(scratch);
+  }
+  void address(int ip, const AddrBytes& bytes) { buf.append(addrs.get(ip, bytes)); }
+};
+
+template <typename Record>
+struct TextColumn {
+  std::string_view name;
+  // Bytes the value is padded to (Python's %-Ns counts bytes, fmt would count code points);
+  // 0: not padded (the last columns).
+  std::size_t width;
+  // Widened for the longest value so far + 1, never narrowed (see below).
+  bool grows;
+  bool (*shown)(const OutputConfig&);  // nullptr: always
+  void (*value)(TextCell&, const Record&);
+};
+
 namespace {
 
-constexpr std::size_t kCountAddrWidth = 25;  // bcc's %-25s LADDR / RADDR
-constexpr std::size_t kCommWidth = 12;       // bcc's %-12.12s COMM
-
-// Appends `s` left-aligned in a field of `width` bytes. Widths are counted in
-// bytes, as Python's %-Ns does on the bytes bcc prints (fmt would count code
-// points).
-void append_padded(fmt::memory_buffer& buf, std::string_view s, std::size_t width) {
-  buf.append(s);
-  if (s.size() < width) {
-    for (std::size_t i = s.size(); i < width; ++i) buf.push_back(' ');
-  }
+template <bool Columns::*Flag>
+bool with(const OutputConfig& c) {
+  return c.columns.*Flag;
 }
 
-// %-12.12s of a text that came from outside (task name, cgroup name; or
-// another width): its escaped form (sink/escape.h), cut to at most `width`
-// bytes before any character that would not fit whole, then padded. bcc
-// counts the width in bytes, and so does this; escapes count at their
-// printed length, so the column stays aligned.
-void append_text(fmt::memory_buffer& buf, std::string& scratch, std::string_view text,
-                 std::size_t width) {
-  scratch.clear();
-  append_escaped(scratch, text, width);
-  append_padded(buf, scratch, width);
+template <bool Columns::*Flag>
+bool without(const OutputConfig& c) {
+  return !(c.columns.*Flag);
 }
 
-// A text column without a width (QUERY, CMDLINE): escaped whole.
-void append_text(fmt::memory_buffer& buf, std::string& scratch, std::string_view text) {
-  scratch.clear();
-  append_escaped(scratch, text);
-  buf.append(scratch);
-}
-
-// Width a column needs so that `len` bytes are followed by padding: bcc's
-// width, or len + 1 for longer values.
-std::size_t grown_width(std::size_t current, std::size_t len) { return std::max(current, len + 1); }
+bool with_lifetime(const OutputConfig& c) { return c.columns.outcome && c.columns.lifetime; }
+bool by_process(const OutputConfig& c) { return c.by_process; }
 
 // HH:MM:SS.mmm local time of a wall-clock stamp; "-" when unknown.
 std::string clock_time(std::uint64_t ns) {
@@ -81,21 +109,118 @@ std::string_view container_column(const ConnectEvent& ev) {
   return name.empty() ? std::string_view("-") : name;
 }
 
+using Event = ConnectEvent;
+using Cell = TextCell;
+
+// The per-event lines, in bcc's order, then the columns this tool adds (lifecycle with
+// --outcome/--failed/--lifetime, --parent, --container, -d's QUERY, --cmdline last: it has
+// spaces).
+//
+// SADDR and DADDR grow: bcc pads them to 16 characters, which a long IPv6 address overflows,
+// running into the next column. Here a column's width starts at 16 and, whenever an address of
+// 16 or more characters shows up, grows to len(address) + 1, so there is always at least one
+// space of padding before the separator. Widths only ever grow (later rows stay aligned with
+// the widest seen so far); the header is not reprinted.
+constexpr TextColumn<Event> kEventColumns[] = {
+    // TIME(s): seconds since the first event printed. Records can be emitted slightly out of
+    // stamp order, so the difference is signed.
+    {"TIME(s)", 8, false, with<&Columns::timestamp>,
+     [](Cell& c, const Event& e) {
+       const auto delta = static_cast<std::int64_t>(e.mono_ns - c.origin_ns);
+       fmt::format_to(std::back_inserter(c.buf), "{:.3f}", static_cast<double>(delta) / 1e9);
+     }},
+    {"UID", 5, false, with<&Columns::uid>, [](Cell& c, const Event& e) { c.number(e.uid); }},
+    {"PID", 7, false, nullptr, [](Cell& c, const Event& e) { c.number(e.pid); }},
+    {"COMM", 12, false, nullptr, [](Cell& c, const Event& e) { c.text(e.comm); }},
+    {"IP", 2, false, nullptr, [](Cell& c, const Event& e) { c.number(e.ip); }},
+    {"DIR", 3, false, with<&Columns::dir>,
+     [](Cell& c, const Event& e) { c.plain(e.inbound ? "in" : "out"); }},
+    {"SADDR", 16, true, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
+    // -L: bcc puts LPORT between SADDR and DADDR, and narrows DPORT to %-5s.
+    {"LPORT", 6, false, with<&Columns::lport>, [](Cell& c, const Event& e) { c.number(e.sport); }},
+    {"DADDR", 16, true, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
+    {"DPORT", 6, false, without<&Columns::lport>,
+     [](Cell& c, const Event& e) { c.number(e.dport); }},
+    {"DPORT", 5, false, with<&Columns::lport>, [](Cell& c, const Event& e) { c.number(e.dport); }},
+    {"OUTCOME", 12, false, with<&Columns::outcome>,
+     [](Cell& c, const Event& e) { c.plain(outcome_name(e.outcome, e.err)); }},
+    // Not measured: accepted, or failed before a SYN.
+    {"LAT(ms)", 8, false, with<&Columns::outcome>,
+     [](Cell& c, const Event& e) {
+       if (e.latency_ns) {
+         c.ms(e.latency_ns);
+       } else {
+         c.plain("-");
+       }
+     }},
+    {"DUR(ms)", 9, false, with_lifetime, [](Cell& c, const Event& e) { c.ms(e.duration_ns); }},
+    {"TX", 10, false, with_lifetime, [](Cell& c, const Event& e) { c.number(e.tx_bytes); }},
+    {"RX", 10, false, with_lifetime, [](Cell& c, const Event& e) { c.number(e.rx_bytes); }},
+    {"PPID", 7, false, with<&Columns::parent>, [](Cell& c, const Event& e) { c.number(e.ppid); }},
+    {"PCOMM", 12, false, with<&Columns::parent>, [](Cell& c, const Event& e) { c.text(e.pcomm); }},
+    {"NETNS", 10, false, with<&Columns::container>,
+     [](Cell& c, const Event& e) { c.number(e.netns); }},
+    {"CONTAINER", 12, false, with<&Columns::container>,
+     [](Cell& c, const Event& e) { c.text(container_column(e)); }},
+    {"QUERY", 0, false, with<&Columns::dns>, [](Cell& c, const Event& e) { c.text(e.query); }},
+    {"CMDLINE", 0, false, with<&Columns::cmdline>,
+     [](Cell& c, const Event& e) { c.text(e.cmdline); }},
+};
+
+// The -c table: bcc's LADDR RADDR RPORT CONNECTS (with --by-process, PID and COMM before them;
+// with -L, libbpf-tools' LPORT before RPORT), then when the key was first and last seen (local
+// time), the median gap between its connects, and whether the gaps look like a schedule
+// ("periodic", with the share of gaps within 10% of the median) or not ("irregular"). LADDR
+// and RADDR are widened to longest + 1 for the whole table, header included, when an address
+// does not fit in 24.
+constexpr TextColumn<CountRow> kCountColumns[] = {
+    {"PID", 7, false, by_process, [](Cell& c, const CountRow& r) { c.number(r.pid); }},
+    {"COMM", TC_COMM_LEN, false, by_process, [](Cell& c, const CountRow& r) { c.text(r.comm); }},
+    {"LADDR", 25, true, nullptr, [](Cell& c, const CountRow& r) { c.address(r.ip, r.saddr); }},
+    {"RADDR", 25, true, nullptr, [](Cell& c, const CountRow& r) { c.address(r.ip, r.daddr); }},
+    {"LPORT", 20, false, with<&Columns::lport>,
+     [](Cell& c, const CountRow& r) { c.number(r.sport); }},
+    {"RPORT", 20, false, nullptr, [](Cell& c, const CountRow& r) { c.number(r.dport); }},
+    {"CONNECTS", 10, false, nullptr, [](Cell& c, const CountRow& r) { c.number(r.count); }},
+    {"FIRST", 12, false, nullptr,
+     [](Cell& c, const CountRow& r) { c.plain(clock_time(r.first_ns)); }},
+    {"LAST", 12, false, nullptr,
+     [](Cell& c, const CountRow& r) { c.plain(clock_time(r.last_ns)); }},
+    {"EVERY", 7, false, nullptr,
+     [](Cell& c, const CountRow& r) {
+       c.plain(r.intervals ? format_interval(r.interval_median_s) : "-");
+     }},
+    {"PATTERN", 0, false, nullptr,
+     [](Cell& c, const CountRow& r) {
+       if (r.intervals >= 2) {
+         fmt::format_to(std::back_inserter(c.buf), "{} ({:.0f}%)",
+                        r.periodic ? "periodic" : "irregular", r.regular_fraction * 100);
+       } else {
+         c.plain("-");
+       }
+     }},
+};
+
+// The columns of `table` that `cfg` shows, at their starting widths.
+template <typename Shown, typename Record, std::size_t N>
+std::vector<Shown> shown_columns(const TextColumn<Record> (&table)[N], const OutputConfig& cfg) {
+  std::vector<Shown> out;
+  for (const TextColumn<Record>& col : table) {
+    if (!col.shown || col.shown(cfg)) out.push_back({&col, col.width});
+  }
+  return out;
+}
+
+void pad(fmt::memory_buffer& buf, std::size_t from, std::size_t width) {
+  for (std::size_t i = buf.size() - from; i < width; ++i) buf.push_back(' ');
+}
+
 }  // namespace
 
 TextSink::TextSink(const OutputConfig& cfg, std::ostream& out, std::ostream& err)
-    : timestamp_(cfg.columns.timestamp),
-      print_uid_(cfg.columns.uid),
-      lport_(cfg.columns.lport),
-      count_(cfg.count),
-      by_process_(cfg.by_process),
-      dir_(cfg.columns.dir),
-      outcome_(cfg.columns.outcome),
-      lifetime_(cfg.columns.lifetime),
-      container_(cfg.columns.container),
-      dns_(cfg.columns.dns),
-      parent_(cfg.columns.parent),
-      cmdline_(cfg.columns.cmdline),
+    : count_(cfg.count),
+      columns_(shown_columns<Shown<ConnectEvent>>(kEventColumns, cfg)),
+      count_columns_(shown_columns<Shown<CountRow>>(kCountColumns, cfg)),
       out_(out),
       err_(err) {}
 
@@ -107,156 +232,42 @@ void TextSink::write_line(std::ostream& os) {
   os.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
 }
 
+template <typename Record>
+void TextSink::append_header(const std::vector<Shown<Record>>& columns) {
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (i > 0) buf_.push_back(' ');
+    const std::size_t from = buf_.size();
+    buf_.append(columns[i].column->name);
+    pad(buf_, from, columns[i].width);
+  }
+}
+
+template <typename Record>
+void TextSink::append_row(std::vector<Shown<Record>>& columns, const Record& record) {
+  TextCell cell{buf_, text_, addrs_, first_mono_ns_.value_or(0)};
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    Shown<Record>& col = columns[i];
+    if (i > 0) buf_.push_back(' ');
+    const std::size_t from = buf_.size();
+    cell.width = col.width;
+    col.column->value(cell, record);
+    if (col.column->grows) col.width = std::max(col.width, buf_.size() - from + 1);
+    pad(buf_, from, col.width);
+  }
+}
+
 void TextSink::start(const StartInfo& /*info*/) {
   // bcc prints no header in -c mode; its count table comes at exit.
   if (count_) return;
   buf_.clear();
-  if (timestamp_) append_padded(buf_, "TIME(s)", 9);
-  if (print_uid_) append_padded(buf_, "UID", 6);
-  append_padded(buf_, "PID", 7);
-  buf_.push_back(' ');
-  append_padded(buf_, "COMM", kCommWidth);
-  buf_.push_back(' ');
-  append_padded(buf_, "IP", 2);
-  buf_.push_back(' ');
-  if (dir_) append_padded(buf_, "DIR ", 4);
-  append_padded(buf_, "SADDR", saddr_width_);
-  buf_.push_back(' ');
-  if (lport_) {
-    append_padded(buf_, "LPORT", 6);
-    buf_.push_back(' ');
-  }
-  append_padded(buf_, "DADDR", daddr_width_);
-  buf_.push_back(' ');
-  append_padded(buf_, "DPORT", lport_ ? 5 : 6);
-  append_extra_header();
+  append_header(columns_);
   write_line(out_);
 }
 
-// Lifecycle columns after bcc's, only in the modes that ask for them:
-// OUTCOME (%-12s) LAT(ms) (%-8s) [DUR(ms) (%-9s) TX (%-10s) RX].
-void TextSink::append_extra_header() {
-  append_lifecycle_header();
-  // --parent: PPID (%-7s) PCOMM (%-12s); --container: NETNS (%-10s) CONTAINER
-  // (%-12s); -d: bcc's QUERY; --cmdline: CMDLINE, last (it has spaces).
-  if (parent_) {
-    buf_.push_back(' ');
-    append_padded(buf_, "PPID", 7);
-    buf_.push_back(' ');
-    append_padded(buf_, "PCOMM", kCommWidth);
-  }
-  if (container_) {
-    buf_.push_back(' ');
-    append_padded(buf_, "NETNS", 10);
-    buf_.push_back(' ');
-    append_padded(buf_, "CONTAINER", 12);
-  }
-  if (dns_) buf_.append(std::string_view(" QUERY"));
-  if (cmdline_) buf_.append(std::string_view(" CMDLINE"));
-}
-
-void TextSink::append_lifecycle_header() {
-  if (!outcome_) return;
-  buf_.push_back(' ');
-  append_padded(buf_, "OUTCOME", 12);
-  buf_.push_back(' ');
-  append_padded(buf_, "LAT(ms)", 8);
-  if (!lifetime_) return;
-  buf_.push_back(' ');
-  append_padded(buf_, "DUR(ms)", 9);
-  buf_.push_back(' ');
-  append_padded(buf_, "TX", 10);
-  buf_.push_back(' ');
-  append_padded(buf_, "RX", 10);
-}
-
-void TextSink::append_extra(const ConnectEvent& ev) {
-  append_lifecycle(ev);
-  if (parent_) {
-    fmt::format_to(std::back_inserter(buf_), " {:<7} ", ev.ppid);
-    append_text(buf_, text_, ev.pcomm, kCommWidth);
-  }
-  if (container_) {
-    fmt::format_to(std::back_inserter(buf_), " {:<10} ", ev.netns);
-    append_text(buf_, text_, container_column(ev), 12);
-  }
-  if (dns_) {
-    buf_.push_back(' ');
-    append_text(buf_, text_, ev.query);
-  }
-  if (cmdline_) {
-    // Pads QUERY only when a command line follows it.
-    buf_.push_back(' ');
-    append_text(buf_, text_, ev.cmdline);
-  }
-}
-
-void TextSink::append_lifecycle(const ConnectEvent& ev) {
-  if (!outcome_) return;
-  auto it = std::back_inserter(buf_);
-  buf_.push_back(' ');
-  append_padded(buf_, outcome_name(ev.outcome, ev.err), 12);
-  buf_.push_back(' ');
-  if (ev.latency_ns) {
-    const std::size_t before = buf_.size();
-    fmt::format_to(it, "{:.3f}", static_cast<double>(ev.latency_ns) / 1e6);
-    for (std::size_t i = buf_.size() - before; i < 8; ++i) buf_.push_back(' ');
-  } else {
-    append_padded(buf_, "-", 8);  // not measured: accepted, or failed before a SYN
-  }
-  if (!lifetime_) return;
-  buf_.push_back(' ');
-  const std::size_t before = buf_.size();
-  fmt::format_to(it, "{:.3f}", static_cast<double>(ev.duration_ns) / 1e6);
-  for (std::size_t i = buf_.size() - before; i < 9; ++i) buf_.push_back(' ');
-  fmt::format_to(it, " {:<10} {:<10}", ev.tx_bytes, ev.rx_bytes);
-}
-
 void TextSink::connect(const ConnectEvent& ev) {
-  auto it = std::back_inserter(buf_);
+  if (!first_mono_ns_) first_mono_ns_ = ev.mono_ns;
   buf_.clear();
-  if (timestamp_) {
-    // Seconds since the first event printed. Records can be emitted slightly
-    // out of stamp order, so the difference is signed.
-    if (!first_mono_ns_) first_mono_ns_ = ev.mono_ns;
-    const auto delta = static_cast<std::int64_t>(ev.mono_ns - *first_mono_ns_);
-    fmt::format_to(it, "{:<9.3f}", static_cast<double>(delta) / 1e9);
-    // bcc's layout has no separator after TIME(s) and UID; keep one when a
-    // value fills its column (>= 10000 s, UIDs of 6+ digits).
-    if (buf_.size() >= 9 && buf_[buf_.size() - 1] != ' ') buf_.push_back(' ');
-  }
-  if (print_uid_) {
-    const std::size_t before = buf_.size();
-    fmt::format_to(it, "{:<6}", ev.uid);
-    if (buf_.size() - before >= 6 && buf_[buf_.size() - 1] != ' ') buf_.push_back(' ');
-  }
-  fmt::format_to(it, "{:<7} ", ev.pid);
-  append_text(buf_, text_, ev.comm, kCommWidth);
-  fmt::format_to(it, " {:<2} ", ev.ip);
-  if (dir_) append_padded(buf_, ev.inbound ? "in  " : "out ", 4);
-
-  // Growing address columns: bcc pads SADDR / DADDR to 16 characters, which
-  // a long IPv6 address overflows, running into the next column. Instead each
-  // column's width starts at 16 and, whenever an address of 16 or more
-  // characters shows up, grows to len(address) + 1, so there is always at
-  // least one space of padding before the separator. Widths only ever grow
-  // (later rows stay aligned with the widest seen so far); the header is not
-  // reprinted. Each address is appended before the next cache lookup, which
-  // may reuse the cached string.
-  const std::string& saddr = addrs_.get(ev.ip, ev.saddr);
-  saddr_width_ = grown_width(saddr_width_, saddr.size());
-  append_padded(buf_, saddr, saddr_width_);
-  buf_.push_back(' ');
-  if (lport_) fmt::format_to(it, "{:<6} ", ev.sport);
-  const std::string& daddr = addrs_.get(ev.ip, ev.daddr);
-  daddr_width_ = grown_width(daddr_width_, daddr.size());
-  append_padded(buf_, daddr, daddr_width_);
-  if (lport_) {
-    fmt::format_to(it, " {:<5}", ev.dport);
-  } else {
-    fmt::format_to(it, " {:<6}", ev.dport);
-  }
-  append_extra(ev);
+  append_row(columns_, ev);
   write_line(out_);
 }
 
@@ -277,78 +288,20 @@ void TextSink::lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64
 
 void TextSink::counts(std::vector<CountRow> rows) {
   sort_count_rows(rows);
-
-  struct Texts {
-    std::string laddr;
-    std::string raddr;
-  };
-  std::vector<Texts> texts;
-  texts.reserve(rows.size());
-  // bcc's LADDR / RADDR are %-25s; a column is widened to longest + 1 (for
-  // the whole table, header included) when an address does not fit in 24.
-  std::size_t lwidth = kCountAddrWidth;
-  std::size_t rwidth = kCountAddrWidth;
+  // The widths of the growing columns, for the whole table: measured before the header.
+  std::vector<Shown<CountRow>> columns = count_columns_;
   for (const CountRow& r : rows) {
-    Texts t{format_address(r.ip, r.saddr), format_address(r.ip, r.daddr)};
-    lwidth = grown_width(lwidth, t.laddr.size());
-    rwidth = grown_width(rwidth, t.raddr.size());
-    texts.push_back(std::move(t));
+    buf_.clear();
+    append_row(columns, r);
   }
-
-  auto it = std::back_inserter(buf_);
   buf_.clear();
   write_line(out_);  // bcc: print("\n%-25s ...")
   buf_.clear();
-  if (by_process_) {
-    append_padded(buf_, "PID", 7);
-    buf_.push_back(' ');
-    append_padded(buf_, "COMM", 16);
-    buf_.push_back(' ');
-  }
-  append_padded(buf_, "LADDR", lwidth);
-  buf_.push_back(' ');
-  append_padded(buf_, "RADDR", rwidth);
-  buf_.push_back(' ');
-  append_padded(buf_, "RPORT", 20);
-  buf_.push_back(' ');
-  append_padded(buf_, "CONNECTS", 10);
-  // After bcc's columns: when the key was first and last seen (local time),
-  // the median gap between its connects, and whether the gaps look like a
-  // schedule ("periodic", with the share of gaps within 10% of the median)
-  // or not ("irregular").
-  buf_.push_back(' ');
-  append_padded(buf_, "FIRST", 12);
-  buf_.push_back(' ');
-  append_padded(buf_, "LAST", 12);
-  buf_.push_back(' ');
-  append_padded(buf_, "EVERY", 7);
-  buf_.push_back(' ');
-  append_padded(buf_, "PATTERN", 7);
+  append_header(columns);
   write_line(out_);
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const CountRow& r = rows[i];
+  for (const CountRow& r : rows) {
     buf_.clear();
-    if (by_process_) {
-      fmt::format_to(it, "{:<7} ", r.pid);
-      append_text(buf_, text_, r.comm, TC_COMM_LEN);
-      buf_.push_back(' ');
-    }
-    append_padded(buf_, texts[i].laddr, lwidth);
-    buf_.push_back(' ');
-    append_padded(buf_, texts[i].raddr, rwidth);
-    fmt::format_to(it, " {:<20} {:<10} ", r.dport, r.count);
-    append_padded(buf_, clock_time(r.first_ns), 12);
-    buf_.push_back(' ');
-    append_padded(buf_, clock_time(r.last_ns), 12);
-    buf_.push_back(' ');
-    append_padded(buf_, r.intervals ? format_interval(r.interval_median_s) : "-", 7);
-    buf_.push_back(' ');
-    if (r.intervals >= 2) {
-      fmt::format_to(it, "{} ({:.0f}%)", r.periodic ? "periodic" : "irregular",
-                     r.regular_fraction * 100);
-    } else {
-      buf_.push_back('-');
-    }
+    append_row(columns, r);
     write_line(out_);
   }
 }

@@ -16,6 +16,10 @@
 
 namespace tcpconnect {
 
+// One column of the text output: its name, width, value and when it is shown (text_sink.cpp).
+template <typename Record>
+struct TextColumn;
+
 class TextSink final : public Sink {
  public:
   TextSink(const OutputConfig& cfg, std::ostream& out, std::ostream& err);
@@ -28,31 +32,26 @@ class TextSink final : public Sink {
   void finish(const FinishInfo& info) override;
 
  private:
+  // A column of a table (text_sink.cpp) as this output prints it: SADDR, DADDR, LADDR and
+  // RADDR widen.
+  template <typename Record>
+  struct Shown {
+    const TextColumn<Record>* column;
+    std::size_t width;
+  };
+
   // Strips the trailing padding from buf_, appends '\n' and writes it out.
   void write_line(std::ostream& os);
-  void append_extra_header();
-  void append_extra(const ConnectEvent& ev);
-  void append_lifecycle_header();
-  void append_lifecycle(const ConnectEvent& ev);
+  template <typename Record>
+  void append_header(const std::vector<Shown<Record>>& columns);
+  template <typename Record>
+  void append_row(std::vector<Shown<Record>>& columns, const Record& record);
 
-  bool timestamp_;
-  bool print_uid_;
-  bool lport_;
-  bool count_;
-  bool by_process_;  // -c --by-process: PID and COMM columns in the table
-  bool dir_;         // --accept: DIR column (out / in)
-  bool outcome_;     // --outcome / --failed / --lifetime: OUTCOME and LAT(ms)
-  bool lifetime_;    // --lifetime: DUR(ms), TX and RX
-  bool container_;   // --container: NETNS and CONTAINER
-  bool dns_;         // -d: QUERY
-  bool parent_;      // --parent: PPID and PCOMM
-  bool cmdline_;     // --cmdline: CMDLINE
+  bool count_;  // -c: the count table at exit, no per-event lines
+  std::vector<Shown<ConnectEvent>> columns_;
+  std::vector<Shown<CountRow>> count_columns_;
   std::ostream& out_;
   std::ostream& err_;
-  // Widths of the SADDR / DADDR columns. They start at bcc's 16 and only
-  // ever grow (see connect()).
-  std::size_t saddr_width_ = 16;
-  std::size_t daddr_width_ = 16;
   // Monotonic stamp of the first event: the TIME(s) origin.
   std::optional<std::uint64_t> first_mono_ns_;
   AddressCache addrs_;

@@ -197,6 +197,32 @@ TEST(EventOutcome, Names) {
   EXPECT_EQ(errno_name(99999), "E99999");
 }
 
+// The Prometheus spelling: no spaces, lower case, "unknown" for no outcome.
+TEST(EventOutcome, Labels) {
+  EXPECT_EQ(outcome_label(Outcome::None, 0), "unknown");
+  EXPECT_EQ(outcome_label(Outcome::Established, 0), "established");
+  EXPECT_EQ(outcome_label(Outcome::Refused, 111), "refused");
+  EXPECT_EQ(outcome_label(Outcome::TimedOut, 110), "timed_out");
+  EXPECT_EQ(outcome_label(Outcome::Reset, 104), "reset");
+  EXPECT_EQ(outcome_label(Outcome::Aborted, 0), "aborted");
+  EXPECT_EQ(outcome_label(Outcome::Error, 101), "enetunreach");
+  EXPECT_EQ(outcome_label(Outcome::Error, 4242), "e4242");
+  EXPECT_EQ(outcome_label(Outcome::Error, 0), "error");
+}
+
+// Every row of the table: the label is the name in lower case with '_' for ' ' (but None's).
+TEST(EventOutcome, TableSpellingsAgree) {
+  for (const OutcomeSpelling& s : kOutcomeSpellings) {
+    EXPECT_EQ(outcome_name(s.outcome, 0), s.name);
+    EXPECT_EQ(outcome_label(s.outcome, 0), s.label);
+    if (s.outcome == Outcome::None) continue;
+    std::string want(s.name);
+    for (char& c : want)
+      if (c == ' ') c = '_';
+    EXPECT_EQ(s.label, want);
+  }
+}
+
 TEST(EventDecode, BadAddressFamily) {
   auto r = ipv4_record();
   r.af = 1;  // AF_UNIX

@@ -316,6 +316,41 @@ TEST(JsonSink, CountRecordsSorted) {
   for (const auto& j : parse_lines(out.str())) EXPECT_EQ(j["type"], "count");
 }
 
+// -c -L: the source port is part of the key, and each record says it, before "dport".
+TEST(JsonSink, CountRecordsWithSport) {
+  std::ostringstream out;
+  Options o;
+  o.count = true;
+  o.lport = true;
+  o.by_process = true;
+  JsonSink sink(lines_config(o), out);
+  CountRow a = row(4, "10.0.0.1", "10.0.0.2", 80, 2);
+  a.sport = 40001;
+  a.pid = 7;
+  a.comm = "curl";
+  CountRow b = a;
+  b.sport = 40000;
+  sink.counts({a, b});
+  const auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0],
+            R"({"type":"count","af":4,"saddr":"10.0.0.1","daddr":"10.0.0.2","pid":7,"comm":"curl",)"
+            R"("sport":40000,"dport":80,"connects":2,"first_ns":0,"last_ns":0,"intervals":0,)"
+            R"("interval_median_s":0.0,"regular_fraction":0.0,"periodic":false})");
+  EXPECT_EQ(parse_lines(out.str())[1]["sport"], 40001);
+}
+
+TEST(JsonSink, CountRecordsWithoutLportHaveNoSport) {
+  std::ostringstream out;
+  Options o;
+  o.count = true;
+  JsonSink sink(lines_config(o), out);
+  CountRow r = row(4, "10.0.0.1", "10.0.0.2", 80, 1);
+  r.sport = 40000;
+  sink.counts({r});
+  for (const auto& j : parse_lines(out.str())) EXPECT_FALSE(j.contains("sport"));
+}
+
 TEST(JsonSink, EndRecord) {
   std::ostringstream out;
   JsonSink sink(lines_config(Options{}), out);

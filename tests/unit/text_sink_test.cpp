@@ -306,6 +306,44 @@ TEST(TextSink, CountTableEmpty) {
             "FIRST        LAST         EVERY   PATTERN\n");
 }
 
+// -c -L: the kernel keys by source port, and LPORT stands between RADDR and RPORT, %-20s as in
+// libbpf-tools' tcpconnect. Keys that differ only by source port are ordered by it.
+TEST(TextSink, CountTableWithLport) {
+  std::ostringstream out, err;
+  TextSink sink(lines_config(options({.L = true, .c = true})), out, err);
+  sink.start(StartInfo{});
+  EXPECT_EQ(out.str(), "");
+  CountRow a = row(4, "10.0.0.1", "10.0.0.2", 80, 3);
+  a.sport = 40001;
+  CountRow b = row(4, "10.0.0.1", "10.0.0.2", 80, 3);
+  b.sport = 40000;
+  CountRow c = row(6, kLongV6, "::1", 22, 7);
+  c.sport = 5;
+  sink.counts({a, b, c});
+  EXPECT_EQ(out.str(),
+            "\n"
+            "LADDR                                  RADDR                     LPORT                "
+            "RPORT                CONNECTS   FIRST        LAST         EVERY   PATTERN\n"
+            "2001:db8:85a3:1234:5678:8a2e:370:7334  ::1                       5                    "
+            "22                   7          -            -            -       -\n"
+            "10.0.0.1                               10.0.0.2                  40000                "
+            "80                   3          -            -            -       -\n"
+            "10.0.0.1                               10.0.0.2                  40001                "
+            "80                   3          -            -            -       -\n");
+  EXPECT_EQ(err.str(), "");
+}
+
+// The per-event LPORT column is the -L layout's; without -L neither table has one.
+TEST(TextSink, CountTableWithoutLportHasNoLportColumn) {
+  std::ostringstream out, err;
+  TextSink sink(lines_config(options({.c = true})), out, err);
+  CountRow r = row(4, "10.0.0.1", "10.0.0.2", 80, 1);
+  r.sport = 40000;
+  sink.counts({r});
+  EXPECT_EQ(out.str().find("LPORT"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("40000"), std::string::npos) << out.str();
+}
+
 TEST(TextSink, LostWarnings) {
   std::ostringstream out, err;
   TextSink sink(lines_config(options({})), out, err);
