@@ -18,10 +18,7 @@
 #include "sink/metrics_server.h"
 #include "sink/sink.h"
 #include "tcpconnect/abi.h"
-
-#ifndef TCPCONNECT_VERSION
-#define TCPCONNECT_VERSION "0.0.0"
-#endif
+#include "tcpconnect/version.h"
 
 namespace tcpconnect {
 
@@ -160,7 +157,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   if (server) server->serve();
 
   err << "Tracing connect ... Hit Ctrl-C to end" << std::endl;
-  StartInfo info{TCPCONNECT_VERSION, tracer->attach_method(),
+  StartInfo info{kVersion, tracer->attach_method(),
                  static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME))};
   for (Output& o : outputs)
     if (o.live || plan.lines.banner) o.sink->start(info);
