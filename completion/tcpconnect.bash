@@ -32,7 +32,7 @@ _tcpconnect_values() {
         -p | --pid | -P | --port | -u | --uid | --duration | --shorter-than | \
             --dns-cache-size | --dns-max-age | --netns | \
             --exec-cache-size | --metrics | --metrics-top)
-            # A number (or ADDR:PORT, a span such as 250ms): nothing to offer.
+            # A number (or ADDR:PORT, a duration such as 250ms): nothing to offer.
             COMPREPLY=()
             return 0
             ;;
@@ -70,7 +70,7 @@ _tcpconnect() {
     fi
 
     if [[ $cur == -* ]]; then
-        local opts='-h --help -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6
+        local opts='-h --help --version -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6
             -L -s --lport --source-port -U --print-uid -u --uid -c --count -j --json
             --duration -v --verbose --attach --outcome --failed --lifetime
             --shorter-than --accept --by-process -d --dns --dns-cache-size

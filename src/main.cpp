@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   auto parsed = tcpconnect::parse_options(argc, argv);
   switch (parsed.kind) {
     case tcpconnect::ParseResult::Kind::Help:
+    case tcpconnect::ParseResult::Kind::Version:
       std::cout << parsed.text;
       if (!parsed.text.empty() && parsed.text.back() != '\n') std::cout << '\n';
       return 0;

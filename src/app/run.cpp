@@ -20,10 +20,7 @@
 #include "sink/metrics_server.h"
 #include "sink/sink.h"
 #include "tcpconnect/abi.h"
-
-#ifndef TCPCONNECT_VERSION
-#define TCPCONNECT_VERSION "0.0.0"
-#endif
+#include "tcpconnect/version.h"
 
 namespace tcpconnect {
 
@@ -187,7 +184,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   if (server) server->serve();
 
   err << "Tracing connect ... Hit Ctrl-C to end" << std::endl;
-  StartInfo info{TCPCONNECT_VERSION, tracer->attach_method(),
+  StartInfo info{kVersion, tracer->attach_method(),
                  static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME))};
   for (Output& o : outputs)
     if (o.live || plan.lines.banner) o.sink->start(info);

@@ -10,12 +10,15 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include "tcpconnect/version.h"
 
 namespace tcpconnect {
 namespace {
@@ -24,7 +27,8 @@ constexpr const char* kProg = "tcpconnect";
 constexpr std::uint64_t kMaxPid = 4194304;        // PID_MAX_LIMIT on 64-bit Linux
 constexpr std::uint64_t kMaxUid = 4294967294ULL;  // (uid_t)-1 is "no uid"
 constexpr std::size_t kMaxPorts = 64;
-constexpr double kMaxDurationS = 1e9;  // keeps seconds->nanoseconds within int64
+// Every duration option's upper bound (about 31 years): nanoseconds stay within int64.
+constexpr std::uint64_t kMaxDurationNs = 1'000'000'000ull * 1'000'000'000;
 constexpr std::size_t kMaxShown = 80;  // longest user value echoed back in a message
 
 constexpr std::uint64_t kMaxRingbuf = 1ull << 30;  // --ringbuf-size: 1 GiB
@@ -46,7 +50,7 @@ constexpr const char* kExamples =
     "    tcpconnect -c               # count connects per source IP and destination IP/port\n"
     "    tcpconnect -L               # add a local port (LPORT) column\n"
     "    tcpconnect -j               # print one JSON object per line\n"
-    "    tcpconnect --duration 10    # stop tracing after 10 seconds\n"
+    "    tcpconnect --duration 10    # stop tracing after 10 seconds (also 10s, 1.5m, 500ms)\n"
     "    tcpconnect --attach raw_tp  # force the raw tracepoint attach mechanism\n"
     "    tcpconnect --outcome        # print each attempt's outcome and handshake latency\n"
     "    tcpconnect --failed         # only failed attempts, with the reason\n"
@@ -115,8 +119,22 @@ std::optional<std::uint64_t> parse_decimal(std::string_view s, std::uint64_t lo,
   return v;
 }
 
-// Seconds as DIGITS[.DIGITS] or .DIGITS; > 0 and <= kMaxDurationS.
-std::optional<double> parse_duration(std::string_view s) {
+// The one duration grammar, for every option that takes one (--duration, --shorter-than,
+// --dns-max-age): a number, DIGITS[.DIGITS] or .DIGITS, then optionally a unit: us, ms, s, m or h
+// (case-sensitive: "5MS" is refused rather than guessed). A bare number is seconds everywhere.
+// Returns nanoseconds, rounded to the nearest; each option checks its own range.
+std::optional<std::uint64_t> parse_duration_ns(std::string_view s) {
+  static constexpr std::pair<std::string_view, double> kUnits[] = {
+      {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+  double scale = 1e9;
+  for (const auto& [unit, unit_scale] : kUnits) {
+    if (s.size() <= unit.size() || s.substr(s.size() - unit.size()) != unit) continue;
+    const char last = s[s.size() - unit.size() - 1];
+    if (last < '0' || last > '9') continue;  // "5ms" must not parse as "5m" + "s"
+    s.remove_suffix(unit.size());
+    scale = unit_scale;
+    break;
+  }
   std::size_t digits = 0, dots = 0;
   for (char c : s) {
     if (c >= '0' && c <= '9') {
@@ -124,7 +142,7 @@ std::optional<double> parse_duration(std::string_view s) {
     } else if (c == '.') {
       ++dots;
     } else {
-      return std::nullopt;
+      return std::nullopt;  // signs, exponents, blanks, "inf", "nan", unknown units
     }
   }
   if (digits == 0 || dots > 1) return std::nullopt;
@@ -132,23 +150,10 @@ std::optional<double> parse_duration(std::string_view s) {
   const auto [ptr, ec] =
       std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::fixed);
   if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-  if (!std::isfinite(v) || !(v > 0) || v > kMaxDurationS) return std::nullopt;
-  return v;
-}
-
-// A positive time span with a unit (us, ms, s, m, h), e.g. "250ms", "1.5s".
-std::optional<std::uint64_t> parse_span_ns(std::string_view s) {
-  static constexpr std::pair<std::string_view, double> kUnits[] = {
-      {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
-  for (const auto& [unit, scale] : kUnits) {
-    if (s.size() <= unit.size() || s.substr(s.size() - unit.size()) != unit) continue;
-    std::string_view num = s.substr(0, s.size() - unit.size());
-    if (num.back() < '0' || num.back() > '9') continue;  // "5ms" must not parse as "5m" + "s"
-    const auto v = parse_duration(num);
-    if (!v || *v * scale < 1 || *v * scale > 1e18) return std::nullopt;
-    return static_cast<std::uint64_t>(*v * scale);
-  }
-  return std::nullopt;
+  const double ns = v * scale;
+  // Far above any option's range, and below 2^63 so that the conversion is defined.
+  if (!std::isfinite(ns) || ns > 1e18 * 4) return std::nullopt;
+  return static_cast<std::uint64_t>(std::llround(ns));
 }
 
 // --ringbuf-size: a bare number is KiB (the original form); else a number with a unit, K/KiB,
@@ -305,6 +310,41 @@ std::optional<ParseResult> parse_ports(const std::string& text, std::vector<std:
   return std::nullopt;
 }
 
+// The duration of option `v`, if it was given, into `ns`: the grammar of parse_duration_ns(),
+// within (0, max_ns]. The message has one shape for every duration option.
+std::optional<ParseResult> read_duration(const ValueOption& v, std::uint64_t max_ns,
+                                         std::optional<std::uint64_t>& ns) {
+  auto s = single(v);
+  if (!s.value) return std::nullopt;
+  ns = parse_duration_ns(*s.value);
+  if (!ns || *ns == 0 || *ns > max_ns) {
+    return error("invalid duration " + quote(*s.value) + " for " + v.label +
+                 ": expected a duration > 0 and <= " + std::to_string(max_ns / 1'000'000'000) +
+                 "s: a number of seconds or a number with a unit us, ms, s, m or h (e.g. 10, "
+                 "0.5, 250ms, 2m)");
+  }
+  return std::nullopt;
+}
+
+// Option names for a message: "A", "A and B", "A, B and C" (`last` is "and" or "or").
+std::string join_names(const std::vector<const char*>& names, const char* last) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? std::string(" ") + last + " " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+// The names of the options in `opts` that were given: {given, name} pairs.
+std::vector<const char*> given_names(std::initializer_list<std::pair<bool, const char*>> opts) {
+  std::vector<const char*> out;
+  for (const auto& [given, name] : opts) {
+    if (given) out.push_back(name);
+  }
+  return out;
+}
+
 }  // namespace
 
 ParseResult parse_options(int argc, const char* const* argv) {
@@ -315,6 +355,10 @@ ParseResult parse_options(int argc, const char* const* argv) {
   app.formatter(std::make_shared<Formatter>());
   app.get_formatter()->column_width(34);
   app.set_help_flag("-h,--help", "show this help message and exit");
+  // bcc's tcpconnect has no -V, and -v is --verbose: the long form only.
+  app.set_version_flag("--version", std::string(kProg) + " " + kVersion,
+                       "show the version and exit")
+      ->disable_flag_override();
   app.footer(kExamples);
   app.allow_extras(true);  // unknown options end up in remaining(); reported below
 
@@ -331,14 +375,17 @@ ParseResult parse_options(int argc, const char* const* argv) {
                                      "only trace these destination ports (comma-separated)");
   flag("-4,--ipv4", o.ipv4, "only trace IPv4 connects");
   flag("-6,--ipv6", o.ipv6, "only trace IPv6 connects");
-  flag("-L,-s,--lport,--source-port", o.lport, "include the local port (LPORT) column");
+  flag("-L,-s,--lport,--source-port", o.lport,
+       "include the local port (LPORT) column; with -c: count per source port too");
   flag("-U,--print-uid", o.print_uid, "include the UID column");
   const ValueOption uid =
       add_value(app, "-u,--uid", "-u/--uid", "UID", "only trace connects made by this user ID");
-  flag("-c,--count", o.count, "count connects per source IP and destination IP/port");
+  flag("-c,--count", o.count,
+       "count connects per source IP and destination IP/port; print the table at exit");
   flag("-j,--json", o.json, "print one JSON object per line");
-  const ValueOption duration = add_value(app, "--duration", "--duration", "SECONDS",
-                                         "stop after this many seconds (e.g. 10 or 0.5)");
+  const ValueOption duration =
+      add_value(app, "--duration", "--duration", "DURATION",
+                "stop after this long: seconds, or with a unit us, ms, s, m, h (e.g. 10, 0.5, 2m)");
   flag("-v,--verbose", o.verbose, "print diagnostics (e.g. the attach mechanism) to stderr");
   const ValueOption attach = add_value(app, "--attach", "--attach", "MODE",
                                        "attach mechanism: auto, tp_btf, raw_tp, tracepoint "
@@ -346,11 +393,12 @@ ParseResult parse_options(int argc, const char* const* argv) {
   flag("--outcome", o.outcome,
        "print each attempt when its handshake ends, with OUTCOME and LAT(ms) columns");
   flag("--failed", o.failed, "only attempts that did not establish, with the reason");
-  flag("--lifetime", o.lifetime,
-       "one line per connection when it ends: outcome, latency, duration, TX/RX bytes");
+  const CLI::Option* lifetime =
+      flag("--lifetime", o.lifetime,
+           "one line per connection when it ends: outcome, latency, duration, TX/RX bytes");
   const ValueOption shorter =
       add_value(app, "--shorter-than", "--shorter-than", "DURATION",
-                "only connections that lived less than this (e.g. 5s, 250ms); implies --lifetime");
+                "only connections that lived less than this (e.g. 5, 250ms); implies --lifetime");
   flag("--accept", o.accept, "also trace accepted (inbound) connections; adds a DIR column");
   flag("--by-process", o.by_process, "with -c: count per process (PID and COMM) too");
   flag("-d,--dns", o.dns,
@@ -359,19 +407,21 @@ ParseResult parse_options(int argc, const char* const* argv) {
   const ValueOption dns_size =
       add_value(app, "--dns-cache-size", "--dns-cache-size", "N",
                 "with -d: remember at most N address->name entries (default: 10000)");
-  const ValueOption dns_age = add_value(app, "--dns-max-age", "--dns-max-age", "SECONDS",
-                                        "with -d: forget answers older than this (default: 3600)");
+  const ValueOption dns_age = add_value(app, "--dns-max-age", "--dns-max-age", "DURATION",
+                                        "with -d: forget answers older than this (default: 1h)");
   flag("--container", o.container, "add NETNS and CONTAINER (ID or cgroup name) columns");
   flag("--parent", o.parent, "add PPID and PCOMM columns (the parent, at the time of the event)");
   flag("--cmdline", o.cmdline, "add a CMDLINE column: the full command line, captured at exec");
   const ValueOption exec_size =
       add_value(app, "--exec-cache-size", "--exec-cache-size", "N",
-                "remember the command lines of at most N processes (default: 16384)");
+                "with --cmdline or -j: remember the command lines of at most N processes "
+                "(default: 16384)");
   const ValueOption metrics = add_value(app, "--metrics", "--metrics", "[ADDR:]PORT",
                                         "serve Prometheus metrics at http://ADDR:PORT/metrics "
                                         "(ADDR: an IP address, default 127.0.0.1; [::1]:PORT "
                                         "for IPv6)");
-  flag("--quiet", o.quiet, "with --metrics: print no per-event output");
+  flag("--quiet", o.quiet,
+       "with --metrics: print no per-event output (so no option that shapes it either)");
   const ValueOption metrics_top =
       add_value(app, "--metrics-top", "--metrics-top", "N",
                 "with --metrics: distinct process names and ports per label before the rest "
@@ -417,6 +467,11 @@ ParseResult parse_options(int argc, const char* const* argv) {
     result.kind = ParseResult::Kind::Help;
     result.exit_code = 0;
     result.text = help_text(app);
+    return result;
+  } catch (const CLI::CallForVersion&) {
+    result.kind = ParseResult::Kind::Version;
+    result.exit_code = 0;
+    result.text = std::string(kProg) + " " + kVersion;
     return result;
   } catch (const CLI::ArgumentMismatch& e) {
     const std::string msg = e.what();
@@ -469,15 +524,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
     o.uid = static_cast<std::uint32_t>(*v);
   }
-  if (auto s = single(duration); s.value) {
-    const auto v = parse_duration(*s.value);
-    if (!v) {
-      return error("invalid duration " + quote(*s.value) +
-                   " for --duration: expected a number of seconds > 0 and <= 1000000000 "
-                   "(e.g. 10 or 0.5)");
-    }
-    o.duration_s = *v;
-  }
+  std::optional<std::uint64_t> ns;
+  if (auto err = read_duration(duration, kMaxDurationNs, ns)) return std::move(*err);
+  if (ns) o.duration_s = static_cast<double>(*ns) / 1e9;
   if (auto s = single(attach); s.value) {
     const auto m = parse_attach(*s.value);
     if (!m) {
@@ -499,16 +548,10 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
     o.ringbuf_bytes = static_cast<std::uint32_t>(*v);
   }
-  if (auto s = single(shorter); s.value) {
-    const auto v = parse_span_ns(*s.value);
-    if (!v) {
-      return error("invalid duration " + quote(*s.value) +
-                   " for --shorter-than: expected a number with a unit: us, ms, s, m or h "
-                   "(e.g. 250ms, 5s)");
-    }
-    o.shorter_than_ns = *v;
-    o.lifetime = true;
+  if (auto err = read_duration(shorter, kMaxDurationNs, o.shorter_than_ns)) {
+    return std::move(*err);
   }
+  if (o.shorter_than_ns) o.lifetime = true;
   if (auto s = single(netns); s.value) {
     std::string_view v = *s.value;
     if (v.size() > 6 && v.substr(0, 5) == "net:[" && v.back() == ']') v = v.substr(5, v.size() - 6);
@@ -535,17 +578,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
     o.dns_cache_size = static_cast<std::uint32_t>(*v);
   }
-  if (auto s = single(dns_age); s.value) {
-    const auto v = parse_duration(*s.value);
-    if (!v) {
-      return error("invalid age " + quote(*s.value) +
-                   " for --dns-max-age: expected a number of seconds > 0 (e.g. 600)");
-    }
-    o.dns_max_age_ns = static_cast<std::uint64_t>(*v * 1e9);
-  }
-  if ((dns_size.opt->count() || dns_age.opt->count()) && !o.dns) {
-    return error("--dns-cache-size and --dns-max-age need -d/--dns");
-  }
+  ns.reset();
+  if (auto err = read_duration(dns_age, kMaxDurationNs, ns)) return std::move(*err);
+  if (ns) o.dns_max_age_ns = *ns;
   if (auto s = single(exec_size); s.value) {
     const auto v = parse_decimal(*s.value, 1, 10'000'000);
     if (!v) {
@@ -572,18 +607,85 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
     o.metrics_top = static_cast<std::uint32_t>(*v);
   }
-  if ((o.quiet || metrics_top.opt->count()) && !o.metrics_addr) {
-    return error("--quiet and --metrics-top need --metrics");
+
+  // Combinations. Every pair of options either means something or is refused here: nothing
+  // given is silently ignored. Messages name only the options that were given.
+  const bool lifetime_given = lifetime->count() > 0;  // o.lifetime is also set by --shorter-than
+  const bool shorter_given = o.shorter_than_ns.has_value();
+  const bool exec_size_given = exec_size.opt->count() > 0;
+
+  // Options that refine another one.
+  const auto needs = [](const std::vector<const char*>& names, const char* what) {
+    return error(join_names(names, "and") + (names.size() == 1 ? " needs " : " need ") + what);
+  };
+  if (!o.metrics_addr) {
+    const auto names =
+        given_names({{o.quiet, "--quiet"}, {metrics_top.opt->count() > 0, "--metrics-top"}});
+    if (!names.empty()) return needs(names, "--metrics");
   }
-  if (o.count && o.metrics_addr) return error("-c/--count cannot be combined with --metrics");
-  if (o.count && o.dns) return error("-c/--count cannot be combined with -d/--dns");
-  if (o.count && o.container) return error("-c/--count cannot be combined with --container");
-  if (o.count && (o.outcome || o.failed || o.lifetime)) {
-    return error(
-        "-c/--count cannot be combined with --outcome, --failed, --lifetime or "
-        "--shorter-than");
+  if (!o.dns) {
+    const auto names = given_names({{dns_size.opt->count() > 0, "--dns-cache-size"},
+                                    {dns_age.opt->count() > 0, "--dns-max-age"}});
+    if (!names.empty()) return needs(names, "-d/--dns");
   }
-  if (o.by_process && !o.count) return error("--by-process needs -c/--count");
+  // The command lines are looked up for --cmdline and for JSON records, and for nothing else.
+  if (exec_size_given && !o.cmdline && !o.json) {
+    return needs({"--exec-cache-size"}, "--cmdline or -j/--json");
+  }
+  if (o.by_process && !o.count) return needs({"--by-process"}, "-c/--count");
+
+  // -c prints one table at exit, keyed by source and destination address and destination port
+  // (with -L/-s the source port too, with --by-process the process too; -j makes its rows JSON
+  // records): what shapes per-event lines has no place in it.
+  if (o.count) {
+    struct Conflict {
+      std::vector<const char*> names;
+      const char* why;
+    };
+    const Conflict conflicts[] = {
+        {given_names({{o.metrics_addr.has_value(), "--metrics"}}), ""},
+        {given_names({{o.dns, "-d/--dns"}}), ""},
+        {given_names({{o.container, "--container"}}), ""},
+        {given_names({{o.outcome, "--outcome"},
+                      {o.failed, "--failed"},
+                      {lifetime_given, "--lifetime"},
+                      {shorter_given, "--shorter-than"}}),
+         ": the table counts connect attempts, not how they end"},
+        {given_names({{o.timestamp, "-t/--timestamp"}}), ": the table is printed once, at exit"},
+        {given_names(
+             {{o.print_uid, "-U/--print-uid"}, {o.parent, "--parent"}, {o.cmdline, "--cmdline"}}),
+         ": the table is keyed by addresses and port; use --by-process for per-process rows"},
+        {given_names({{o.accept, "--accept"}}), ": -c counts connects only"},
+        {given_names({{exec_size_given, "--exec-cache-size"}}), ": the table has no command lines"},
+    };
+    for (const Conflict& c : conflicts) {
+      if (!c.names.empty()) {
+        return error("-c/--count cannot be combined with " + join_names(c.names, "or") + c.why);
+      }
+    }
+  }
+
+  // --quiet prints no per-event output, and the metrics count every connection whatever the
+  // line options select: any of them would be ignored.
+  if (o.quiet) {
+    const auto names = given_names({{o.json, "-j/--json"},
+                                    {o.timestamp, "-t/--timestamp"},
+                                    {o.print_uid, "-U/--print-uid"},
+                                    {o.lport, "-L/--lport"},
+                                    {o.outcome, "--outcome"},
+                                    {o.failed, "--failed"},
+                                    {lifetime_given, "--lifetime"},
+                                    {shorter_given, "--shorter-than"},
+                                    {o.accept, "--accept"},
+                                    {o.dns, "-d/--dns"},
+                                    {o.container, "--container"},
+                                    {o.parent, "--parent"},
+                                    {o.cmdline, "--cmdline"}});
+    if (!names.empty()) {
+      return error("--quiet cannot be combined with " + join_names(names, "or") +
+                   ": --quiet prints no per-event output, and --metrics counts every connection");
+    }
+  }
   if (o.ipv4 && o.ipv6) return error("options -4/--ipv4 and -6/--ipv6 are mutually exclusive");
 
   return result;

@@ -21,7 +21,7 @@ struct Options {
   std::optional<std::uint32_t> uid;  // -u UID
   bool count = false;                // -c
   bool json = false;                 // -j
-  std::optional<double> duration_s;  // --duration SECONDS (0 < s <= 1e9)
+  std::optional<double> duration_s;  // --duration DURATION, in seconds (0 < s <= 1e9)
   bool verbose = false;              // -v
   AttachMode attach = AttachMode::Auto;
   std::uint32_t ringbuf_bytes = 4u << 20;  // --ringbuf-size SIZE: power of two, page..1 GiB
@@ -50,15 +50,15 @@ struct Options {
   // DNS.
   bool dns = false;                                        // -d: QUERY column
   std::uint32_t dns_cache_size = 10000;                    // --dns-cache-size N
-  std::uint64_t dns_max_age_ns = 3600ull * 1'000'000'000;  // --dns-max-age SECONDS
+  std::uint64_t dns_max_age_ns = 3600ull * 1'000'000'000;  // --dns-max-age DURATION
 };
 
 struct ParseResult {
-  enum class Kind { Run, Help, Error };
+  enum class Kind { Run, Help, Version, Error };
   Kind kind = Kind::Run;
   Options options;
-  std::string text;   // help text (Help) or one-line error (Error)
-  int exit_code = 0;  // 0 for Run/Help, 2 for Error
+  std::string text;   // help text (Help), "tcpconnect VERSION" (Version), one-line error (Error)
+  int exit_code = 0;  // 0 for Run/Help/Version, 2 for Error
 };
 
 ParseResult parse_options(int argc, const char* const* argv);

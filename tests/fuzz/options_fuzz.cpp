@@ -82,6 +82,13 @@ void check_run(const tcpconnect::ParseResult& r) {
   if (o.count) {
     expect(!o.dns && !o.container && !o.metrics_addr, "-c combined with -d/--container/--metrics");
     expect(!o.outcome && !o.failed && !o.lifetime, "-c combined with a lifecycle mode");
+    expect(!o.timestamp && !o.print_uid && !o.parent && !o.cmdline && !o.accept,
+           "-c combined with -t, -U, --parent, --cmdline or --accept");
+  }
+  if (o.quiet) {
+    expect(!o.json && !o.timestamp && !o.print_uid && !o.lport && !o.outcome && !o.failed &&
+               !o.lifetime && !o.accept && !o.dns && !o.container && !o.parent && !o.cmdline,
+           "--quiet combined with an option of the per-event output");
   }
 }
 
@@ -117,6 +124,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case tcpconnect::ParseResult::Kind::Help:
       expect(r.exit_code == 0, "help with a non-zero exit code");
       expect(!r.text.empty() && r.text.back() == '\n', "help text does not end in a newline");
+      break;
+    case tcpconnect::ParseResult::Kind::Version:
+      expect(r.exit_code == 0, "version with a non-zero exit code");
+      expect(r.text.rfind("tcpconnect ", 0) == 0 && r.text.find('\n') == std::string::npos,
+             "version is not one line starting with the program name", r.text);
       break;
     case tcpconnect::ParseResult::Kind::Run:
       check_run(r);

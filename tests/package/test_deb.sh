@@ -140,6 +140,13 @@ ok "files installed"
 grep -q '^Usage: tcpconnect' "$work/help" || fail "$BIN --help: $(head -n 3 "$work/help")"
 ok "$BIN --help"
 
+# The binary and the package take their version from the same project() line.
+v=$("$BIN" --version 2>&1) || fail "$BIN --version exited with $?"
+deb_version=$(dpkg-query -W -f='${Version}' "$PKG")
+[[ $v == tcpconnect\ * && $deb_version == "${v#tcpconnect }"* ]] ||
+  fail "$BIN --version: '$v', package version $deb_version"
+ok "$BIN --version: $v"
+
 [[ $(man -w tcpconnect 2>/dev/null) == "$MAN" ]] || fail "man -w tcpconnect: $(man -w tcpconnect 2>&1)"
 w=$(man_warnings "$MAN")
 [[ -z $w ]] || fail "man --warnings on $MAN: $w"

@@ -216,16 +216,22 @@ constexpr const char* kPid = "for -p/--pid: expected an integer in 1..4194304";
 constexpr const char* kPort = "in -P/--port: expected an integer in 1..65535";
 constexpr const char* kPortList = "expected comma-separated port numbers in 1..65535";
 constexpr const char* kUid = "for -u/--uid: expected an integer in 0..4294967294";
-constexpr const char* kDuration =
-    "for --duration: expected a number of seconds > 0 and <= 1000000000 (e.g. 10 or 0.5)";
-constexpr const char* kSpan =
-    "for --shorter-than: expected a number with a unit: us, ms, s, m or h (e.g. 250ms, 5s)";
+// Every duration option's message, after "for OPTION".
+constexpr const char* kDurationForms =
+    ": expected a duration > 0 and <= 1000000000s: a number of seconds or a number with a unit "
+    "us, ms, s, m or h (e.g. 10, 0.5, 250ms, 2m)";
+const std::string kDuration = std::string("for --duration") + kDurationForms;
+const std::string kSpan = std::string("for --shorter-than") + kDurationForms;
+const std::string kMaxAge = std::string("for --dns-max-age") + kDurationForms;
 constexpr const char* kNetns = "for --netns: expected an inode number (as in net:[4026531840])";
 constexpr const char* kAttach = "for --attach: expected one of auto, tp_btf, raw_tp, tracepoint";
 constexpr const char* kMetrics =
     "for --metrics: expected PORT, IPV4:PORT or [IPV6]:PORT with a port in 1..65535";
-constexpr const char* kLifecycle =
-    "-c/--count cannot be combined with --outcome, --failed, --lifetime or --shorter-than";
+constexpr const char* kLifecycle = ": the table counts connect attempts, not how they end";
+constexpr const char* kCountKey =
+    ": the table is keyed by addresses and port; use --by-process for per-process rows";
+constexpr const char* kQuiet =
+    ": --quiet prints no per-event output, and --metrics counts every connection";
 constexpr const char* kNotHashMap =
     "expected a pinned BPF hash map with 8-byte keys (bpftool map create PATH type hash key 8 "
     "value 8 entries 128 name NAME flags 0)";
@@ -255,7 +261,7 @@ std::vector<Row> usage_rows() {
       u({"-P"}, "option -P/--port requires a value (PORTS)"),
       u({"-t", "-u"}, "option -u/--uid requires a value (UID)"),
       u({"--pid="}, "option -p/--pid requires a value (PID)"),
-      u({"--duration"}, "option --duration requires a value (SECONDS)"),
+      u({"--duration"}, "option --duration requires a value (DURATION)"),
       u({"--shorter-than"}, "option --shorter-than requires a value (DURATION)"),
       u({"--netns"}, "option --netns requires a value (INODE)"),
       u({"--cgroupmap"}, "option --cgroupmap requires a value (MAPPATH)"),
@@ -296,8 +302,10 @@ std::vector<Row> usage_rows() {
       u({"--duration", "0"}, std::string("invalid duration '0' ") + kDuration),
       u({"--duration", "1000000001"}, std::string("invalid duration '1000000001' ") + kDuration),
       u({"--duration", "1..5"}, std::string("invalid duration '1..5' ") + kDuration),
+      u({"--duration", "10S"}, std::string("invalid duration '10S' ") + kDuration),
+      u({"--duration", "1m30s"}, std::string("invalid duration '1m30s' ") + kDuration),
       // --shorter-than
-      u({"--shorter-than", "5"}, std::string("invalid duration '5' ") + kSpan),
+      u({"--shorter-than", "5x"}, std::string("invalid duration '5x' ") + kSpan),
       u({"--shorter-than", "5d"}, std::string("invalid duration '5d' ") + kSpan),
       u({"--shorter-than", "5MS"}, std::string("invalid duration '5MS' ") + kSpan),
       u({"--shorter-than", "0ms"}, std::string("invalid duration '0ms' ") + kSpan),
@@ -313,11 +321,12 @@ std::vector<Row> usage_rows() {
         "invalid size '0' for --dns-cache-size: expected an integer in 1..10000000"),
       u({"-d", "--dns-cache-size", "10000001"},
         "invalid size '10000001' for --dns-cache-size: expected an integer in 1..10000000"),
-      u({"-d", "--dns-max-age", "0"},
-        "invalid age '0' for --dns-max-age: expected a number of seconds > 0 (e.g. 600)"),
-      u({"-d", "--dns-max-age", "1h"},
-        "invalid age '1h' for --dns-max-age: expected a number of seconds > 0 (e.g. 600)"),
-      u({"--dns-cache-size", "5"}, "--dns-cache-size and --dns-max-age need -d/--dns"),
+      u({"-d", "--dns-max-age", "0"}, std::string("invalid duration '0' ") + kMaxAge),
+      u({"-d", "--dns-max-age", "1d"}, std::string("invalid duration '1d' ") + kMaxAge),
+      u({"--dns-cache-size", "5"}, "--dns-cache-size needs -d/--dns"),
+      u({"--dns-max-age", "1h"}, "--dns-max-age needs -d/--dns"),
+      u({"--dns-cache-size", "5", "--dns-max-age", "1h"},
+        "--dns-cache-size and --dns-max-age need -d/--dns"),
       // --exec-cache-size, --metrics-top, --quiet
       u({"--cmdline", "--exec-cache-size", "0"},
         "invalid size '0' for --exec-cache-size: expected an integer in 1..10000000"),
@@ -327,8 +336,14 @@ std::vector<Row> usage_rows() {
         "invalid count '0' for --metrics-top: expected an integer in 1..10000"),
       u({"--metrics", "9464", "--metrics-top", "10001"},
         "invalid count '10001' for --metrics-top: expected an integer in 1..10000"),
-      u({"--metrics-top", "5"}, "--quiet and --metrics-top need --metrics"),
-      u({"--quiet"}, "--quiet and --metrics-top need --metrics"),
+      u({"--metrics-top", "5"}, "--metrics-top needs --metrics"),
+      u({"--quiet"}, "--quiet needs --metrics"),
+      u({"--quiet", "--metrics-top", "5"}, "--quiet and --metrics-top need --metrics"),
+      u({"--exec-cache-size", "5"}, "--exec-cache-size needs --cmdline or -j/--json"),
+      u({"--metrics", "9464", "--quiet", "-j"},
+        std::string("--quiet cannot be combined with -j/--json") + kQuiet),
+      u({"--metrics", "9464", "--quiet", "--failed", "-t"},
+        std::string("--quiet cannot be combined with -t/--timestamp or --failed") + kQuiet),
       // --netns
       u({"--netns", "0"}, std::string("invalid network namespace '0' ") + kNetns),
       u({"--netns", "abc"}, std::string("invalid network namespace 'abc' ") + kNetns),
@@ -347,10 +362,22 @@ std::vector<Row> usage_rows() {
       u({"-cd"}, "-c/--count cannot be combined with -d/--dns"),
       u({"-c", "--container"}, "-c/--count cannot be combined with --container"),
       u({"-c", "--metrics", "9464"}, "-c/--count cannot be combined with --metrics"),
-      u({"-c", "--lifetime"}, kLifecycle),
-      u({"-c", "--outcome"}, kLifecycle),
-      u({"-c", "--failed"}, kLifecycle),
-      u({"-c", "--shorter-than", "5s"}, kLifecycle),
+      u({"-c", "--lifetime"},
+        std::string("-c/--count cannot be combined with --lifetime") + kLifecycle),
+      u({"-c", "--outcome"},
+        std::string("-c/--count cannot be combined with --outcome") + kLifecycle),
+      u({"-c", "--failed"},
+        std::string("-c/--count cannot be combined with --failed") + kLifecycle),
+      u({"-c", "--shorter-than", "5s"},
+        std::string("-c/--count cannot be combined with --shorter-than") + kLifecycle),
+      u({"-c", "-t"},
+        "-c/--count cannot be combined with -t/--timestamp: the table is printed once, at exit"),
+      u({"-c", "-U"}, std::string("-c/--count cannot be combined with -U/--print-uid") + kCountKey),
+      u({"-c", "--parent"}, std::string("-c/--count cannot be combined with --parent") + kCountKey),
+      u({"-c", "--cmdline"},
+        std::string("-c/--count cannot be combined with --cmdline") + kCountKey),
+      u({"-c", "--accept"}, "-c/--count cannot be combined with --accept: -c counts connects only"),
+      u({"--version=1"}, "option '--version' does not take a value"),
       u({"--by-process"}, "--by-process needs -c/--count"),
       u({"-j", "--by-process"}, "--by-process needs -c/--count"),
       // --metrics addresses (only IP literals and ports in range).

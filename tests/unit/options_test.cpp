@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "tcpconnect/version.h"
 
 namespace tcpconnect {
 namespace {
@@ -129,14 +132,21 @@ TEST(OptionsFlags, RepeatedFlagsAreHarmless) {
 }
 
 TEST(OptionsFlags, ClusteredShortFlags) {
-  const Options o = run({"-tULcjv4"});
+  const Options o = run({"-tULjv4"});
   EXPECT_TRUE(o.timestamp);
   EXPECT_TRUE(o.print_uid);
   EXPECT_TRUE(o.lport);
-  EXPECT_TRUE(o.count);
+  EXPECT_FALSE(o.count);
   EXPECT_TRUE(o.json);
   EXPECT_TRUE(o.verbose);
   EXPECT_TRUE(o.ipv4);
+  // -c takes neither -t nor -U (see OptionsCount), but clusters with the others.
+  const Options c = run({"-cLjv4"});
+  EXPECT_TRUE(c.count);
+  EXPECT_TRUE(c.lport);
+  EXPECT_TRUE(c.json);
+  EXPECT_TRUE(c.verbose);
+  EXPECT_TRUE(c.ipv4);
 }
 
 TEST(OptionsFlags, FlagOnlySetsItsOwnField) {
@@ -150,8 +160,9 @@ TEST(OptionsFlags, FlagOnlySetsItsOwnField) {
 }
 
 TEST(OptionsFlags, AllTogether) {
-  const Options o = run({"-t", "-p", "181", "-P", "80,81", "-4", "-L", "-U", "-u", "1000", "-c",
-                         "-j", "--duration", "10", "-v", "--attach", "tracepoint"});
+  // Every bcc flag but -c, which takes neither -t nor -U (see OptionsCount).
+  const Options o = run({"-t", "-p", "181", "-P", "80,81", "-4", "-L", "-U", "-u", "1000", "-j",
+                         "--duration", "10", "-v", "--attach", "tracepoint"});
   EXPECT_TRUE(o.timestamp);
   EXPECT_EQ(o.pid, 181u);
   EXPECT_EQ(o.ports, (std::vector<std::uint16_t>{80, 81}));
@@ -160,7 +171,7 @@ TEST(OptionsFlags, AllTogether) {
   EXPECT_TRUE(o.lport);
   EXPECT_TRUE(o.print_uid);
   EXPECT_EQ(o.uid, 1000u);
-  EXPECT_TRUE(o.count);
+  EXPECT_FALSE(o.count);
   EXPECT_TRUE(o.json);
   EXPECT_EQ(o.duration_s, 10.0);
   EXPECT_TRUE(o.verbose);
@@ -264,12 +275,12 @@ TEST(OptionsHelp, ContainsUsageDescriptionAndEveryFlag) {
   EXPECT_EQ(h.rfind("Usage: tcpconnect [OPTIONS]\n", 0), 0u) << h;
   EXPECT_NE(h.find("Trace TCP active connections"), std::string::npos);
   for (const char* name :
-       {"-h",         "--help",  "-t",        "--timestamp",   "-p",        "--pid",
-        "-P",         "--port",  "-4",        "--ipv4",        "-6",        "--ipv6",
-        "-L",         "-s",      "--lport",   "--source-port", "-U",        "--print-uid",
-        "-u",         "--uid",   "-c",        "--count",       "-j",        "--json",
-        "--duration", "-v",      "--verbose", "--attach",      "PID",       "PORTS",
-        "UID",        "SECONDS", "tp_btf",    "raw_tp",        "tracepoint"}) {
+       {"-h",         "--help",   "-t",        "--timestamp",   "-p",         "--pid",
+        "-P",         "--port",   "-4",        "--ipv4",        "-6",         "--ipv6",
+        "-L",         "-s",       "--lport",   "--source-port", "-U",         "--print-uid",
+        "-u",         "--uid",    "-c",        "--count",       "-j",         "--json",
+        "--duration", "-v",       "--verbose", "--attach",      "PID",        "PORTS",
+        "UID",        "DURATION", "tp_btf",    "raw_tp",        "tracepoint", "--version"}) {
     EXPECT_NE(h.find(name), std::string::npos) << "missing " << name;
   }
   EXPECT_EQ(h.find("args"), std::string::npos) << "hidden positional leaked into help";
@@ -325,7 +336,7 @@ TEST(OptionsErrors, MissingValue) {
   expect_error({"-t", "-p"}, "tcpconnect: option -p/--pid requires a value (PID)");
   expect_error({"-P"}, "tcpconnect: option -P/--port requires a value (PORTS)");
   expect_error({"-u"}, "tcpconnect: option -u/--uid requires a value (UID)");
-  expect_error({"--duration"}, "tcpconnect: option --duration requires a value (SECONDS)");
+  expect_error({"--duration"}, "tcpconnect: option --duration requires a value (DURATION)");
   expect_error({"--attach"}, "tcpconnect: option --attach requires a value (MODE)");
   expect_error({"--pid="}, "tcpconnect: option -p/--pid requires a value (PID)");
 }
@@ -413,16 +424,82 @@ TEST(OptionsErrors, TooManyPorts) {
                "tcpconnect: too many ports in -P/--port: 65 given, at most 64 allowed");
 }
 
+// The one message shape of every duration option.
+std::string duration_error(const std::string& option, const std::string& value) {
+  return "tcpconnect: invalid duration '" + value + "' for " + option +
+         ": expected a duration > 0 and <= 1000000000s: a number of seconds or a number with a "
+         "unit us, ms, s, m or h (e.g. 10, 0.5, 250ms, 2m)";
+}
+
 TEST(OptionsErrors, BadDuration) {
-  const auto msg = [](const std::string& v) {
-    return "tcpconnect: invalid duration '" + v +
-           "' for --duration: expected a number of seconds > 0 and <= 1000000000 (e.g. 10 or 0.5)";
-  };
-  for (const char* v : {"0", "0.0", "-1", "-0.5", "abc", "", "inf", "nan", "infinity", "1e3", "10s",
-                        " 1", ".", "1.2.3", "1000000001", "+1"}) {
-    expect_error({"--duration", v}, msg(v));
+  for (const char* v : {"0",
+                        "0.0",
+                        "0s",
+                        "-1",
+                        "-0.5",
+                        "abc",
+                        "",
+                        "inf",
+                        "nan",
+                        "infinity",
+                        "1e3",
+                        " 1",
+                        ".",
+                        "1.2.3",
+                        "1000000001",
+                        "1000000000.5",
+                        "16666667m",
+                        "277778h",
+                        "+1",
+                        "10 s",
+                        "10S",
+                        "5MS",
+                        "5d",
+                        "s",
+                        "ms",
+                        "1.s",
+                        "0.1ns",
+                        "0.0001us",
+                        "5sec",
+                        "1m30s",
+                        "99999999999999999999999h"}) {
+    expect_error({"--duration", v}, duration_error("--duration", v));
   }
-  expect_error({"--duration=-1"}, msg("-1"));
+  expect_error({"--duration=-1"}, duration_error("--duration", "-1"));
+}
+
+// --duration, --shorter-than and --dns-max-age read durations alike: a bare number is seconds.
+TEST(OptionsDuration, OneGrammarForEveryDurationOption) {
+  const std::pair<const char*, std::uint64_t> cases[] = {{"10", 10'000'000'000},
+                                                         {"10s", 10'000'000'000},
+                                                         {"0.5", 500'000'000},
+                                                         {".25", 250'000'000},
+                                                         {"0.5s", 500'000'000},
+                                                         {"250ms", 250'000'000},
+                                                         {"500us", 500'000},
+                                                         {"2m", 120'000'000'000},
+                                                         {"1.5m", 90'000'000'000},
+                                                         {"1h", 3'600'000'000'000},
+                                                         {"0.001us", 1},
+                                                         {"1000000000", 1'000'000'000'000'000'000},
+                                                         {"16666666m", 999'999'960'000'000'000}};
+  for (const auto& [text, ns] : cases) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(run({"--duration", text}).duration_s, static_cast<double>(ns) / 1e9);
+    EXPECT_EQ(run({"--shorter-than", text}).shorter_than_ns, ns);
+    EXPECT_EQ(run({"-d", "--dns-max-age", text}).dns_max_age_ns, ns);
+  }
+  EXPECT_EQ(run({"--shorter-than", "5"}).shorter_than_ns, 5'000'000'000u);
+  EXPECT_EQ(run({"--duration=10s"}).duration_s, 10.0);
+  EXPECT_EQ(run({"-d", "--dns-max-age=1h"}).dns_max_age_ns, 3'600'000'000'000u);
+}
+
+TEST(OptionsErrors, BadDurationIsWordedAlikeForEveryOption) {
+  for (const char* v : {"0", "-1", "5d", "1e3ms", "0.0001us", "300000h", "1h ", ""}) {
+    expect_error({"--duration", v}, duration_error("--duration", v));
+    expect_error({"--shorter-than", v}, duration_error("--shorter-than", v));
+    expect_error({"-d", "--dns-max-age", v}, duration_error("--dns-max-age", v));
+  }
 }
 
 TEST(OptionsErrors, BadAttachMode) {
@@ -550,25 +627,27 @@ TEST(OptionsLifecycle, ModesAndShorterThan) {
 TEST(OptionsErrors, LifecycleCombinations) {
   struct Case {
     std::vector<std::string> args;
-    const char* message;
+    std::string message;
   };
   const Case cases[] = {
       {{"-c", "--lifetime"},
-       "tcpconnect: -c/--count cannot be combined with --outcome, --failed, --lifetime or "
-       "--shorter-than"},
+       "tcpconnect: -c/--count cannot be combined with --lifetime: the table counts connect "
+       "attempts, not how they end"},
       {{"-c", "--failed"},
-       "tcpconnect: -c/--count cannot be combined with --outcome, --failed, --lifetime or "
-       "--shorter-than"},
+       "tcpconnect: -c/--count cannot be combined with --failed: the table counts connect "
+       "attempts, not how they end"},
+      {{"-c", "--outcome"},
+       "tcpconnect: -c/--count cannot be combined with --outcome: the table counts connect "
+       "attempts, not how they end"},
+      {{"-c", "--shorter-than", "5s"},
+       "tcpconnect: -c/--count cannot be combined with --shorter-than: the table counts connect "
+       "attempts, not how they end"},
+      {{"--shorter-than", "5s", "-c", "--lifetime", "--outcome"},
+       "tcpconnect: -c/--count cannot be combined with --outcome, --lifetime or --shorter-than: "
+       "the table counts connect attempts, not how they end"},
       {{"--by-process"}, "tcpconnect: --by-process needs -c/--count"},
-      {{"--shorter-than", "5"},
-       "tcpconnect: invalid duration '5' for --shorter-than: expected a number with a unit: us, "
-       "ms, s, m or h (e.g. 250ms, 5s)"},
-      {{"--shorter-than", "0ms"},
-       "tcpconnect: invalid duration '0ms' for --shorter-than: expected a number with a unit: "
-       "us, ms, s, m or h (e.g. 250ms, 5s)"},
-      {{"--shorter-than", "ms"},
-       "tcpconnect: invalid duration 'ms' for --shorter-than: expected a number with a unit: "
-       "us, ms, s, m or h (e.g. 250ms, 5s)"},
+      {{"--shorter-than", "0ms"}, duration_error("--shorter-than", "0ms")},
+      {{"--shorter-than", "ms"}, duration_error("--shorter-than", "ms")},
   };
   for (const auto& c : cases) {
     auto r = parse(c.args);
@@ -625,14 +704,14 @@ TEST(OptionsDns, FlagAndCacheLimits) {
 TEST(OptionsDns, Conflicts) {
   expect_error({"-d", "-c"}, "tcpconnect: -c/--count cannot be combined with -d/--dns");
   expect_error({"-cd"}, "tcpconnect: -c/--count cannot be combined with -d/--dns");
-  expect_error({"--dns-cache-size", "5"},
+  expect_error({"--dns-cache-size", "5"}, "tcpconnect: --dns-cache-size needs -d/--dns");
+  expect_error({"--dns-max-age", "1h"}, "tcpconnect: --dns-max-age needs -d/--dns");
+  expect_error({"--dns-max-age", "1h", "--dns-cache-size", "5"},
                "tcpconnect: --dns-cache-size and --dns-max-age need -d/--dns");
   expect_error({"-d", "--dns-cache-size", "0"},
                "tcpconnect: invalid size '0' for --dns-cache-size: expected an integer in "
                "1..10000000");
-  expect_error({"-d", "--dns-max-age", "-1"},
-               "tcpconnect: invalid age '-1' for --dns-max-age: expected a number of seconds > 0 "
-               "(e.g. 600)");
+  expect_error({"-d", "--dns-max-age", "-1"}, duration_error("--dns-max-age", "-1"));
 }
 
 }  // namespace
@@ -674,12 +753,187 @@ TEST(OptionsMetrics, BadValues) {
     expect_error({"--metrics", bad},
                  std::string("tcpconnect: invalid address '") + bad + "'" + tail);
   }
-  expect_error({"--quiet"}, "tcpconnect: --quiet and --metrics-top need --metrics");
-  expect_error({"--metrics-top", "3"}, "tcpconnect: --quiet and --metrics-top need --metrics");
+  expect_error({"--quiet"}, "tcpconnect: --quiet needs --metrics");
+  expect_error({"--metrics-top", "3"}, "tcpconnect: --metrics-top needs --metrics");
+  expect_error({"--metrics-top", "3", "--quiet"},
+               "tcpconnect: --quiet and --metrics-top need --metrics");
   expect_error({"--metrics", "9464", "--metrics-top", "0"},
                "tcpconnect: invalid count '0' for --metrics-top: expected an integer in 1..10000");
   expect_error({"-c", "--metrics", "9464"},
                "tcpconnect: -c/--count cannot be combined with --metrics");
+}
+
+}  // namespace
+}  // namespace tcpconnect
+
+namespace tcpconnect {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// --version
+
+TEST(OptionsVersion, PrintsTheProjectVersion) {
+  const ParseResult r = parse({"--version"});
+  EXPECT_EQ(r.kind, Kind::Version);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.text, std::string("tcpconnect ") + kVersion);
+  // MAJOR.MINOR.PATCH, as project(tcpconnect VERSION ...) gives it.
+  const std::string v = kVersion;
+  EXPECT_EQ(std::count(v.begin(), v.end(), '.'), 2) << v;
+  EXPECT_EQ(v.find_first_not_of("0123456789."), std::string::npos) << v;
+}
+
+TEST(OptionsVersion, WinsOverOtherArgumentsLikeHelp) {
+  EXPECT_EQ(parse({"-t", "--version"}).kind, Kind::Version);
+  EXPECT_EQ(parse({"--version", "-p", "abc"}).kind, Kind::Version);
+  EXPECT_EQ(parse({"--version", "--bogus"}).kind, Kind::Version);
+  EXPECT_EQ(parse({"-c", "-t", "--version"}).kind, Kind::Version);
+}
+
+TEST(OptionsVersion, LongFormOnly) {
+  // bcc's tcpconnect has no -V; -v is --verbose.
+  expect_error({"-V"}, "tcpconnect: unknown option '-V'");
+  EXPECT_EQ(parse({"-v"}).kind, Kind::Run);
+  expect_error({"--version=1"}, "tcpconnect: option '--version' does not take a value");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options that need another one: the message names only what was given.
+
+TEST(OptionsNeeds, NamesOnlyTheOptionsGiven) {
+  expect_error({"--quiet"}, "tcpconnect: --quiet needs --metrics");
+  expect_error({"--metrics-top", "5"}, "tcpconnect: --metrics-top needs --metrics");
+  expect_error({"--quiet", "--metrics-top", "5"},
+               "tcpconnect: --quiet and --metrics-top need --metrics");
+  expect_error({"--dns-cache-size", "5"}, "tcpconnect: --dns-cache-size needs -d/--dns");
+  expect_error({"--dns-max-age", "10"}, "tcpconnect: --dns-max-age needs -d/--dns");
+  expect_error({"--by-process"}, "tcpconnect: --by-process needs -c/--count");
+  expect_error({"--exec-cache-size", "100"},
+               "tcpconnect: --exec-cache-size needs --cmdline or -j/--json");
+  expect_error({"--parent", "--exec-cache-size", "100"},
+               "tcpconnect: --exec-cache-size needs --cmdline or -j/--json");
+  // Bad values are reported before combinations.
+  expect_error({"--exec-cache-size", "0"},
+               "tcpconnect: invalid size '0' for --exec-cache-size: expected an integer in "
+               "1..10000000");
+  EXPECT_EQ(run({"--cmdline", "--exec-cache-size", "100"}).exec_cache_size, 100u);
+  EXPECT_EQ(run({"-j", "--exec-cache-size", "100"}).exec_cache_size, 100u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// -c/--count with every other option
+
+TEST(OptionsCount, AllowedCombinations) {
+  // The source port becomes part of the count key, as in libbpf-tools' tcpconnect -c -s.
+  for (const char* lport : {"-L", "-s", "--lport", "--source-port"}) {
+    const Options o = run({"-c", lport});
+    EXPECT_TRUE(o.count);
+    EXPECT_TRUE(o.lport);
+  }
+  EXPECT_TRUE(run({"-cs"}).lport);
+  EXPECT_TRUE(run({"-c", "-j"}).json);
+  EXPECT_TRUE(run({"-c", "--by-process", "-L", "-j"}).by_process);
+  // Filters and the mechanics of tracing apply to the table as to lines.
+  run({"-c",          "-p",
+       "1",           "-P",
+       "80",          "-u",
+       "0",           "-4",
+       "--netns",     "4026531840",
+       "--cgroup",    "/x",
+       "--cgroupmap", "/m",
+       "--mntnsmap",  "/n",
+       "--duration",  "1s",
+       "-v",          "--attach",
+       "raw_tp",      "--ringbuf-size",
+       "64K"});
+}
+
+TEST(OptionsCount, RefusedCombinationsSayWhy) {
+  const std::string table =
+      ": the table is keyed by addresses and port; use --by-process for "
+      "per-process rows";
+  const std::string lifecycle = ": the table counts connect attempts, not how they end";
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"-c", "-t"},
+       "-c/--count cannot be combined with -t/--timestamp: the table is printed once, at exit"},
+      {{"-ct"},
+       "-c/--count cannot be combined with -t/--timestamp: the table is printed once, at exit"},
+      {{"-c", "-U"}, "-c/--count cannot be combined with -U/--print-uid" + table},
+      {{"-c", "--print-uid", "--by-process"},
+       "-c/--count cannot be combined with -U/--print-uid" + table},
+      {{"-c", "--cmdline"}, "-c/--count cannot be combined with --cmdline" + table},
+      {{"-c", "--parent"}, "-c/--count cannot be combined with --parent" + table},
+      {{"-c", "--cmdline", "-U", "--parent"},
+       "-c/--count cannot be combined with -U/--print-uid, --parent or --cmdline" + table},
+      {{"-c", "--accept"}, "-c/--count cannot be combined with --accept: -c counts connects only"},
+      {{"-c", "-j", "--exec-cache-size", "10"},
+       "-c/--count cannot be combined with --exec-cache-size: the table has no command lines"},
+      {{"-c", "--outcome"}, "-c/--count cannot be combined with --outcome" + lifecycle},
+      {{"-c", "--failed", "--lifetime"},
+       "-c/--count cannot be combined with --failed or --lifetime" + lifecycle},
+      // Refusals kept from before, worded as before.
+      {{"-c", "-d"}, "-c/--count cannot be combined with -d/--dns"},
+      {{"-c", "--container"}, "-c/--count cannot be combined with --container"},
+      {{"-c", "--metrics", "9464"}, "-c/--count cannot be combined with --metrics"},
+  };
+  for (const auto& [args, message] : cases) expect_error(args, "tcpconnect: " + message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// --quiet with the options of the per-event output it suppresses
+
+TEST(OptionsQuiet, RefusesWhatItWouldIgnore) {
+  const std::string why =
+      ": --quiet prints no per-event output, and --metrics counts every connection";
+  const std::pair<std::vector<std::string>, const char*> cases[] = {
+      {{"-j"}, "-j/--json"},
+      {{"-t"}, "-t/--timestamp"},
+      {{"-U"}, "-U/--print-uid"},
+      {{"-s"}, "-L/--lport"},
+      {{"--outcome"}, "--outcome"},
+      {{"--failed"}, "--failed"},
+      {{"--lifetime"}, "--lifetime"},
+      {{"--shorter-than", "1s"}, "--shorter-than"},
+      {{"--accept"}, "--accept"},
+      {{"-d"}, "-d/--dns"},
+      {{"--container"}, "--container"},
+      {{"--parent"}, "--parent"},
+      {{"--cmdline"}, "--cmdline"},
+  };
+  for (const auto& [extra, name] : cases) {
+    std::vector<std::string> args = {"--metrics", "9464", "--quiet"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    expect_error(args, std::string("tcpconnect: --quiet cannot be combined with ") + name + why);
+  }
+  expect_error({"--metrics", "9464", "--quiet", "-t", "-j", "--failed"},
+               "tcpconnect: --quiet cannot be combined with -j/--json, -t/--timestamp or "
+               "--failed" +
+                   why);
+  // What shapes the metrics or the tracing itself is fine.
+  const Options o = run({"--metrics",  "9464",
+                         "--quiet",    "--metrics-top",
+                         "5",          "-p",
+                         "1",          "-P",
+                         "80",         "-u",
+                         "0",          "-6",
+                         "--netns",    "1",
+                         "--cgroup",   "/x",
+                         "--duration", "2m",
+                         "-v",         "--attach",
+                         "tp_btf",     "--ringbuf-size",
+                         "1M"});
+  EXPECT_TRUE(o.quiet);
+  // Without --quiet, lines and metrics are two outputs: every line option applies to the lines.
+  run({"--metrics", "9464", "-j", "-t", "-U", "-L", "--lifetime", "--failed", "--accept", "-d",
+       "--container", "--parent", "--cmdline"});
+}
+
+// Options of the per-event output that combine (each line still one line per connection).
+TEST(OptionsLifecycle, CombinationsThatMeanSomething) {
+  Options o = run({"--outcome", "--failed", "--lifetime", "--shorter-than", "1s", "--accept"});
+  EXPECT_TRUE(o.outcome && o.failed && o.lifetime && o.accept);
+  o = run({"-j", "-t", "-U", "-L", "--parent", "--cmdline", "--container", "-d"});
+  EXPECT_TRUE(o.json && o.parent && o.cmdline);
 }
 
 }  // namespace
