@@ -163,6 +163,7 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uin
   row.saddr = copy_addr(raw.saddr, ip);
   row.daddr = copy_addr(raw.daddr, ip);
   row.dport = raw.dport;
+  row.sport = raw.sport;
   row.count = value;
   row.pid = raw.pid;
   row.comm = comm_of(raw.comm);
@@ -198,7 +199,8 @@ std::string format_address(int ip, const AddrBytes& bytes) {
 void sort_count_rows(std::vector<CountRow>& rows) {
   std::sort(rows.begin(), rows.end(), [](const CountRow& a, const CountRow& b) {
     if (a.count != b.count) return a.count > b.count;
-    return std::tie(a.ip, a.saddr, a.daddr, a.dport) < std::tie(b.ip, b.saddr, b.daddr, b.dport);
+    return std::tie(a.ip, a.saddr, a.daddr, a.dport, a.sport) <
+           std::tie(b.ip, b.saddr, b.daddr, b.dport, b.sport);
   });
 }
 

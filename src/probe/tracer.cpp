@@ -265,6 +265,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   for (std::size_t i = 0; i < ro->filter_nports; i++) ro->filter_ports[i] = cfg.ports[i];
   ro->count_mode = cfg.count_mode;
   ro->count_by_process = cfg.count_by_process;
+  ro->count_by_sport = cfg.count_by_sport;
   ro->want_connect = cfg.want_connect;
   ro->want_outcome = cfg.want_outcome;
   ro->failed_only = cfg.failed_only;
