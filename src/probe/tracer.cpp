@@ -82,13 +82,22 @@ struct FilterFds {
   }
 };
 
+// Whether `path` names /sys/fs/bpf or something below it, once the part that exists is resolved.
+bool under_sys_fs_bpf(const std::string& path) {
+  std::error_code ec;
+  const std::string p = std::filesystem::weakly_canonical(path, ec).string();
+  return !ec && (p == "/sys/fs/bpf" || p.starts_with("/sys/fs/bpf/"));
+}
+
 // Opens a bcc-style filter map: a pinned hash map with 8-byte keys.
 int open_filter_map(const std::string& path, const char* option, Error& err) {
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) {
     const int e = errno;
     struct statfs fs {};
-    if (e == ENOENT && (statfs("/sys/fs/bpf", &fs) != 0 || fs.f_type != BPF_FS_MAGIC)) {
+    // Missing because nothing could be pinned there: only a path in the usual place says that.
+    if (e == ENOENT && under_sys_fs_bpf(path) &&
+        (statfs("/sys/fs/bpf", &fs) != 0 || fs.f_type != BPF_FS_MAGIC)) {
       err = {fmt::format("cannot open {} {}: no BPF filesystem is mounted at /sys/fs/bpf", option,
                          path),
              "mount it (mount -t bpf bpf /sys/fs/bpf) and pin the map there", 1};
