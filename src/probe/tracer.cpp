@@ -182,9 +182,9 @@ using Progs = decltype(tc_bpf::progs);
 // order: each primary before its backup), and leaves the others' autoload off.
 struct Hook {
   const char* tracepoint;  // for messages
-  Via via;
   bpf_program* Progs::*prog;
   bool (*needed)(const TracerConfig&);
+  Via via;
   unsigned flags = 0;  // HookFlag
 };
 
@@ -206,40 +206,40 @@ constexpr auto kConnectEnter = [](const TracerConfig& c) {
 };
 
 constexpr Hook kHooks[] = {
-    {"sock:inet_sock_set_state", Via::TpBtf, &Progs::state_btf, kAlways, kCountsSkips},
-    {"sock:inet_sock_set_state", Via::TpBtf, &Progs::state_btf_backup, follows_handshakes},
-    {"sock:inet_sock_set_state", Via::RawTp, &Progs::state_raw, kAlways, kCountsSkips},
-    {"sock:inet_sock_set_state", Via::RawTp, &Progs::state_raw_backup, follows_handshakes},
+    {"sock:inet_sock_set_state", &Progs::state_btf, kAlways, Via::TpBtf, kCountsSkips},
+    {"sock:inet_sock_set_state", &Progs::state_btf_backup, follows_handshakes, Via::TpBtf},
+    {"sock:inet_sock_set_state", &Progs::state_raw, kAlways, Via::RawTp, kCountsSkips},
+    {"sock:inet_sock_set_state", &Progs::state_raw_backup, follows_handshakes, Via::RawTp},
     // Perf-event tracepoints skip every program while another runs: no backup there.
-    {"sock:inet_sock_set_state", Via::Tracepoint, &Progs::state_tp, kAlways, kCountsSkips},
-    {"tcp:tcp_destroy_sock", Via::TpBtf, &Progs::destroy_btf, kClose},
-    {"tcp:tcp_destroy_sock", Via::RawTp, &Progs::destroy_raw, kClose},
-    {"tcp:tcp_destroy_sock", Via::Tracepoint, &Progs::destroy_tp, kClose},
-    {"tcp:tcp_retransmit_skb", Via::TpBtf, &Progs::retransmit_btf, follows_handshakes,
+    {"sock:inet_sock_set_state", &Progs::state_tp, kAlways, Via::Tracepoint, kCountsSkips},
+    {"tcp:tcp_destroy_sock", &Progs::destroy_btf, kClose, Via::TpBtf},
+    {"tcp:tcp_destroy_sock", &Progs::destroy_raw, kClose, Via::RawTp},
+    {"tcp:tcp_destroy_sock", &Progs::destroy_tp, kClose, Via::Tracepoint},
+    {"tcp:tcp_retransmit_skb", &Progs::retransmit_btf, follows_handshakes, Via::TpBtf,
      kCountsSkips},
-    {"tcp:tcp_retransmit_skb", Via::RawTp, &Progs::retransmit_raw, follows_handshakes,
+    {"tcp:tcp_retransmit_skb", &Progs::retransmit_raw, follows_handshakes, Via::RawTp,
      kCountsSkips},
-    {"tcp:tcp_retransmit_skb", Via::Tracepoint, &Progs::retransmit_tp, follows_handshakes,
+    {"tcp:tcp_retransmit_skb", &Progs::retransmit_tp, follows_handshakes, Via::Tracepoint,
      kCountsSkips},
     // The source port at connect()'s return; without it, records wait for the handshake's end.
-    {"syscalls:sys_exit_connect", Via::Syscall, &Progs::connect_exit_tp, follows_handshakes,
+    {"syscalls:sys_exit_connect", &Progs::connect_exit_tp, follows_handshakes, Via::Syscall,
      kOptional},
-    {"syscalls:sys_enter_connect", Via::Syscall, &Progs::connect_enter_tp, kConnectEnter},
-    {"syscalls:sys_exit_accept4", Via::Syscall, &Progs::accept4_exit_tp, kAccept},
-    {"syscalls:sys_exit_accept", Via::Syscall, &Progs::accept_exit_tp, kAccept},
-    {"sched:sched_process_exec", Via::TpBtf, &Progs::exec_btf, kExec},
-    {"sched:sched_process_exec", Via::RawTp, &Progs::exec_raw, kExec},
-    {"sched:sched_process_exec", Via::Tracepoint, &Progs::exec_tp, kExec},
-    {"syscalls:sys_enter_sendto", Via::Syscall, &Progs::dns_sendto_enter_tp, kDns},
-    {"syscalls:sys_enter_read", Via::Syscall, &Progs::dns_read_enter_tp, kDns},
-    {"syscalls:sys_enter_recvfrom", Via::Syscall, &Progs::dns_recvfrom_enter_tp, kDns},
-    {"syscalls:sys_enter_recvmsg", Via::Syscall, &Progs::dns_recvmsg_enter_tp, kDns},
-    {"syscalls:sys_exit_read", Via::Syscall, &Progs::dns_read_exit_tp, kDns},
-    {"syscalls:sys_exit_recvfrom", Via::Syscall, &Progs::dns_recvfrom_exit_tp, kDns},
-    {"syscalls:sys_exit_recvmsg", Via::Syscall, &Progs::dns_recvmsg_exit_tp, kDns},
+    {"syscalls:sys_enter_connect", &Progs::connect_enter_tp, kConnectEnter, Via::Syscall},
+    {"syscalls:sys_exit_accept4", &Progs::accept4_exit_tp, kAccept, Via::Syscall},
+    {"syscalls:sys_exit_accept", &Progs::accept_exit_tp, kAccept, Via::Syscall},
+    {"sched:sched_process_exec", &Progs::exec_btf, kExec, Via::TpBtf},
+    {"sched:sched_process_exec", &Progs::exec_raw, kExec, Via::RawTp},
+    {"sched:sched_process_exec", &Progs::exec_tp, kExec, Via::Tracepoint},
+    {"syscalls:sys_enter_sendto", &Progs::dns_sendto_enter_tp, kDns, Via::Syscall},
+    {"syscalls:sys_enter_read", &Progs::dns_read_enter_tp, kDns, Via::Syscall},
+    {"syscalls:sys_enter_recvfrom", &Progs::dns_recvfrom_enter_tp, kDns, Via::Syscall},
+    {"syscalls:sys_enter_recvmsg", &Progs::dns_recvmsg_enter_tp, kDns, Via::Syscall},
+    {"syscalls:sys_exit_read", &Progs::dns_read_exit_tp, kDns, Via::Syscall},
+    {"syscalls:sys_exit_recvfrom", &Progs::dns_recvfrom_exit_tp, kDns, Via::Syscall},
+    {"syscalls:sys_exit_recvmsg", &Progs::dns_recvmsg_exit_tp, kDns, Via::Syscall},
 };
 // The skeleton's program struct holds one pointer per program.
-static_assert(sizeof(Progs) == std::size(kHooks) * sizeof(bpf_program*),
+static_assert(sizeof(Progs) == std::size(kHooks) * sizeof(void*),
               "every BPF program needs its row in kHooks");
 
 // The skeleton's link slot of `prog`, where tc_bpf__destroy() finds its link.
