@@ -205,8 +205,8 @@ __hidden bool task_wanted(__u32 pid, __u32 uid)
 	return true;
 }
 
-/* The owner filters come first: -p and -u decide most connects with what the
- * task context holds, before anything is read from the socket. */
+/* The owner filters come first: -p and -u decide most connects from the task
+ * context alone, before any further read of the socket. */
 __hidden bool conn_wanted(__u64 skp, __u16 af, __u16 port)
 {
 	const struct sock *sk = (const struct sock *)skp;
