@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Kernel side of tcpconnect: tracepoints only.
+/* Kernel side of tcpconnect: tracepoints only. This unit holds the entry
+ * points; what they call lives in the units listed in tcpconnect.bpf.h.
  *
  * An active connect is seen at sock:inet_sock_set_state CLOSE -> SYN_SENT,
  * in the context of the task that initiated it (connect(), io_uring's
@@ -8,17 +9,57 @@
  * sent from the first later hook that sees the socket with its port chosen:
  * the same thread's connect() return, the SYN_SENT -> next state change, or
  * a retransmit of the SYN. Each hook has thin SEC() entry points for the
- * three attach mechanisms; user space autoloads one set. */
-#include "vmlinux.h"
-
-#include <bpf/bpf_core_read.h>
-#include <bpf/bpf_endian.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-
+ * three attach mechanisms; user space autoloads one set (the hook table in
+ * src/probe/tracer.cpp). */
 #include "tcpconnect.bpf.h"
 
+#include <bpf/bpf_tracing.h>
+
 char LICENSE[] SEC("license") = "GPL";
+
+/* Classic tracepoint records, as tracefs' format files describe them. These
+ * layouts are ABI (stable since the tracepoints were added), so they are
+ * written out here instead of relying on trace_event_raw_* names, which
+ * differ between kernels (tcp_retransmit_skb used tcp_event_sk_skb before
+ * 6.10). */
+struct tp_inet_sock_set_state {
+	__u64 common;
+	const void *skaddr;
+	int oldstate;
+	int newstate;
+};
+
+struct tp_tcp_retransmit_skb {
+	__u64 common;
+	const void *skbaddr;
+	const void *skaddr;
+};
+
+struct tp_tcp_destroy_sock {
+	__u64 common;
+	const void *skaddr;
+};
+
+struct tp_sys_enter_connect {
+	__u64 common;
+	long syscall_nr;
+	long fd;
+	const void *uservaddr;
+	long addrlen;
+};
+
+/* Any syscalls:sys_enter_* record: six 8-byte argument slots. */
+struct tp_sys_enter {
+	__u64 common;
+	long syscall_nr;
+	unsigned long args[6];
+};
+
+struct tp_sys_exit {
+	__u64 common;
+	long syscall_nr;
+	long ret;
+};
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(state_btf, const struct sock *sk, const int oldstate, const int newstate)
@@ -49,94 +90,97 @@ int BPF_PROG(state_raw_backup, const struct sock *sk, const int oldstate, const 
 SEC("tracepoint/sock/inet_sock_set_state")
 int state_tp(struct tp_inet_sock_set_state *ctx)
 {
-	return handle_state_change((__u64)ctx->skaddr, ctx->oldstate, ctx->newstate);
+	return state_change((__u64)ctx->skaddr, ctx->oldstate, ctx->newstate);
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(retransmit_btf, const struct sock *sk)
 {
-	return handle_retransmit((__u64)sk);
+	return conn_retransmit((__u64)sk);
 }
 
 SEC("raw_tp/tcp_retransmit_skb")
 int BPF_PROG(retransmit_raw, const struct sock *sk)
 {
-	return handle_retransmit((__u64)sk);
+	return conn_retransmit((__u64)sk);
 }
 
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int retransmit_tp(struct tp_tcp_retransmit_skb *ctx)
 {
-	return handle_retransmit((__u64)ctx->skaddr);
+	return conn_retransmit((__u64)ctx->skaddr);
 }
 
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(destroy_btf, const struct sock *sk)
 {
-	return handle_destroy((__u64)sk);
+	return conn_destroy((__u64)sk);
 }
 
 SEC("raw_tp/tcp_destroy_sock")
 int BPF_PROG(destroy_raw, const struct sock *sk)
 {
-	return handle_destroy((__u64)sk);
+	return conn_destroy((__u64)sk);
 }
 
 SEC("tracepoint/tcp/tcp_destroy_sock")
 int destroy_tp(struct tp_tcp_destroy_sock *ctx)
 {
-	return handle_destroy((__u64)ctx->skaddr);
+	return conn_destroy((__u64)ctx->skaddr);
 }
 
 /* Only the per-syscall tracepoints: the raw sys_enter/sys_exit hooks would
- * run on every syscall of the host. */
+ * run on every syscall of the host. connect() serves both connection
+ * tracking (failures) and -d (sockets addressed to port 53). */
 SEC("tracepoint/syscalls/sys_enter_connect")
 int connect_enter_tp(struct tp_sys_enter_connect *ctx)
 {
-	return handle_connect_enter(ctx);
+	dns_connect_enter(ctx->fd, ctx->uservaddr, ctx->addrlen);
+	return conn_connect_enter(ctx->fd, ctx->uservaddr);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int connect_exit_tp(struct tp_sys_exit *ctx)
 {
-	return handle_connect_return(ctx->ret);
+	dns_connect_exit(ctx->ret);
+	return conn_connect_exit(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int accept4_exit_tp(struct tp_sys_exit *ctx)
 {
-	return handle_accept_return(ctx->ret);
+	return conn_accept_exit(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
 int accept_exit_tp(struct tp_sys_exit *ctx)
 {
-	return handle_accept_return(ctx->ret);
+	return conn_accept_exit(ctx->ret);
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_btf)
 {
-	return handle_exec();
+	return exec_cmdline();
 }
 
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(exec_raw)
 {
-	return handle_exec();
+	return exec_cmdline();
 }
 
 SEC("tracepoint/sched/sched_process_exec")
 int exec_tp(void *ctx)
 {
-	return handle_exec();
+	return exec_cmdline();
 }
 
-/* -d: DNS answers on sockets addressed to port 53 (see tcpconnect.bpf.h). */
+/* -d: DNS answers on sockets addressed to port 53 (see dns.bpf.c). */
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int dns_sendto_enter_tp(struct tp_sys_enter *ctx)
 {
-	return handle_sendto_enter(ctx);
+	return dns_sendto_enter(ctx->args[0], (const void *)ctx->args[4], ctx->args[5]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")

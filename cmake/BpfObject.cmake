@@ -1,7 +1,9 @@
-# bpf_object(<name> <source.bpf.c>)
-# Compiles a BPF program with clang for the host's arch, generates its libbpf
-# skeleton with bpftool, and exposes an INTERFACE target <name>_skel whose
-# include directory holds <name>.skel.h.
+# bpf_object(<name> <source.bpf.c>...)
+# Compiles each BPF source with clang for the host's arch, links the units into
+# one object with `bpftool gen object` (libbpf's static linker: externs and
+# __hidden functions are resolved across units), generates its libbpf skeleton,
+# and exposes an INTERFACE target <name>_skel whose include directory holds
+# <name>.skel.h.
 find_program(BPF_CLANG NAMES clang clang-14 REQUIRED)
 find_program(BPF_STRIP NAMES llvm-strip llvm-strip-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /usr/local/sbin REQUIRED)
@@ -14,23 +16,50 @@ else()
   message(FATAL_ERROR "unsupported architecture for BPF: ${CMAKE_SYSTEM_PROCESSOR}")
 endif()
 
-function(bpf_object name source)
+# The kernel's types for CO-RE, one vmlinux.h per architecture. Only bpf/x86 is in the tree;
+# another architecture needs its own, made on a machine of that architecture.
+set(BPF_VMLINUX_DIR ${CMAKE_SOURCE_DIR}/bpf/${BPF_ARCH})
+if(NOT EXISTS ${BPF_VMLINUX_DIR}/vmlinux.h)
+  message(FATAL_ERROR "no vmlinux.h for ${BPF_ARCH} (only bpf/x86/vmlinux.h is in the tree): "
+    "generate it on a ${CMAKE_SYSTEM_PROCESSOR} machine with\n"
+    "  mkdir -p bpf/${BPF_ARCH} && bpftool btf dump file /sys/kernel/btf/vmlinux format c "
+    "> bpf/${BPF_ARCH}/vmlinux.h")
+endif()
+
+function(bpf_object name)
+  set(sources ${ARGN})
+  if(NOT sources)
+    message(FATAL_ERROR "bpf_object(${name}): no sources")
+  endif()
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/bpf)
   set(obj ${out_dir}/${name}.bpf.o)
   set(skel ${out_dir}/${name}.skel.h)
   file(GLOB bpf_headers ${CMAKE_SOURCE_DIR}/bpf/*.h)
+  set(unit_objs)
+  foreach(source ${sources})
+    get_filename_component(unit ${source} NAME_WE)
+    set(unit_obj ${out_dir}/${name}.units/${unit}.o)
+    add_custom_command(
+      OUTPUT ${unit_obj}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}/${name}.units
+      COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_ARCH}
+              -Wall -Werror
+              -I${BPF_VMLINUX_DIR} -I${CMAKE_SOURCE_DIR}/bpf
+              -I${CMAKE_SOURCE_DIR}/include
+              -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${unit_obj}
+      DEPENDS ${source} ${bpf_headers} ${BPF_VMLINUX_DIR}/vmlinux.h
+              ${CMAKE_SOURCE_DIR}/include/tcpconnect/abi.h
+      COMMENT "BPF ${source}"
+      VERBATIM)
+    list(APPEND unit_objs ${unit_obj})
+  endforeach()
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_ARCH}
-            -Wall -Werror
-            -I${CMAKE_SOURCE_DIR}/bpf/${BPF_ARCH} -I${CMAKE_SOURCE_DIR}/bpf
-            -I${CMAKE_SOURCE_DIR}/include
-            -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${obj}
+    COMMAND ${BPFTOOL} gen object ${obj} ${unit_objs}
     # Keep BTF (needed for CO-RE), drop DWARF: the object is embedded in the binary.
     COMMAND ${BPF_STRIP} -g ${obj}
-    DEPENDS ${source} ${bpf_headers} ${CMAKE_SOURCE_DIR}/include/tcpconnect/abi.h
-    COMMENT "BPF ${source}"
+    DEPENDS ${unit_objs}
+    COMMENT "BPF link ${name}.bpf.o"
     VERBATIM)
   add_custom_command(
     OUTPUT ${skel}

@@ -150,14 +150,19 @@ struct tc_conn {
 };
 
 /* Key of the in-kernel count table used by -c (bcc's LADDR RADDR RPORT);
- * pid and comm are set only with --by-process. */
+ * pid and comm are set only with --by-process, sport only with -L (as
+ * libbpf-tools' tcpconnect -c -s). No implicit padding: the bytes are the
+ * hash key. */
 struct tc_count_key {
 	__u16 af;
 	__u16 dport; /* host byte order */
+	__u16 sport; /* host byte order */
+	__u16 pad;
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__u32 pid;
 	char comm[TC_COMM_LEN];
+	__u32 pad2;
 };
 
 /* Gaps between consecutive connects of one key, in microseconds, on a log
@@ -184,7 +189,7 @@ static_assert(__builtin_offsetof(struct tc_exec_record, type) ==
 static_assert(__builtin_offsetof(struct tc_dns_record, type) ==
 		      __builtin_offsetof(struct tc_connect_record, type),
 	      "ABI: record type offset");
-static_assert(sizeof(struct tc_count_key) == 56, "ABI: count key size");
+static_assert(sizeof(struct tc_count_key) == 64, "ABI: count key size");
 static_assert(sizeof(struct tc_count_value) == 32 + 4 * TC_IVL_BUCKETS, "ABI: count value size");
 #endif
 

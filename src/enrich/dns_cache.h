@@ -8,7 +8,7 @@
 // reported for the datagram): a local process cannot pass off what it sent
 // itself from another socket as an answer, unless it may bind port 53 or
 // spoof packets (CAP_NET_BIND_SERVICE, CAP_NET_RAW), or reconnects its socket
-// through io_uring (see bpf/tcpconnect.bpf.h). But any process chooses which server it asks
+// through io_uring (see bpf/dns.bpf.c). But any process chooses which server it asks
 // and what it asks for, and a server it controls (any port 53 it can reach)
 // answers what it likes. So an answer proves only that its reader was told
 // so. The process's own answers are preferred; the namespace-wide fallback,

@@ -137,6 +137,7 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key, std::uin
   row.saddr = copy_addr(raw.saddr, ip);
   row.daddr = copy_addr(raw.daddr, ip);
   row.dport = raw.dport;
+  row.sport = raw.sport;
   row.count = value;
   row.pid = raw.pid;
   row.comm = comm_of(raw.comm);

@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <iterator>
 
 #include "probe/tracefs.h"
 #include "tc_bpf.skel.h"
@@ -80,13 +82,22 @@ struct FilterFds {
   }
 };
 
+// Whether `path` names /sys/fs/bpf or something below it, once the part that exists is resolved.
+bool under_sys_fs_bpf(const std::string& path) {
+  std::error_code ec;
+  const std::string p = std::filesystem::weakly_canonical(path, ec).string();
+  return !ec && (p == "/sys/fs/bpf" || p.starts_with("/sys/fs/bpf/"));
+}
+
 // Opens a bcc-style filter map: a pinned hash map with 8-byte keys.
 int open_filter_map(const std::string& path, const char* option, Error& err) {
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) {
     const int e = errno;
     struct statfs fs {};
-    if (e == ENOENT && (statfs("/sys/fs/bpf", &fs) != 0 || fs.f_type != BPF_FS_MAGIC)) {
+    // Missing because nothing could be pinned there: only a path in the usual place says that.
+    if (e == ENOENT && under_sys_fs_bpf(path) &&
+        (statfs("/sys/fs/bpf", &fs) != 0 || fs.f_type != BPF_FS_MAGIC)) {
       err = {fmt::format("cannot open {} {}: no BPF filesystem is mounted at /sys/fs/bpf", option,
                          path),
              "mount it (mount -t bpf bpf /sys/fs/bpf) and pin the map there", 1};
@@ -142,6 +153,103 @@ bool open_filters(const TracerConfig& cfg, FilterFds& fds, Error& err) {
   return true;
 }
 
+// The attach mechanism a program is written for. Syscall: a classic syscalls:* tracepoint, the
+// same program whichever mechanism the others use (those tracepoints exist only in tracefs).
+enum class Via { TpBtf, RawTp, Tracepoint, Syscall };
+
+bool runs_in(Via via, AttachMode mode) {
+  switch (via) {
+    case Via::TpBtf:
+      return mode == AttachMode::TpBtf;
+    case Via::RawTp:
+      return mode == AttachMode::RawTp;
+    case Via::Tracepoint:
+      return mode == AttachMode::Tracepoint;
+    case Via::Syscall:
+      return true;
+  }
+  return false;
+}
+
+// Connects are followed past CLOSE -> SYN_SENT (to learn their source port, outcome, close)
+// unless -c counts them right there: with -L the count key needs the port too.
+bool follows_handshakes(const TracerConfig& c) { return !c.count_mode || c.count_by_sport; }
+
+using Progs = decltype(tc_bpf::progs);
+
+// One row per BPF program of the skeleton (bpf/tcpconnect.bpf.c): a mode loads and attaches the
+// rows that run in it and are needed, in this order (a tracepoint runs its programs in attach
+// order: each primary before its backup), and leaves the others' autoload off.
+struct Hook {
+  const char* tracepoint;  // for messages
+  bpf_program* Progs::*prog;
+  bool (*needed)(const TracerConfig&);
+  Via via;
+  unsigned flags = 0;  // HookFlag
+};
+
+enum HookFlag : unsigned {
+  // Without tracefs, left out (Tracer::open says what is missing) instead of failing the mode.
+  kOptional = 1,
+  // Its recursion misses are runs the kernel skipped that a record may depend on (skipped()).
+  kCountsSkips = 2,
+};
+
+constexpr auto kAlways = [](const TracerConfig&) { return true; };
+constexpr auto kClose = [](const TracerConfig& c) { return c.want_close; };
+constexpr auto kExec = [](const TracerConfig& c) { return c.want_exec; };
+constexpr auto kAccept = [](const TracerConfig& c) { return c.want_accept; };
+constexpr auto kDns = [](const TracerConfig& c) { return c.want_dns; };
+// Failures before any SYN are seen at connect()'s return, with its address from its entry.
+constexpr auto kConnectEnter = [](const TracerConfig& c) {
+  return c.want_outcome || c.want_close || c.want_dns;
+};
+
+constexpr Hook kHooks[] = {
+    {"sock:inet_sock_set_state", &Progs::state_btf, kAlways, Via::TpBtf, kCountsSkips},
+    {"sock:inet_sock_set_state", &Progs::state_btf_backup, follows_handshakes, Via::TpBtf},
+    {"sock:inet_sock_set_state", &Progs::state_raw, kAlways, Via::RawTp, kCountsSkips},
+    {"sock:inet_sock_set_state", &Progs::state_raw_backup, follows_handshakes, Via::RawTp},
+    // Perf-event tracepoints skip every program while another runs: no backup there.
+    {"sock:inet_sock_set_state", &Progs::state_tp, kAlways, Via::Tracepoint, kCountsSkips},
+    {"tcp:tcp_destroy_sock", &Progs::destroy_btf, kClose, Via::TpBtf},
+    {"tcp:tcp_destroy_sock", &Progs::destroy_raw, kClose, Via::RawTp},
+    {"tcp:tcp_destroy_sock", &Progs::destroy_tp, kClose, Via::Tracepoint},
+    {"tcp:tcp_retransmit_skb", &Progs::retransmit_btf, follows_handshakes, Via::TpBtf,
+     kCountsSkips},
+    {"tcp:tcp_retransmit_skb", &Progs::retransmit_raw, follows_handshakes, Via::RawTp,
+     kCountsSkips},
+    {"tcp:tcp_retransmit_skb", &Progs::retransmit_tp, follows_handshakes, Via::Tracepoint,
+     kCountsSkips},
+    // The source port at connect()'s return; without it, records wait for the handshake's end.
+    {"syscalls:sys_exit_connect", &Progs::connect_exit_tp, follows_handshakes, Via::Syscall,
+     kOptional},
+    {"syscalls:sys_enter_connect", &Progs::connect_enter_tp, kConnectEnter, Via::Syscall},
+    {"syscalls:sys_exit_accept4", &Progs::accept4_exit_tp, kAccept, Via::Syscall},
+    {"syscalls:sys_exit_accept", &Progs::accept_exit_tp, kAccept, Via::Syscall},
+    {"sched:sched_process_exec", &Progs::exec_btf, kExec, Via::TpBtf},
+    {"sched:sched_process_exec", &Progs::exec_raw, kExec, Via::RawTp},
+    {"sched:sched_process_exec", &Progs::exec_tp, kExec, Via::Tracepoint},
+    {"syscalls:sys_enter_sendto", &Progs::dns_sendto_enter_tp, kDns, Via::Syscall},
+    {"syscalls:sys_enter_read", &Progs::dns_read_enter_tp, kDns, Via::Syscall},
+    {"syscalls:sys_enter_recvfrom", &Progs::dns_recvfrom_enter_tp, kDns, Via::Syscall},
+    {"syscalls:sys_enter_recvmsg", &Progs::dns_recvmsg_enter_tp, kDns, Via::Syscall},
+    {"syscalls:sys_exit_read", &Progs::dns_read_exit_tp, kDns, Via::Syscall},
+    {"syscalls:sys_exit_recvfrom", &Progs::dns_recvfrom_exit_tp, kDns, Via::Syscall},
+    {"syscalls:sys_exit_recvmsg", &Progs::dns_recvmsg_exit_tp, kDns, Via::Syscall},
+};
+// The skeleton's program struct holds one pointer per program.
+static_assert(sizeof(Progs) == std::size(kHooks) * sizeof(void*),
+              "every BPF program needs its row in kHooks");
+
+// The skeleton's link slot of `prog`, where tc_bpf__destroy() finds its link.
+bpf_link** link_slot(tc_bpf* skel, const bpf_program* prog) {
+  const bpf_object_skeleton* s = skel->skeleton;
+  for (int i = 0; i < s->prog_cnt; i++)
+    if (*s->progs[i].prog == prog) return s->progs[i].link;
+  return nullptr;
+}
+
 struct Attempt {
   struct tc_bpf* skel = nullptr;
   std::string failure;  // empty on success
@@ -166,6 +274,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   for (std::size_t i = 0; i < ro->filter_nports; i++) ro->filter_ports[i] = cfg.ports[i];
   ro->count_mode = cfg.count_mode;
   ro->count_by_process = cfg.count_by_process;
+  ro->count_by_sport = cfg.count_by_sport;
   ro->want_connect = cfg.want_connect;
   ro->want_outcome = cfg.want_outcome;
   ro->failed_only = cfg.failed_only;
@@ -205,31 +314,16 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
     bpf_map__set_map_flags(a.skel->maps.conns, BPF_F_NO_COMMON_LRU);
   }
 
-  auto& p = a.skel->progs;
-  bpf_program__set_autoload(p.state_btf, mode == AttachMode::TpBtf);
-  bpf_program__set_autoload(p.retransmit_btf, mode == AttachMode::TpBtf && !cfg.count_mode);
-  bpf_program__set_autoload(p.state_btf_backup, mode == AttachMode::TpBtf && !cfg.count_mode);
-  bpf_program__set_autoload(p.state_raw, mode == AttachMode::RawTp);
-  bpf_program__set_autoload(p.state_raw_backup, mode == AttachMode::RawTp && !cfg.count_mode);
-  bpf_program__set_autoload(p.retransmit_raw, mode == AttachMode::RawTp && !cfg.count_mode);
-  bpf_program__set_autoload(p.state_tp, mode == AttachMode::Tracepoint);
-  bpf_program__set_autoload(p.destroy_btf, mode == AttachMode::TpBtf && cfg.want_close);
-  bpf_program__set_autoload(p.destroy_raw, mode == AttachMode::RawTp && cfg.want_close);
-  bpf_program__set_autoload(p.destroy_tp, mode == AttachMode::Tracepoint && cfg.want_close);
-  bpf_program__set_autoload(p.retransmit_tp, mode == AttachMode::Tracepoint && !cfg.count_mode);
-  const bool failures = cfg.want_outcome || cfg.want_close;
-  bpf_program__set_autoload(p.connect_exit_tp, have_tracefs && !cfg.count_mode);
-  bpf_program__set_autoload(p.connect_enter_tp, have_tracefs && (failures || cfg.want_dns));
-  for (bpf_program* dns :
-       {p.dns_sendto_enter_tp, p.dns_read_enter_tp, p.dns_recvfrom_enter_tp, p.dns_recvmsg_enter_tp,
-        p.dns_read_exit_tp, p.dns_recvfrom_exit_tp, p.dns_recvmsg_exit_tp})
-    bpf_program__set_autoload(dns, have_tracefs && cfg.want_dns);
-  bpf_program__set_autoload(p.exec_btf, mode == AttachMode::TpBtf && cfg.want_exec);
-  bpf_program__set_autoload(p.exec_raw, mode == AttachMode::RawTp && cfg.want_exec);
-  bpf_program__set_autoload(p.exec_tp, mode == AttachMode::Tracepoint && cfg.want_exec);
-  bpf_program__set_autoload(p.accept4_exit_tp, have_tracefs && cfg.want_accept);
-  bpf_program__set_autoload(p.accept_exit_tp, have_tracefs && cfg.want_accept);
-  if ((failures || cfg.want_accept || cfg.want_dns) && !have_tracefs) {
+  bool syscalls_missing = false;
+  for (const Hook& h : kHooks) {
+    bool load = runs_in(h.via, mode) && h.needed(cfg);
+    if (load && h.via == Via::Syscall && !have_tracefs) {
+      syscalls_missing |= !(h.flags & kOptional);
+      load = false;
+    }
+    bpf_program__set_autoload(a.skel->progs.*h.prog, load);
+  }
+  if (syscalls_missing) {
     a.err = ENOENT;
     a.failure = "tracefs is not available (needed for syscalls:sys_* tracepoints)";
     return a;
@@ -255,45 +349,14 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
     }
   }
 
-  struct Prog {
-    bpf_program* prog;
-    bpf_link** link;
-    const char* hook;
-  };
-  auto& l = a.skel->links;
-  const Prog progs[] = {
-      {p.state_btf, &l.state_btf, "sock:inet_sock_set_state"},
-      {p.state_btf_backup, &l.state_btf_backup, "sock:inet_sock_set_state"},
-      {p.state_raw, &l.state_raw, "sock:inet_sock_set_state"},
-      {p.state_raw_backup, &l.state_raw_backup, "sock:inet_sock_set_state"},
-      {p.state_tp, &l.state_tp, "sock:inet_sock_set_state"},
-      {p.destroy_btf, &l.destroy_btf, "tcp:tcp_destroy_sock"},
-      {p.destroy_raw, &l.destroy_raw, "tcp:tcp_destroy_sock"},
-      {p.destroy_tp, &l.destroy_tp, "tcp:tcp_destroy_sock"},
-      {p.retransmit_btf, &l.retransmit_btf, "tcp:tcp_retransmit_skb"},
-      {p.retransmit_raw, &l.retransmit_raw, "tcp:tcp_retransmit_skb"},
-      {p.retransmit_tp, &l.retransmit_tp, "tcp:tcp_retransmit_skb"},
-      {p.connect_exit_tp, &l.connect_exit_tp, "syscalls:sys_exit_connect"},
-      {p.connect_enter_tp, &l.connect_enter_tp, "syscalls:sys_enter_connect"},
-      {p.accept4_exit_tp, &l.accept4_exit_tp, "syscalls:sys_exit_accept4"},
-      {p.accept_exit_tp, &l.accept_exit_tp, "syscalls:sys_exit_accept"},
-      {p.exec_btf, &l.exec_btf, "sched:sched_process_exec"},
-      {p.exec_raw, &l.exec_raw, "sched:sched_process_exec"},
-      {p.exec_tp, &l.exec_tp, "sched:sched_process_exec"},
-      {p.dns_sendto_enter_tp, &l.dns_sendto_enter_tp, "syscalls:sys_enter_sendto"},
-      {p.dns_read_enter_tp, &l.dns_read_enter_tp, "syscalls:sys_enter_read"},
-      {p.dns_recvfrom_enter_tp, &l.dns_recvfrom_enter_tp, "syscalls:sys_enter_recvfrom"},
-      {p.dns_recvmsg_enter_tp, &l.dns_recvmsg_enter_tp, "syscalls:sys_enter_recvmsg"},
-      {p.dns_read_exit_tp, &l.dns_read_exit_tp, "syscalls:sys_exit_read"},
-      {p.dns_recvfrom_exit_tp, &l.dns_recvfrom_exit_tp, "syscalls:sys_exit_recvfrom"},
-      {p.dns_recvmsg_exit_tp, &l.dns_recvmsg_exit_tp, "syscalls:sys_exit_recvmsg"},
-  };
-  for (const auto& pr : progs) {
-    if (!bpf_program__autoload(pr.prog)) continue;
-    *pr.link = bpf_program__attach(pr.prog);
-    if (!*pr.link) {
+  for (const Hook& h : kHooks) {
+    bpf_program* prog = a.skel->progs.*h.prog;
+    if (!bpf_program__autoload(prog)) continue;
+    bpf_link** link = link_slot(a.skel, prog);
+    if (link) *link = bpf_program__attach(prog);
+    if (!link || !*link) {
       a.err = errno;
-      a.failure = fmt::format("failed to attach {}: {}", pr.hook, errno_text(errno));
+      a.failure = fmt::format("failed to attach {}: {}", h.tracepoint, errno_text(errno));
       return a;
     }
   }
@@ -408,7 +471,7 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
     say("attach: tracepoints for syscalls:sys_enter_connect/sendto and sys_{enter,exit}_"
         "read/recvfrom/recvmsg (DNS answers from port 53 of the server a socket queried)");
   }
-  if (!cfg.count_mode) {
+  if (follows_handshakes(cfg)) {
     if (have_tracefs) {
       say("attach: tracepoint for syscalls:sys_exit_connect (source port at connect() return)");
     } else {
@@ -507,10 +570,9 @@ std::uint64_t Tracer::skipped() const {
   std::uint64_t missed = 0;
   // Classic tracepoints skip every program of the tracepoint while any BPF program runs on the
   // CPU; kernels from 6.7 count those runs per program too (older ones count nothing there).
-  for (bpf_program* prog :
-       {skel_->progs.state_btf, skel_->progs.state_raw, skel_->progs.state_tp,
-        skel_->progs.retransmit_btf, skel_->progs.retransmit_raw, skel_->progs.retransmit_tp}) {
-    const int fd = bpf_program__fd(prog);
+  for (const Hook& h : kHooks) {
+    if (!(h.flags & kCountsSkips)) continue;
+    const int fd = bpf_program__fd(skel_->progs.*h.prog);
     if (fd < 0) continue;
     bpf_prog_info info{};
     __u32 len = sizeof(info);

@@ -769,4 +769,24 @@ TEST_F(Containers, CgroupMapWithoutBpffs) {
   EXPECT_NE(lower.find("bpf"), std::string::npos) << err[0];
 }
 
+// Without a bpffs at /sys/fs/bpf, a map path elsewhere that does not exist is named as missing:
+// the bpffs hint is for paths under /sys/fs/bpf only. A usage error: one line, exit 2.
+TEST_F(Containers, MissingMapOutsideBpffsWithoutBpffs) {
+  const std::string path = "/tmp/tcpconnect-test-does-not-exist";
+  for (const std::string opt : {"--cgroupmap", "--mntnsmap"}) {
+    SCOPED_TRACE(opt);
+    const std::string script =
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin; umount -a -t bpf 2>/dev/null; "
+        "if grep -q ' - bpf ' /proc/self/mountinfo; then echo 'bpffs still mounted' >&2; exit 99; "
+        "fi; exec \"$0\" " +
+        opt + " " + path;
+    Tracer t(kUnshare,
+             {"--mount", "--propagation", "private", "/bin/sh", "-c", script, TCPCONNECT_BIN});
+    EXPECT_EQ(t.wait_exit(seconds(20)), 2) << t.err();
+    EXPECT_EQ(t.out(), "");
+    EXPECT_EQ(t.err(),
+              "tcpconnect: cannot open " + opt + " " + path + ": No such file or directory\n");
+  }
+}
+
 }  // namespace

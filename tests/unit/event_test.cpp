@@ -304,6 +304,18 @@ TEST(EventDecodeCount, IPv6Unaligned) {
   EXPECT_EQ(row->count, 7u);
 }
 
+TEST(EventDecodeCount, SourcePort) {
+  auto key = count_key(TC_AF_INET, v4("10.0.0.1"), v4("10.0.0.2"), 443);
+  tc_count_key k;
+  std::memcpy(&k, key.data(), sizeof(k));
+  k.sport = 40001;
+  std::memcpy(key.data(), &k, sizeof(k));
+  const auto row = decode_count(key, 1);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->dport, 443);
+  EXPECT_EQ(row->sport, 40001);
+}
+
 TEST(EventDecodeCount, WrongSizeOrFamily) {
   auto key = count_key(TC_AF_INET, v4("10.0.0.1"), v4("10.0.0.2"), 80);
   EXPECT_FALSE(decode_count(std::span(key).first(key.size() - 1), 1));

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+/* -c: connects counted in the kernel by key (addresses, remote port, and the
+ * owner with --by-process, the source port with -L), with first and last
+ * time seen and a histogram of the gaps between them. User space reads the
+ * table at the end; nothing goes through the rings. */
+#include "tcpconnect.bpf.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+/* Per-CPU values, so that connects to one destination from several CPUs do
+ * not bounce the value's cache lines between them; user space sums the CPUs
+ * (min of first_ns, max of last_ns). Allocated on use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tc_count_key);
+	__type(value, struct tc_count_value);
+} counts SEC(".maps");
+
+/* The gap between consecutive connects needs one "last seen" per key across
+ * all CPUs: a single atomic exchange per connect. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tc_count_key);
+	__type(value, __u64);
+} count_last SEC(".maps");
+
+/* Scratch for building a new count value (too big for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tc_count_value);
+} count_scratch SEC(".maps");
+
+/* Mirrors interval_bucket() in src/model/intervals.h: values below 8 are
+ * exact; above, 8 sub-buckets per power of two. Loop-free MSB search
+ * (clang 14's BPF backend cannot lower __builtin_clzll). */
+static __always_inline __u32 interval_bucket(__u64 us)
+{
+	__u64 x = us;
+	__u32 m = 0, b;
+
+	if (us < 8) {
+		b = us;
+	} else {
+		__u32 s;
+
+		s = (x > 0xffffffffULL) << 5; x >>= s; m |= s;
+		s = (x > 0xffff) << 4; x >>= s; m |= s;
+		s = (x > 0xff) << 3; x >>= s; m |= s;
+		s = (x > 0xf) << 2; x >>= s; m |= s;
+		s = (x > 0x3) << 1; x >>= s; m |= s;
+		m |= x >> 1;
+		b = (m - 2) * 8 + ((us >> (m - 3)) & 7);
+	}
+	/* Hide b's origin from clang so that it keeps the clamp: the verifier
+	 * needs the bound on b itself before ivl_hist[b]. */
+	asm volatile("" : "+r"(b));
+	return b < TC_IVL_BUCKETS ? b : TC_IVL_BUCKETS - 1;
+}
+
+/* The time of a connect is c->ts_ns, its CLOSE -> SYN_SENT, also when it is
+ * counted later (by source port: once the port is chosen). */
+__hidden void count_connect(__u64 skp, const struct tc_conn *c)
+{
+	const struct sock *sk = (const struct sock *)skp;
+	struct tc_count_key key = {};
+	struct tc_count_value *val;
+	__u64 now = c->ts_ns, prev = 0, *last;
+	__u32 zero = 0, b;
+
+	key.af = BPF_CORE_READ(sk, __sk_common.skc_family);
+	key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	read_addrs(skp, key.af, key.saddr, key.daddr);
+	if (count_by_sport)
+		key.sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	if (count_by_process) {
+		key.pid = c->pid;
+		__builtin_memcpy(key.comm, c->comm, sizeof(key.comm));
+	}
+
+	last = bpf_map_lookup_elem(&count_last, &key);
+	if (last)
+		prev = __sync_lock_test_and_set(last, now);
+	else if (bpf_map_update_elem(&count_last, &key, &now, BPF_NOEXIST) != 0 &&
+		 (last = bpf_map_lookup_elem(&count_last, &key)))
+		prev = __sync_lock_test_and_set(last, now); /* raced with another CPU */
+
+	val = bpf_map_lookup_elem(&counts, &key);
+	if (!val) {
+		struct tc_count_value *init = bpf_map_lookup_elem(&count_scratch, &zero);
+		long err;
+
+		if (!init)
+			return;
+		/* The scratch value stays all-zero between uses: only these
+		 * fields are ever written, and they are reset below. Every CPU's
+		 * slot of a new key starts zeroed. */
+		init->connects = 1;
+		init->first_ns = now;
+		init->last_ns = now;
+		err = bpf_map_update_elem(&counts, &key, init, BPF_NOEXIST);
+		init->connects = 0;
+		init->first_ns = 0;
+		init->last_ns = 0;
+		if (err == 0) {
+			val = bpf_map_lookup_elem(&counts, &key);
+			if (val && prev && now > prev) {
+				__u64 us = (now - prev) / 1000;
+
+				val->sum_ivl_us += us;
+				b = interval_bucket(us);
+				if (b < TC_IVL_BUCKETS)
+					val->ivl_hist[b] += 1;
+			}
+			return;
+		}
+		val = bpf_map_lookup_elem(&counts, &key);
+		if (!val) {
+			__sync_fetch_and_add(&lost_events, 1); /* table full */
+			return;
+		}
+	}
+	/* This CPU's slot: a program does not nest on one CPU. */
+	val->connects += 1;
+	if (!val->first_ns)
+		val->first_ns = now;
+	val->last_ns = now;
+	if (prev && now > prev) {
+		__u64 us = (now - prev) / 1000;
+
+		val->sum_ivl_us += us;
+		b = interval_bucket(us);
+		if (b < TC_IVL_BUCKETS)
+			val->ivl_hist[b] += 1;
+	}
+}

@@ -1,0 +1,76 @@
+// -c: the in-kernel count table, as the JSON output reports it at the end.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+#include "harness.h"
+
+namespace {
+
+using nlohmann::json;
+using rt::Tracer;
+
+class Count : public rt::RuntimeTest {
+ protected:
+  // Starts tcpconnect -c (no start record in count mode: waits for the banner).
+  std::unique_ptr<Tracer> start_count(std::vector<std::string> args) {
+    auto t = std::make_unique<Tracer>(std::move(args));
+    EXPECT_TRUE(t->wait_stderr("Tracing connect")) << t->err();
+    return t;
+  }
+
+  // The count records for destination port `port`.
+  std::vector<json> counts_for(Tracer& t, int port) {
+    std::vector<json> out;
+    for (auto& j : records(t, "count"))
+      if (j["dport"] == port) out.push_back(j);
+    return out;
+  }
+};
+
+// With -L the source port is part of the key: it is chosen after CLOSE -> SYN_SENT, so each
+// connect is counted once its port is known, and three connects are three rows of one. Every
+// attach mechanism, since each loads its own programs for the later hooks.
+TEST_F(Count, BySourcePortIsOneRowPerConnect) {
+  rt::Listener l("127.0.0.1");
+  const std::string port = std::to_string(l.port());
+  for (std::string mode : {"tp_btf", "raw_tp", "tracepoint"}) {
+    SCOPED_TRACE(mode);
+    auto t = start_count({"--attach", mode, "-c", "-L", "-j", "-P", port});
+    auto c = rt::run_helper({"--count", "3", "127.0.0.1", port});
+    ASSERT_EQ(c.size(), 3u);
+    std::set<int> sports;
+    for (const auto& conn : c) {
+      EXPECT_EQ(conn.result, "ok");
+      EXPECT_NE(conn.sport, 0);
+      sports.insert(conn.sport);
+    }
+    ASSERT_EQ(sports.size(), 3u) << "the helper's connects share a source port";
+    auto rows = counts_for(*t, l.port());
+    ASSERT_EQ(rows.size(), 3u) << t->out();
+    for (const auto& r : rows) {
+      EXPECT_EQ(r["connects"], 1) << r.dump();
+      EXPECT_EQ(r["saddr"], "127.0.0.1") << r.dump();
+      EXPECT_EQ(r["daddr"], "127.0.0.1") << r.dump();
+    }
+  }
+}
+
+// Without -L the same connects are one row of three.
+TEST_F(Count, WithoutSourcePortIsOneRow) {
+  rt::Listener l("127.0.0.1");
+  const std::string port = std::to_string(l.port());
+  auto t = start_count({"-c", "-j", "-P", port});
+  auto c = rt::run_helper({"--count", "3", "127.0.0.1", port});
+  ASSERT_EQ(c.size(), 3u);
+  auto rows = counts_for(*t, l.port());
+  ASSERT_EQ(rows.size(), 1u) << t->out();
+  EXPECT_EQ(rows[0]["connects"], 3) << rows[0].dump();
+}
+
+}  // namespace
