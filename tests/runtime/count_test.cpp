@@ -1,9 +1,11 @@
 // -c: the in-kernel count table, as the JSON output reports it at the end.
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -53,12 +55,45 @@ TEST_F(Count, BySourcePortIsOneRowPerConnect) {
     ASSERT_EQ(sports.size(), 3u) << "the helper's connects share a source port";
     auto rows = counts_for(*t, l.port());
     ASSERT_EQ(rows.size(), 3u) << t->out();
+    std::set<int> counted;
     for (const auto& r : rows) {
       EXPECT_EQ(r["connects"], 1) << r.dump();
       EXPECT_EQ(r["saddr"], "127.0.0.1") << r.dump();
       EXPECT_EQ(r["daddr"], "127.0.0.1") << r.dump();
+      counted.insert(r.value("sport", 0));
     }
+    EXPECT_EQ(counted, sports) << t->out();
   }
+}
+
+// The text table with -L: libbpf-tools' LADDR RADDR LPORT RPORT CONNECTS, one row per port.
+TEST_F(Count, BySourcePortTextTable) {
+  rt::Listener l("127.0.0.1");
+  const std::string port = std::to_string(l.port());
+  auto t = start_count({"-c", "-L", "-P", port});
+  auto c = rt::run_helper({"--count", "2", "127.0.0.1", port});
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(t->stop(), 0);
+  const auto lines = t->out_lines();
+  std::size_t header = 0;
+  while (header < lines.size() && lines[header].rfind("LADDR", 0) != 0) ++header;
+  ASSERT_LT(header + 2, lines.size()) << t->out();
+  std::istringstream h(lines[header]);
+  std::vector<std::string> cols{std::istream_iterator<std::string>(h), {}};
+  // Then the table's own FIRST LAST EVERY PATTERN.
+  ASSERT_GE(cols.size(), 5u) << lines[header];
+  EXPECT_EQ(std::vector<std::string>(cols.begin(), cols.begin() + 5),
+            (std::vector<std::string>{"LADDR", "RADDR", "LPORT", "RPORT", "CONNECTS"}));
+  std::set<int> shown;
+  for (std::size_t i = header + 1; i < header + 3; ++i) {
+    std::istringstream row(lines[i]);
+    std::string laddr, raddr, lport, rport, n;
+    row >> laddr >> raddr >> lport >> rport >> n;
+    EXPECT_EQ(rport, port) << lines[i];
+    EXPECT_EQ(n, "1") << lines[i];
+    shown.insert(std::stoi(lport));
+  }
+  EXPECT_EQ(shown, (std::set<int>{c[0].sport, c[1].sport})) << t->out();
 }
 
 // Without -L the same connects are one row of three.

@@ -71,8 +71,7 @@ TEST_P(PlanModes, KernelAndLines) {
 INSTANTIATE_TEST_SUITE_P(
     Modes, PlanModes,
     ::testing::Values(
-        ModeCase{{}, "connect", "connect"},
-        ModeCase{{"--outcome"}, "outcome", "outcome"},
+        ModeCase{{}, "connect", "connect"}, ModeCase{{"--outcome"}, "outcome", "outcome"},
         ModeCase{{"--failed"}, "outcome failed-only", "outcome failed-only"},
         ModeCase{{"--lifetime"}, "close", "close"},
         // The lifetime line carries the outcome and latency: no separate outcome line.
@@ -82,14 +81,13 @@ INSTANTIATE_TEST_SUITE_P(
         ModeCase{{"--accept"}, "connect accept", "connect accept"},
         ModeCase{{"--accept", "--lifetime"}, "close accept", "close"},
         ModeCase{{"--accept", "--outcome"}, "outcome accept", "outcome accept"},
-        ModeCase{{"-c"}, "count", ""},
-        ModeCase{{"-c", "-L"}, "count", ""},
+        ModeCase{{"-c"}, "count", ""}, ModeCase{{"-c", "-L"}, "count", ""},
         // Metrics count every outcome, close and accept; the kernel filters nothing then.
         ModeCase{{"--metrics", "9464", "--quiet"}, "outcome close accept", ""},
         ModeCase{{"--metrics", "9464"}, "connect outcome close accept", "connect"},
-        ModeCase{{"--metrics", "9464", "--failed"}, "outcome close accept",
-                 "outcome failed-only"},
-        ModeCase{{"--metrics", "9464", "--shorter-than", "1s"}, "outcome close accept",
+        ModeCase{{"--metrics", "9464", "--failed"}, "outcome close accept", "outcome failed-only"},
+        ModeCase{{"--metrics", "9464", "--shorter-than", "1s"},
+                 "outcome close accept",
                  "close shorter-than"}),
     [](const auto& info) { return "Mode" + std::to_string(info.index); });
 
@@ -119,12 +117,11 @@ TEST(Plan, JsonAsksForParentCommandLineAndContainers) {
 }
 
 TEST(Plan, ColumnsFollowTheirOptions) {
-  const Columns c =
-      plan({"-t", "-U", "-L", "--accept", "--lifetime", "--container", "-d", "--parent",
-            "--cmdline"})
-          .lines.columns;
-  EXPECT_TRUE(c.timestamp && c.uid && c.lport && c.dir && c.outcome && c.lifetime &&
-              c.container && c.dns && c.parent && c.cmdline);
+  const Columns c = plan({"-t", "-U", "-L", "--accept", "--lifetime", "--container", "-d",
+                          "--parent", "--cmdline"})
+                        .lines.columns;
+  EXPECT_TRUE(c.timestamp && c.uid && c.lport && c.dir && c.outcome && c.lifetime && c.container &&
+              c.dns && c.parent && c.cmdline);
   EXPECT_EQ(plan({}).lines.columns, Columns{});
   EXPECT_TRUE(plan({"--failed"}).lines.columns.outcome);
   EXPECT_FALSE(plan({"--failed"}).lines.columns.lifetime);
@@ -214,16 +211,16 @@ const std::vector<std::vector<std::string>> kOptions = {
 // Pairs where one option already implies the other: accepted, and the same plan as the
 // stronger one alone (documented in the man page).
 const std::set<std::pair<std::string, std::string>> kImplied = {
-    {"--outcome", "--failed"},        // --failed: the outcome lines of failures only
-    {"--outcome", "--lifetime"},      // lifetime lines carry the outcome and latency
+    {"--outcome", "--failed"},         // --failed: the outcome lines of failures only
+    {"--outcome", "--lifetime"},       // lifetime lines carry the outcome and latency
     {"--lifetime", "--shorter-than"},  // --shorter-than implies --lifetime
     {"--outcome", "--shorter-than"},   // ... whose lines carry the outcome
 };
 
 // Options that need another one to be given at all (refused alone).
 bool needs_partner(const std::string& o) {
-  return o == "--by-process" || o == "--dns-cache-size" || o == "--dns-max-age" ||
-         o == "--quiet" || o == "--metrics-top" || o == "--exec-cache-size";
+  return o == "--by-process" || o == "--dns-cache-size" || o == "--dns-max-age" || o == "--quiet" ||
+         o == "--metrics-top" || o == "--exec-cache-size";
 }
 
 TEST(PlanPairs, EveryPairIsRefusedOrMeaningful) {
