@@ -11,7 +11,7 @@ cd "$root/src"
 # layer: allowed include prefixes (project headers only; system headers are not checked)
 declare -A allowed=(
   [model]="model/ tcpconnect/"
-  [cli]="cli/ model/attach.h"
+  [cli]="cli/ model/attach.h tcpconnect/version.h"
   [probe]="probe/ model/ tcpconnect/ tc_bpf.skel.h"
   [enrich]="enrich/ model/ tcpconnect/"
   [sink]="sink/ model/ tcpconnect/"
