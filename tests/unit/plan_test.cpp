@@ -273,7 +273,7 @@ TEST(PlanPairs, EveryPairIsRefusedOrMeaningful) {
       }
       // Nothing silently ignored: each option of the pair changes the plan of the other alone
       // (or, for an implied pair, the weaker one adds nothing to the stronger).
-      const bool implied = kImplied.count({a[0], b[0]}) || kImplied.count({b[0], a[0]});
+      const bool implied = kImplied.contains({a[0], b[0]}) || kImplied.contains({b[0], a[0]});
       for (const auto& [self, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
         if (implied) break;
         if (needs_partner((*other)[0])) {
@@ -283,7 +283,7 @@ TEST(PlanPairs, EveryPairIsRefusedOrMeaningful) {
         EXPECT_NE(p, plan(*other)) << pair << ": " << (*self)[0] << " has no effect";
       }
       if (implied) {
-        const auto& stronger = kImplied.count({a[0], b[0]}) ? b : a;
+        const auto& stronger = kImplied.contains({a[0], b[0]}) ? b : a;
         EXPECT_EQ(p, plan(stronger)) << pair;
       }
     }
