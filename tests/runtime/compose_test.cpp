@@ -19,13 +19,15 @@ namespace {
 class Compose : public rt::RuntimeTest {};
 
 // --outcome --lifetime: the lifetime line carries the outcome; no outcome line before it.
+// The listeners close each connection at once: the client then ends it through LAST_ACK, whose
+// CLOSE comes with the peer's ACK, whatever the kernel does with an orphaned FIN_WAIT2.
 TEST_F(Compose, OutcomeWithLifetimeIsOneLinePerConnection) {
-  rt::Listener l("127.0.0.1", 0);
+  rt::Listener l("127.0.0.1", 0, /*hold=*/false);
   const std::string port = std::to_string(l.port());
   auto t = start({"--outcome", "--lifetime", "--json", "-P", port}, rt::kJsonStart);
   auto c = rt::run_helper({"--hold-ms", "50", "127.0.0.1", port});
   ASSERT_EQ(c[0].result, "ok");
-  ASSERT_TRUE(t->wait_stdout("\"type\":\"close\"", seconds(3))) << t->out();
+  ASSERT_TRUE(t->wait_stdout("\"type\":\"close\"", seconds(10))) << t->out();
   EXPECT_EQ(t->stop(), 0);
   const auto closes = rt::for_pid(records(*t, "close"), c[0].pid);
   ASSERT_EQ(closes.size(), 1u) << t->out();
@@ -36,12 +38,12 @@ TEST_F(Compose, OutcomeWithLifetimeIsOneLinePerConnection) {
 }
 
 TEST_F(Compose, OutcomeWithLifetimeTextIsOneLine) {
-  rt::Listener l("127.0.0.1", 0);
+  rt::Listener l("127.0.0.1", 0, /*hold=*/false);
   const std::string port = std::to_string(l.port());
   auto t = start({"--outcome", "--lifetime", "-P", port}, "PID");
   auto c = rt::run_helper({"--hold-ms", "50", "127.0.0.1", port});
   ASSERT_EQ(c[0].result, "ok");
-  ASSERT_TRUE(t->wait_stdout(" established ", seconds(3))) << t->out();
+  ASSERT_TRUE(t->wait_stdout(" established ", seconds(10))) << t->out();
   EXPECT_EQ(t->stop(), 0);
   const auto mine = rt::lines_for_pid(t->out_lines(), c[0].pid);
   ASSERT_EQ(mine.size(), 1u) << t->out();
@@ -51,7 +53,7 @@ TEST_F(Compose, OutcomeWithLifetimeTextIsOneLine) {
 // --failed --lifetime: each failed attempt once (its close line), established ones not at all.
 TEST_F(Compose, FailedWithLifetimeIsOneLinePerFailure) {
   const int port = rt::closed_port("127.0.0.1");
-  rt::Listener open("127.0.0.1", 0);
+  rt::Listener open("127.0.0.1", 0, /*hold=*/false);
   auto t = start({"--failed", "--lifetime", "--json", "-P",
                   std::to_string(port) + "," + std::to_string(open.port())},
                  rt::kJsonStart);
