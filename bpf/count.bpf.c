@@ -8,26 +8,19 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
-/* Per-CPU values, so that connects to one destination from several CPUs do
- * not bounce the value's cache lines between them; user space sums the CPUs
- * (min of first_ns, max of last_ns). Allocated on use. */
+/* One value per key for all CPUs, updated with atomic adds: per-CPU values
+ * would cost their size times the number of CPUs per key. Preallocated, so
+ * that a new key is stored whenever the table has room: elements allocated on
+ * use come from per-CPU caches refilled asynchronously, and a burst of new
+ * keys (every connect with -L, or several tracers at once) found them empty
+ * and lost connects while the table was nearly empty. User space sizes the
+ * table (TC_COUNT_ENTRIES with -c, 1 otherwise: unused). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 16384);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TC_COUNT_ENTRIES);
 	__type(key, struct tc_count_key);
 	__type(value, struct tc_count_value);
 } counts SEC(".maps");
-
-/* The gap between consecutive connects needs one "last seen" per key across
- * all CPUs: a single atomic exchange per connect. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct tc_count_key);
-	__type(value, __u64);
-} count_last SEC(".maps");
 
 /* Scratch for building a new count value (too big for the BPF stack). */
 struct {
@@ -71,7 +64,7 @@ __hidden void count_connect(__u64 skp, const struct tc_conn *c)
 	const struct sock *sk = (const struct sock *)skp;
 	struct tc_count_key key = {};
 	struct tc_count_value *val;
-	__u64 now = c->ts_ns, prev = 0, *last;
+	__u64 now = c->ts_ns, prev;
 	__u32 zero = 0, b;
 
 	key.af = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -84,13 +77,6 @@ __hidden void count_connect(__u64 skp, const struct tc_conn *c)
 		__builtin_memcpy(key.comm, c->comm, sizeof(key.comm));
 	}
 
-	last = bpf_map_lookup_elem(&count_last, &key);
-	if (last)
-		prev = __sync_lock_test_and_set(last, now);
-	else if (bpf_map_update_elem(&count_last, &key, &now, BPF_NOEXIST) != 0 &&
-		 (last = bpf_map_lookup_elem(&count_last, &key)))
-		prev = __sync_lock_test_and_set(last, now); /* raced with another CPU */
-
 	val = bpf_map_lookup_elem(&counts, &key);
 	if (!val) {
 		struct tc_count_value *init = bpf_map_lookup_elem(&count_scratch, &zero);
@@ -99,8 +85,7 @@ __hidden void count_connect(__u64 skp, const struct tc_conn *c)
 		if (!init)
 			return;
 		/* The scratch value stays all-zero between uses: only these
-		 * fields are ever written, and they are reset below. Every CPU's
-		 * slot of a new key starts zeroed. */
+		 * fields are ever written, and they are reset below. */
 		init->connects = 1;
 		init->first_ns = now;
 		init->last_ns = now;
@@ -108,35 +93,25 @@ __hidden void count_connect(__u64 skp, const struct tc_conn *c)
 		init->connects = 0;
 		init->first_ns = 0;
 		init->last_ns = 0;
-		if (err == 0) {
-			val = bpf_map_lookup_elem(&counts, &key);
-			if (val && prev && now > prev) {
-				__u64 us = (now - prev) / 1000;
-
-				val->sum_ivl_us += us;
-				b = interval_bucket(us);
-				if (b < TC_IVL_BUCKETS)
-					val->ivl_hist[b] += 1;
-			}
+		if (err == 0)
 			return;
-		}
+		/* Another CPU stored the key meanwhile, or the table is full. */
 		val = bpf_map_lookup_elem(&counts, &key);
 		if (!val) {
-			__sync_fetch_and_add(&lost_events, 1); /* table full */
+			__sync_fetch_and_add(&lost_events, 1);
 			return;
 		}
 	}
-	/* This CPU's slot: a program does not nest on one CPU. */
-	val->connects += 1;
-	if (!val->first_ns)
-		val->first_ns = now;
-	val->last_ns = now;
+	__sync_fetch_and_add(&val->connects, 1);
+	/* The gap to the previous connect of this key, from any CPU: one
+	 * exchange of the last time seen. */
+	prev = __sync_lock_test_and_set(&val->last_ns, now);
 	if (prev && now > prev) {
 		__u64 us = (now - prev) / 1000;
 
-		val->sum_ivl_us += us;
+		__sync_fetch_and_add(&val->sum_ivl_us, us);
 		b = interval_bucket(us);
 		if (b < TC_IVL_BUCKETS)
-			val->ivl_hist[b] += 1;
+			__sync_fetch_and_add(&val->ivl_hist[b], 1);
 	}
 }

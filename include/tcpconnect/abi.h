@@ -165,6 +165,9 @@ struct tc_count_key {
 	__u32 pad2;
 };
 
+/* Keys the -c table holds (preallocated; bcc's tcpconnect -c holds 10240). */
+#define TC_COUNT_ENTRIES 10240
+
 /* Gaps between consecutive connects of one key, in microseconds, on a log
  * scale with 8 sub-buckets per power of two (see src/model/intervals.h). */
 #define TC_IVL_BUCKETS 256

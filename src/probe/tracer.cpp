@@ -308,6 +308,8 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
                            enrichment ? enrich_bytes : static_cast<std::uint32_t>(getpagesize()));
   ro->enrich_interval_ns = cfg.enrich_rate ? 1'000'000'000ull / cfg.enrich_rate : 0;
   ro->enrich_burst = std::max<std::uint32_t>(cfg.enrich_burst, 1);
+  // The -c table is preallocated: one element when it is not used.
+  bpf_map__set_max_entries(a.skel->maps.counts, cfg.count_mode ? TC_COUNT_ENTRIES : 1);
   if (cfg.want_close) {
     // Connections live until their close: an LRU so a missed close cannot pin an entry.
     bpf_map__set_type(a.skel->maps.conns, BPF_MAP_TYPE_LRU_HASH);
@@ -617,25 +619,13 @@ std::uint64_t Tracer::evicted() const {
 std::vector<CountRow> Tracer::read_counts(std::int64_t mono_to_wall_ns) const {
   std::vector<CountRow> rows;
   int fd = bpf_map__fd(skel_->maps.counts);
-  const int ncpus = std::max(libbpf_num_possible_cpus(), 1);
-  std::vector<tc_count_value> per_cpu(static_cast<std::size_t>(ncpus));
+  tc_count_value value{};
   for_each_key<tc_count_key>(fd, [&](const tc_count_key& next) {
-    if (bpf_map_lookup_elem(fd, &next, per_cpu.data()) == 0) {
-      // One CPU's view each: sum the counts and histograms, keep the
-      // earliest first and the latest last.
-      tc_count_value total{};
-      for (const auto& v : per_cpu) {
-        total.connects += v.connects;
-        if (v.first_ns && (!total.first_ns || v.first_ns < total.first_ns))
-          total.first_ns = v.first_ns;
-        total.last_ns = std::max(total.last_ns, v.last_ns);
-        total.sum_ivl_us += v.sum_ivl_us;
-        for (int b = 0; b < TC_IVL_BUCKETS; b++) total.ivl_hist[b] += v.ivl_hist[b];
-      }
+    if (bpf_map_lookup_elem(fd, &next, &value) == 0) {
       auto row = decode_count(
           std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&next), sizeof(next)),
-          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&total),
-                                        sizeof(total)),
+          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&value),
+                                        sizeof(value)),
           mono_to_wall_ns);
       if (row) rows.push_back(std::move(*row));
     }

@@ -2,8 +2,10 @@
 // match what the tracer reports against what really happened.
 //
 // Usage: conn_helper [--method connect|uring|tfo] [--uid UID] [--bind-port P]
-//                    [--hold-ms N] [--send BYTES] [--nonblock] [--count N]
+//                    [--hold-ms N] [--send BYTES] [--nonblock] [--count N] [--spread]
 //                    [--wait-stdin] ADDR PORT
+//
+// --spread (IPv4): connection i goes to ADDR + i, e.g. 127.1.0.1, 127.1.0.2, ...
 //
 // For every connection it prints one flushed line on stdout:
 //   pid=.. tid=.. uid=.. af=4|6 saddr=.. sport=.. daddr=.. dport=.. result=ok|<errno name>
@@ -46,6 +48,7 @@ struct Args {
   std::optional<std::size_t> send_bytes;
   bool nonblock = false;
   long count = 1;
+  bool spread = false;  // --spread: connect i goes to the IPv4 address ADDR + i
   bool wait_stdin = false;
   std::string addr;
   std::uint16_t port = 0;
@@ -55,7 +58,7 @@ constexpr int kConnectTimeoutMs = 5000;
 
 const char* const kUsage =
     "usage: conn_helper [--method connect|uring|tfo] [--uid UID] [--bind-port P]\n"
-    "                   [--hold-ms N] [--send BYTES] [--nonblock] [--count N]\n"
+    "                   [--hold-ms N] [--send BYTES] [--nonblock] [--count N] [--spread]\n"
     "                   [--wait-stdin] ADDR PORT\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -134,6 +137,9 @@ Args parse_args(int argc, char** argv) {
       a.nonblock = true;
     } else if (name == "--count") {
       a.count = static_cast<long>(parse_num("count", value(), 1, 10000000));
+    } else if (name == "--spread") {
+      no_value();
+      a.spread = true;
     } else if (name == "--wait-stdin") {
       no_value();
       a.wait_stdin = true;
@@ -325,6 +331,7 @@ int main(int argc, char** argv) {
   Args a = parse_args(argc, argv);
   std::optional<Dest> dest = parse_addr(a.addr, a.port);
   if (!dest) usage_error("ADDR must be an IPv4 or IPv6 literal: " + a.addr);
+  if (a.spread && dest->family != AF_INET) usage_error("--spread needs an IPv4 ADDR");
   std::signal(SIGPIPE, SIG_IGN);
 
   if (a.uid) {
@@ -369,13 +376,19 @@ int main(int argc, char** argv) {
     payload = "hello";
   }
 
-  std::string daddr;
-  unsigned dport = 0;
-  format_sockaddr(dest->ss, daddr, dport);
   const int af = dest->family == AF_INET ? 4 : 6;
+  const Dest first = *dest;
 
   bool all_ok = true;
   for (long i = 0; i < a.count; ++i) {
+    if (a.spread) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&dest->ss);
+      const auto* base = reinterpret_cast<const sockaddr_in*>(&first.ss);
+      in->sin_addr.s_addr = htonl(ntohl(base->sin_addr.s_addr) + static_cast<std::uint32_t>(i));
+    }
+    std::string daddr;
+    unsigned dport = 0;
+    format_sockaddr(dest->ss, daddr, dport);
     int fd = make_socket(a, *dest);
     int err = 0;
     std::size_t sent = 0;
