@@ -151,7 +151,7 @@ static __always_inline int on_syn_sent(__u64 skp)
 		slot->sk = skp;
 		slot->tid = tid;
 	}
-	if (want_outcome || want_close) {
+	if (follow_outcomes()) {
 		call = bpf_map_lookup_elem(&connect_calls, &tid);
 		if (call)
 			call->sk = skp;
@@ -256,6 +256,11 @@ static __always_inline void report_handshake(__u64 skp, struct tc_conn *c, __u8 
 	__u64 latency = now - c->ts_ns;
 	bool failed = outcome != TC_OUT_ESTABLISHED;
 
+	if (metrics_on) {
+		metric_count(TC_MK_CONNECT, outcome, err,
+			     bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)), c->comm);
+		metric_latency(outcome, latency);
+	}
 	if (want_outcome && (failed || !failed_only)) {
 		rec = new_record(TC_REC_OUTCOME, sk, c);
 		if (rec) {
@@ -290,7 +295,7 @@ static __always_inline int on_handshake_end(__u64 skp, int newstate)
 	if (!c)
 		return 0;
 	emit_connect(skp, c, TC_EMIT_STATE_CHANGE);
-	if (!want_outcome && !want_close) {
+	if (!follow_outcomes()) {
 		untrack(skp);
 		return 0;
 	}
@@ -298,7 +303,7 @@ static __always_inline int on_handshake_end(__u64 skp, int newstate)
 	if (newstate == TCP_ESTABLISHED_) {
 		c->est_ns = now;
 		report_handshake(skp, c, TC_OUT_ESTABLISHED, 0, now);
-		if (!want_close)
+		if (!follow_closes())
 			untrack(skp);
 		return 0;
 	}
@@ -363,7 +368,9 @@ static __always_inline int on_close(__u64 skp, int oldstate)
 		return 0;
 	now = bpf_ktime_get_ns();
 	duration = now - c->ts_ns;
-	if (!failed_only && (!shorter_than_ns || duration < shorter_than_ns)) {
+	if (metrics_on)
+		metric_duration(c->dir, duration);
+	if (want_close && !failed_only && (!shorter_than_ns || duration < shorter_than_ns)) {
 		rec = new_record(TC_REC_CLOSE, sk, c);
 		if (rec) {
 			/* An established connection that ended on an error (reset by
@@ -390,7 +397,7 @@ __hidden int state_change(__u64 skp, int oldstate, int newstate)
 		return 0;
 	if (oldstate == TCP_SYN_SENT_)
 		return on_handshake_end(skp, newstate);
-	if (newstate == TCP_CLOSE_ && want_close)
+	if (newstate == TCP_CLOSE_ && follow_closes())
 		return on_close(skp, oldstate);
 	return 0;
 }
@@ -418,7 +425,7 @@ static __always_inline bool state_relevant(int oldstate, int newstate)
 		return true;
 	if (!follow_handshakes())
 		return false;
-	return oldstate == TCP_SYN_SENT_ || (newstate == TCP_CLOSE_ && want_close);
+	return oldstate == TCP_SYN_SENT_ || (newstate == TCP_CLOSE_ && follow_closes());
 }
 
 __hidden int state_primary(__u64 skp, int oldstate, int newstate)
@@ -457,7 +464,7 @@ __hidden int state_backup(__u64 skp, int oldstate, int newstate)
  * close now, from the socket's final counters. */
 __hidden int conn_destroy(__u64 skp)
 {
-	if (!want_close)
+	if (!follow_closes())
 		return 0;
 	return on_close(skp, -1);
 }
@@ -479,7 +486,7 @@ __hidden int conn_connect_enter(long fd, const void *uaddr)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct connect_call call = {};
 
-	if (!want_outcome && !want_close)
+	if (!follow_outcomes())
 		return 0;
 	call.fd = fd;
 	bpf_probe_read_user(call.addr, sizeof(call.addr), uaddr);
@@ -539,6 +546,12 @@ static __always_inline void report_early_failure(struct connect_call *call, int 
 	dport = ((__u16)call->addr[2] << 8) | call->addr[3];
 	if (!conn_wanted((__u64)sk, af, dport))
 		return;
+	if (metrics_on) {
+		char comm[TC_COMM_LEN];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		metric_count(TC_MK_CONNECT, TC_OUT_ERROR, err, dport, comm);
+	}
 	if (want_outcome)
 		send_early_failure(TC_REC_OUTCOME, call, sk, af, dport, err);
 	if (want_close)
@@ -564,7 +577,7 @@ __hidden int conn_connect_exit(long ret)
 		if (c)
 			emit_connect(sk, c, TC_EMIT_CONNECT_RETURN);
 	}
-	if (!want_outcome && !want_close)
+	if (!follow_outcomes())
 		return 0;
 
 	call = bpf_map_lookup_elem(&connect_calls, &tid);
@@ -621,9 +634,11 @@ __hidden int conn_accept_exit(long ret)
 	c.emitted = 1;
 	bpf_get_current_comm(c.comm, sizeof(c.comm));
 	owner_ids(&c);
-	if (want_close && !track(skp, &c))
+	if (metrics_on)
+		metric_count(TC_MK_ACCEPT, TC_OUT_ESTABLISHED, 0, lport, c.comm);
+	if (follow_closes() && !track(skp, &c))
 		return 0;
-	if (!want_connect && !want_outcome)
+	if (!want_accept || (!want_connect && !want_outcome))
 		return 0;
 	rec = new_record(TC_REC_ACCEPT, sk, &c);
 	if (!rec)

@@ -10,6 +10,7 @@
  *   count.bpf.c       -c: the in-kernel count table
  *   dns.bpf.c         -d: DNS answers read by resolvers
  *   exec.bpf.c        command lines at exec
+ *   metrics.bpf.c     --metrics: counters and histograms kept in the kernel
  *
  * Functions called across units are __hidden: libbpf then loads them as
  * static subprograms, which the verifier checks in the context of each call
@@ -65,6 +66,7 @@ extern const volatile bool filter_mntnsmap_on;   /* owner's mount ns inode is a 
 extern const volatile bool want_dns;             /* TC_REC_DNS: answers read by resolvers */
 extern const volatile bool want_parent;          /* owners' parent PID and name */
 extern const volatile bool want_exec;            /* TC_REC_EXEC: command lines at exec */
+extern const volatile bool metrics_on;           /* --metrics: aggregate in the kernel */
 /* Wake the reader at most this often unless the ring is filling up: keeps
  * wake-ups batched at high rates and lines prompt at low rates. */
 extern const volatile __u64 wakeup_interval_ns;
@@ -126,6 +128,24 @@ __hidden int conn_accept_exit(long ret);
 
 /* count.bpf.c: counts a connect of the connection `c` on socket `skp`. */
 __hidden void count_connect(__u64 skp, const struct tc_conn *c);
+
+/* metrics.bpf.c: a connect's outcome or an accept, counted by port and task
+ * name; a handshake's latency by outcome; a connection's lifetime. */
+__hidden void metric_count(__u8 kind, __u8 outcome, __u32 err, __u16 port, const char *comm);
+__hidden void metric_latency(__u8 outcome, __u64 ns);
+__hidden void metric_duration(__u8 dir, __u64 ns);
+
+/* What connection tracking follows, for the records asked for and the
+ * metrics: the handshake's end (outcome) and the close (lifetime). */
+static __always_inline bool follow_outcomes(void)
+{
+	return want_outcome || want_close || metrics_on;
+}
+
+static __always_inline bool follow_closes(void)
+{
+	return want_close || metrics_on;
+}
 
 /* dns.bpf.c */
 enum dns_read_kind {

@@ -180,6 +180,60 @@ struct tc_count_value {
 	__u32 ivl_hist[TC_IVL_BUCKETS];
 };
 
+/* --metrics: counters and histograms kept in the kernel (bpf/metrics.bpf.c),
+ * read by user space when it refreshes the exposition. */
+enum tc_metric_kind {
+	TC_MK_CONNECT = 1, /* a connection attempt's outcome; port = remote port */
+	TC_MK_ACCEPT = 2,  /* an accepted connection; port = local port */
+};
+
+/* Key of the metrics counter table. No implicit padding: the bytes are the
+ * hash key. A key the table has no room for is counted in the spill table
+ * under its kind, outcome and err alone (port 0, comm empty). */
+struct tc_metric_key {
+	__u8 kind;    /* enum tc_metric_kind */
+	__u8 outcome; /* enum tc_outcome; TC_OUT_ESTABLISHED for accepts */
+	__u16 port;   /* host byte order */
+	__u32 err;    /* errno of an error outcome, else 0 */
+	char comm[TC_COMM_LEN];
+};
+
+#define TC_METRIC_ENTRIES 8192
+#define TC_METRIC_SPILL_ENTRIES 512
+
+/* Histogram bounds in ns: a value v falls in the first bucket whose bound is
+ * >= v (Prometheus "le"), or in the last (+Inf) one. User space prints the
+ * same bounds as the "le" labels, in seconds. */
+#define TC_LATENCY_BOUNDS_NS                                                    \
+	100000ULL, 250000ULL, 500000ULL, 1000000ULL, 2500000ULL, 5000000ULL,    \
+		10000000ULL, 25000000ULL, 50000000ULL, 100000000ULL, 250000000ULL, \
+		500000000ULL, 1000000000ULL, 2500000000ULL, 5000000000ULL,         \
+		10000000000ULL
+#define TC_LATENCY_BUCKETS 16
+#define TC_DURATION_BOUNDS_NS                                                     \
+	1000000ULL, 10000000ULL, 100000000ULL, 500000000ULL, 1000000000ULL,       \
+		5000000000ULL, 10000000000ULL, 30000000000ULL, 60000000000ULL,        \
+		300000000000ULL, 900000000000ULL, 3600000000000ULL
+#define TC_DURATION_BUCKETS 12
+#define TC_OUTCOMES 7 /* enum tc_outcome values */
+
+struct tc_histogram_latency {
+	__u64 buckets[TC_LATENCY_BUCKETS + 1]; /* per bucket, not cumulative; last: +Inf */
+	__u64 sum_ns;
+};
+
+struct tc_histogram_duration {
+	__u64 buckets[TC_DURATION_BUCKETS + 1];
+	__u64 sum_ns;
+};
+
+/* The histograms, one per CPU (user space sums them): handshake latency by
+ * outcome, lifetime of established connections by direction. */
+struct tc_metric_hists {
+	struct tc_histogram_latency latency[TC_OUTCOMES];
+	struct tc_histogram_duration duration[2]; /* enum tc_dir */
+};
+
 #ifdef __cplusplus
 static_assert(sizeof(struct tc_connect_record) == 160, "ABI: connect record size");
 static_assert(__builtin_offsetof(struct tc_connect_record, start_ns) == 152,
@@ -194,6 +248,7 @@ static_assert(__builtin_offsetof(struct tc_dns_record, type) ==
 	      "ABI: record type offset");
 static_assert(sizeof(struct tc_count_key) == 64, "ABI: count key size");
 static_assert(sizeof(struct tc_count_value) == 32 + 4 * TC_IVL_BUCKETS, "ABI: count value size");
+static_assert(sizeof(struct tc_metric_key) == 24, "ABI: metric key size");
 #endif
 
 #endif

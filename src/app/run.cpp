@@ -39,6 +39,8 @@ constexpr std::int64_t kLostReportNs = 1'000'000'000;
 // Longer than any handshake (SYN retries at their maximum back-off).
 constexpr std::uint64_t kHandshakeMaxAgeNs = 600ull * 1'000'000'000;
 constexpr std::int64_t kSweepEveryNs = 10'000'000'000;
+// How often --metrics reads what the kernel counted (a scrape sees it at most this late).
+constexpr std::int64_t kMetricsReadNs = 250'000'000;
 // With --metrics the loop never waits for stdout (the counters must keep up):
 // records beyond this much unwritten output are counted, not written.
 constexpr std::size_t kMaxBacklog = 1 << 20;
@@ -125,7 +127,8 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
       err << "tcpconnect: " << why << '\n';
       return 1;
     }
-    outputs.push_back({std::make_unique<MetricsOutput>(*metrics), plan.metrics->selection, true});
+    // It takes no record: the kernel counts for it (kernel_metrics()).
+    outputs.push_back({std::make_unique<MetricsOutput>(*metrics), Selection{}, true});
   }
   // The lines output is last: the live ones have counted a record before it can be dropped.
   outputs.push_back({make_sink(plan.lines, out, err), plan.lines.selection, false});
@@ -196,6 +199,11 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   std::uint64_t lost_reported = 0, lost_execs_reported = 0, lost_dns_reported = 0;
   std::uint64_t unwritten_reported = 0;
   std::int64_t last_sweep = start;
+  std::int64_t last_metrics_read = start - kMetricsReadNs;  // read at once
+  auto read_metrics = [&] {
+    const KernelMetrics k = tracer->read_metrics();
+    for (Output& o : outputs) o.sink->kernel_metrics(k);
+  };
   std::int64_t last_lost_report = 0;
 
   // Every kind of loss: to the live outputs at once, to the lines at most once a second (all
@@ -249,6 +257,10 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
       return 1;
     }
     report_lost(false);
+    if (metrics && now - last_metrics_read >= kMetricsReadNs) {
+      read_metrics();
+      last_metrics_read = now;
+    }
     const auto read_at = static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME));
     for (Output& o : outputs) o.sink->polled(read_at);
     if (now - last_sweep >= kSweepEveryNs) {
@@ -264,6 +276,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   if (!outbuf.error()) {
     tracer->poll(0);  // what arrived before the stop
     if (plan.lines.count) lines.counts(tracer->read_counts(mono_to_wall));
+    if (metrics) read_metrics();
     report_lost(true);
     // The totals just reported, not fresh reads: the end record must match the notices.
     const FinishInfo finish{

@@ -23,15 +23,6 @@ Selection lines_selection(const Options& o) {
   return s;
 }
 
-// Metrics count every outcome, accept and close, whatever the lines print.
-Selection metrics_selection() {
-  Selection s;
-  s.outcome = true;
-  s.close = true;
-  s.accept = true;
-  return s;
-}
-
 }  // namespace
 
 Plan make_plan(const Options& o) {
@@ -61,13 +52,12 @@ Plan make_plan(const Options& o) {
   }
 
   if (o.metrics_addr) {
-    p.metrics =
-        MetricsOutputConfig{*o.metrics_addr, o.metrics_port, o.metrics_top, metrics_selection()};
+    p.metrics = MetricsOutputConfig{*o.metrics_addr, o.metrics_port, o.metrics_top};
   }
 
-  // The kernel sends the union of what the outputs take, filtered where all of them agree.
+  // The kernel sends what the lines take; the metrics are counted in the kernel (every
+  // outcome, accept and close, whatever the lines print) and read from there.
   const Selection& ls = out.selection;
-  const Selection ms = p.metrics ? p.metrics->selection : Selection{};
   TracerConfig& t = p.probe;
   t.pid = o.pid.value_or(0);
   t.uid_on = o.uid.has_value();
@@ -79,14 +69,14 @@ Plan make_plan(const Options& o) {
   t.count_by_sport = o.count && o.lport;
   t.attach = o.attach;
   t.ringbuf_bytes = o.ringbuf_bytes;
-  t.want_connect = ls.connect || ms.connect;
-  t.want_outcome = ls.outcome || ms.outcome;
-  t.want_close = ls.close || ms.close;
+  t.want_connect = ls.connect;
+  t.want_outcome = ls.outcome;
+  t.want_close = ls.close;
   // Accepted sockets are also tracked for their close records (--accept --lifetime).
-  t.want_accept = ls.accept || ms.accept || (ls.close && o.accept);
-  const bool metrics_all = p.metrics.has_value();
-  t.failed_only = ls.failed_only && !metrics_all;
-  t.shorter_than_ns = metrics_all ? 0 : ls.shorter_than_ns;
+  t.want_accept = ls.accept || (ls.close && o.accept);
+  t.failed_only = ls.failed_only;
+  t.shorter_than_ns = ls.shorter_than_ns;
+  t.metrics = p.metrics.has_value();
   t.netns = o.netns.value_or(0);
   t.cgroup = o.cgroup.value_or("");
   t.cgroupmap = o.cgroupmap.value_or("");

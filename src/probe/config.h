@@ -44,6 +44,9 @@ struct TracerConfig {
   bool want_dns = false;     // DNS answer records (-d)
   bool want_parent = false;  // owners' parent PID and name in records
   bool want_exec = false;    // command-line records at exec
+  // --metrics: counters and histograms kept in the kernel (no records for them); connections
+  // are then followed to their outcome and close whatever records are asked for.
+  bool metrics = false;
 
   bool operator==(const TracerConfig&) const = default;
 };

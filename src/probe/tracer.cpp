@@ -196,13 +196,13 @@ enum HookFlag : unsigned {
 };
 
 constexpr auto kAlways = [](const TracerConfig&) { return true; };
-constexpr auto kClose = [](const TracerConfig& c) { return c.want_close; };
+constexpr auto kClose = [](const TracerConfig& c) { return c.want_close || c.metrics; };
 constexpr auto kExec = [](const TracerConfig& c) { return c.want_exec; };
-constexpr auto kAccept = [](const TracerConfig& c) { return c.want_accept; };
+constexpr auto kAccept = [](const TracerConfig& c) { return c.want_accept || c.metrics; };
 constexpr auto kDns = [](const TracerConfig& c) { return c.want_dns; };
 // Failures before any SYN are seen at connect()'s return, with its address from its entry.
 constexpr auto kConnectEnter = [](const TracerConfig& c) {
-  return c.want_outcome || c.want_close || c.want_dns;
+  return c.want_outcome || c.want_close || c.metrics || c.want_dns;
 };
 
 constexpr Hook kHooks[] = {
@@ -289,6 +289,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->want_dns = cfg.want_dns;
   ro->want_parent = cfg.want_parent;
   ro->want_exec = cfg.want_exec;
+  ro->metrics_on = cfg.metrics;
   for (auto [map, fd] : {std::pair{a.skel->maps.cgroupmap, filters.cgroupmap},
                          std::pair{a.skel->maps.mntnsmap, filters.mntnsmap}}) {
     if (fd >= 0 && bpf_map__reuse_fd(map, fd) != 0) {
@@ -310,7 +311,9 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->enrich_burst = std::max<std::uint32_t>(cfg.enrich_burst, 1);
   // The -c table is preallocated: one element when it is not used.
   bpf_map__set_max_entries(a.skel->maps.counts, cfg.count_mode ? TC_COUNT_ENTRIES : 1);
-  if (cfg.want_close) {
+  bpf_map__set_max_entries(a.skel->maps.metric_counts, cfg.metrics ? TC_METRIC_ENTRIES : 1);
+  bpf_map__set_max_entries(a.skel->maps.metric_spill, cfg.metrics ? TC_METRIC_SPILL_ENTRIES : 1);
+  if (cfg.want_close || cfg.metrics) {
     // Connections live until their close: an LRU so a missed close cannot pin an entry.
     bpf_map__set_type(a.skel->maps.conns, BPF_MAP_TYPE_LRU_HASH);
     bpf_map__set_map_flags(a.skel->maps.conns, BPF_F_NO_COMMON_LRU);
@@ -415,7 +418,8 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
   }
   // Syscall tracepoints exist only in tracefs: no attach mechanism does without it, so say
   // why it is missing rather than that every mechanism failed.
-  if (!have_tracefs && (cfg.want_outcome || cfg.want_close || cfg.want_accept || cfg.want_dns)) {
+  if (!have_tracefs &&
+      (cfg.want_outcome || cfg.want_close || cfg.want_accept || cfg.metrics || cfg.want_dns)) {
     err = {"tracefs is not available (" + tracefs_problem +
                "); -d, --accept, --outcome, --failed, --lifetime and --metrics need its "
                "syscalls:sys_* tracepoints",
@@ -614,6 +618,30 @@ std::uint64_t Tracer::evicted() const {
   std::uint64_t live = 0;
   for_each_key<std::uint64_t>(bpf_map__fd(skel_->maps.conns), [&](std::uint64_t) { live++; });
   return inserted > deleted + live ? inserted - deleted - live : 0;
+}
+
+KernelMetrics Tracer::read_metrics() const {
+  KernelMetrics m;
+  for (auto [map, spill] :
+       {std::pair{skel_->maps.metric_counts, false}, std::pair{skel_->maps.metric_spill, true}}) {
+    const int fd = bpf_map__fd(map);
+    const bool spilled = spill;
+    for_each_key<tc_metric_key>(fd, [&](const tc_metric_key& key) {
+      std::uint64_t n = 0;
+      MetricCounter c;
+      if (bpf_map_lookup_elem(fd, &key, &n) == 0 &&
+          decode_metric(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&key),
+                                                      sizeof(key)),
+                        n, spilled, c))
+        m.counters.push_back(std::move(c));
+    });
+  }
+  const int ncpus = std::max(libbpf_num_possible_cpus(), 1);
+  std::vector<tc_metric_hists> per_cpu(static_cast<std::size_t>(ncpus));
+  std::uint32_t zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.metric_hists), &zero, per_cpu.data()) == 0)
+    for (const auto& cpu : per_cpu) add_metric_hists(cpu, m);
+  return m;
 }
 
 std::vector<CountRow> Tracer::read_counts(std::int64_t mono_to_wall_ns) const {

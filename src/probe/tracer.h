@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/event.h"
+#include "model/kernel_metrics.h"
 #include "probe/config.h"
 
 struct tc_bpf;       // bpftool skeleton
@@ -54,6 +55,8 @@ class Tracer {
   std::uint64_t skipped() const;
   // -c mode: the kernel's count table; times converted with mono_to_wall_ns.
   std::vector<CountRow> read_counts(std::int64_t mono_to_wall_ns) const;
+  // --metrics: what the kernel counted so far (running totals).
+  KernelMetrics read_metrics() const;
   const std::string& attach_method() const { return method_; }
   // One bpf() call on a map we hold: 0 or -errno (EPERM where the kernel
   // wants CAP_BPF for every bpf() command; see app/privileges.h).

@@ -73,8 +73,7 @@ struct OutputConfig {
 struct MetricsOutputConfig {
   std::string addr;  // IP literal
   std::uint16_t port = 0;
-  std::size_t top_n = 20;
-  Selection selection;  // what it counts
+  std::size_t top_n = 20;  // label values per label (see sink/metrics.h)
 
   bool operator==(const MetricsOutputConfig&) const = default;
 };

@@ -1,15 +1,18 @@
-// Prometheus registry: a handful of fixed families aggregated under one mutex.
+// Prometheus registry: the kernel's counters, labelled, and its histograms, under one mutex.
 //
-// observe() runs on the poll thread for every record, so it only bumps
-// integers in small ordered maps; render() formats the whole exposition
-// under the same lock (a few kilobytes, bounded by the top_n admission).
-// Durations are summed as integer nanoseconds and bucketed against integer
-// bounds, so "le" is exactly inclusive and _sum does not drift.
+// update() runs on the poll thread a few times a second with the kernel's running totals; it
+// admits label values by traffic and adds each counter's growth since the last update to the
+// series it maps to now. render() formats the whole exposition under the same lock (a few
+// kilobytes, bounded by the admission). Durations are summed as integer nanoseconds and
+// bucketed by the kernel against integer bounds, so "le" is exactly inclusive and _sum does not
+// drift.
 #include "sink/metrics.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -26,63 +29,9 @@ namespace {
 // A port label: admitted ports sort numerically, "other" last.
 constexpr int kOtherPort = 65536;
 
-struct Bucket {
-  std::uint64_t le_ns;
-  const char* le;  // the label text, as Prometheus clients print it
-};
-
-constexpr std::uint64_t kMs = 1'000'000;
-constexpr std::uint64_t kSec = 1'000'000'000;
-
-constexpr std::array<Bucket, 16> kLatencyBuckets{{
-    {100'000, "0.0001"},
-    {250'000, "0.00025"},
-    {500'000, "0.0005"},
-    {1 * kMs, "0.001"},
-    {2'500'000, "0.0025"},
-    {5 * kMs, "0.005"},
-    {10 * kMs, "0.01"},
-    {25 * kMs, "0.025"},
-    {50 * kMs, "0.05"},
-    {100 * kMs, "0.1"},
-    {250 * kMs, "0.25"},
-    {500 * kMs, "0.5"},
-    {1 * kSec, "1"},
-    {2'500 * kMs, "2.5"},
-    {5 * kSec, "5"},
-    {10 * kSec, "10"},
-}};
-
-constexpr std::array<Bucket, 12> kDurationBuckets{{
-    {1 * kMs, "0.001"},
-    {10 * kMs, "0.01"},
-    {100 * kMs, "0.1"},
-    {500 * kMs, "0.5"},
-    {1 * kSec, "1"},
-    {5 * kSec, "5"},
-    {10 * kSec, "10"},
-    {30 * kSec, "30"},
-    {60 * kSec, "60"},
-    {300 * kSec, "300"},
-    {900 * kSec, "900"},
-    {3600 * kSec, "3600"},
-}};
-
-template <std::size_t N>
-struct Histogram {
-  const std::array<Bucket, N>* bounds;
-  std::array<std::uint64_t, N + 1> counts{};  // per bucket, not cumulative; last is +Inf
-  unsigned __int128 sum_ns = 0;               // 64 bits would wrap after weeks of durations
-  std::uint64_t count = 0;
-
-  void observe(std::uint64_t ns) {
-    std::size_t i = 0;
-    while (i < N && ns > (*bounds)[i].le_ns) ++i;
-    ++counts[i];
-    sum_ns += ns;
-    ++count;
-  }
-};
+// The "le" label of a bound in ns: the shortest text of the seconds, as Prometheus clients
+// print it ("0.0001", "0.00025", "2.5", "3600").
+std::string le_label(std::uint64_t ns) { return fmt::format("{}", static_cast<double>(ns) / 1e9); }
 
 using Out = std::back_insert_iterator<std::string>;
 
@@ -93,19 +42,20 @@ void help_type(Out out, std::string_view name, std::string_view help, std::strin
 // `labels` is either empty or ends with a comma, so "le" can follow.
 template <std::size_t N>
 void render_histogram(Out out, std::string_view name, std::string_view labels,
-                      const Histogram<N>& h) {
+                      const HistogramCounts<N>& h, const std::array<std::uint64_t, N>& bounds) {
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < N; ++i) {
-    cumulative += h.counts[i];
-    fmt::format_to(out, "{}_bucket{{{}le=\"{}\"}} {}\n", name, labels, (*h.bounds)[i].le,
+    cumulative += h.buckets[i];
+    fmt::format_to(out, "{}_bucket{{{}le=\"{}\"}} {}\n", name, labels, le_label(bounds[i]),
                    cumulative);
   }
-  fmt::format_to(out, "{}_bucket{{{}le=\"+Inf\"}} {}\n", name, labels, h.count);
+  cumulative += h.buckets[N];
+  fmt::format_to(out, "{}_bucket{{{}le=\"+Inf\"}} {}\n", name, labels, cumulative);
   std::string_view inner = labels.empty() ? labels : labels.substr(0, labels.size() - 1);
   std::string braces = inner.empty() ? "" : fmt::format("{{{}}}", inner);
   // Shortest round-trip text of the seconds, e.g. 0.0015 for 1'500'000 ns.
   fmt::format_to(out, "{}_sum{} {}\n", name, braces, static_cast<double>(h.sum_ns) / 1e9);
-  fmt::format_to(out, "{}_count{} {}\n", name, braces, h.count);
+  fmt::format_to(out, "{}_count{} {}\n", name, braces, cumulative);
 }
 
 // The exposition format escapes backslash, double quote and newline in label values.
@@ -146,36 +96,50 @@ std::string comm_label(std::string_view comm) {
 
 std::string port_label(int port) { return port == kOtherPort ? "other" : std::to_string(port); }
 
+// Label values admitted by traffic (see MetricsConfig): the busiest values get their own
+// series, within a bound; admitted values stay admitted.
+template <typename V>
+class Admission {
+ public:
+  // `traffic`: counts since start per value. Admits the top_n busiest not yet admitted, while
+  // fewer than 2 * top_n are.
+  void update(const std::map<V, std::uint64_t>& traffic, std::size_t top_n) {
+    std::vector<std::pair<std::uint64_t, V>> ranked;
+    ranked.reserve(traffic.size());
+    for (const auto& [v, n] : traffic) ranked.emplace_back(n, v);
+    const std::size_t top = std::min(top_n, ranked.size());
+    // Busiest first; ties in value order, so the choice is deterministic.
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top),
+                      ranked.end(), [](const auto& a, const auto& b) {
+                        return a.first != b.first ? a.first > b.first : a.second < b.second;
+                      });
+    for (std::size_t i = 0; i < top && admitted_.size() < 2 * top_n; ++i)
+      admitted_.insert(ranked[i].second);
+  }
+  bool has(const V& v) const { return admitted_.contains(v); }
+
+ private:
+  std::set<V> admitted_;
+};
+
+// A kernel counter's identity: which series it feeds is decided at each update.
+using CounterKey = std::tuple<MetricKind, Outcome, int, std::uint16_t, std::string, bool>;
+
 }  // namespace
 
 struct Metrics::Impl {
   explicit Impl(MetricsConfig c) : cfg(c) {}
 
-  // First-come admission: a value keeps its own series once admitted.
-  int admit_port(std::set<int>& admitted, int port) const {
-    if (admitted.contains(port)) return port;
-    if (admitted.size() >= cfg.top_n) return kOtherPort;
-    admitted.insert(port);
-    return port;
-  }
-  std::string admit_comm(std::string comm) {
-    if (comms.contains(comm)) return comm;
-    if (comms.size() >= cfg.top_n) return std::string(kOtherComm);
-    comms.insert(comm);
-    return comm;
-  }
-
   MetricsConfig cfg;
   mutable std::mutex mu;
-  std::set<std::string> comms;  // comm_label() values
-  std::set<int> dports;
-  std::set<int> lports;
-  // (outcome, dport, comm) and (lport, comm); ordered, so the output is sorted.
+  Admission<std::string> comms;  // raw task names
+  Admission<std::uint16_t> dports, lports;
+  // What each kernel counter had at the last update: only its growth is added to a series.
+  std::map<CounterKey, std::uint64_t> seen;
+  // (outcome, dport, comm) and (lport, comm) labels; ordered, so the output is sorted.
   std::map<std::tuple<std::string, int, std::string>, std::uint64_t> connects;
   std::map<std::pair<int, std::string>, std::uint64_t> accepts;
-  Histogram<kLatencyBuckets.size()> latency{&kLatencyBuckets};
-  Histogram<kDurationBuckets.size()> duration_in{&kDurationBuckets};
-  Histogram<kDurationBuckets.size()> duration_out{&kDurationBuckets};
+  KernelMetrics hists;  // the histograms, as the kernel last reported them
   std::uint64_t lost = 0;
   std::uint64_t lost_execs = 0;
   std::uint64_t lost_dns = 0;
@@ -187,35 +151,38 @@ struct Metrics::Impl {
 Metrics::Metrics(MetricsConfig cfg) : impl_(std::make_unique<Impl>(cfg)) {}
 Metrics::~Metrics() = default;
 
-void Metrics::observe(const ConnectEvent& ev) {
-  if (ev.kind == EventKind::Connect) return;
-  // Formatted before taking the lock: errno_name() and escaping allocate.
-  std::string outcome, comm;
-  if (ev.kind == EventKind::Outcome) outcome = outcome_label(ev.outcome, ev.err);
-  if (ev.kind != EventKind::Close) comm = comm_label(ev.comm);
-
+void Metrics::update(const KernelMetrics& kernel) {
   std::lock_guard<std::mutex> g(impl_->mu);
   Impl& m = *impl_;
-  switch (ev.kind) {
-    case EventKind::Outcome: {
-      int dport = m.admit_port(m.dports, ev.dport);
-      ++m.connects[{std::move(outcome), dport, m.admit_comm(std::move(comm))}];
-      if (ev.latency_ns > 0) m.latency.observe(ev.latency_ns);
-      break;
-    }
-    case EventKind::Accept: {
-      int lport = m.admit_port(m.lports, ev.sport);
-      ++m.accepts[{lport, m.admit_comm(std::move(comm))}];
-      break;
-    }
-    case EventKind::Close:
-      // Only connections that were up have a lifetime worth a histogram.
-      if (ev.outcome == Outcome::Established || ev.outcome == Outcome::Reset)
-        (ev.inbound ? m.duration_in : m.duration_out).observe(ev.duration_ns);
-      break;
-    case EventKind::Connect:
-      break;
+  // Traffic per label value since start: connects and accepts together for task names.
+  std::map<std::string, std::uint64_t> by_comm;
+  std::map<std::uint16_t, std::uint64_t> by_dport, by_lport;
+  for (const auto& c : kernel.counters) {
+    if (c.spilled) continue;
+    by_comm[c.comm] += c.n;
+    (c.kind == MetricKind::Connect ? by_dport : by_lport)[c.port] += c.n;
   }
+  m.comms.update(by_comm, m.cfg.top_n);
+  m.dports.update(by_dport, m.cfg.top_n);
+  m.lports.update(by_lport, m.cfg.top_n);
+
+  for (const auto& c : kernel.counters) {
+    std::uint64_t& seen = m.seen[CounterKey{c.kind, c.outcome, c.err, c.port, c.comm, c.spilled}];
+    if (c.n <= seen) continue;
+    const std::uint64_t growth = c.n - seen;
+    seen = c.n;
+    const bool own_comm = !c.spilled && m.comms.has(c.comm);
+    const std::string comm = own_comm ? comm_label(c.comm) : std::string(kOtherComm);
+    if (c.kind == MetricKind::Connect) {
+      const int port = !c.spilled && m.dports.has(c.port) ? c.port : kOtherPort;
+      m.connects[std::make_tuple(outcome_label(c.outcome, c.err), port, comm)] += growth;
+    } else {
+      const int port = !c.spilled && m.lports.has(c.port) ? c.port : kOtherPort;
+      m.accepts[std::make_pair(port, comm)] += growth;
+    }
+  }
+  m.hists.latency = kernel.latency;
+  m.hists.duration = kernel.duration;
 }
 
 void Metrics::set_lost(std::uint64_t total) {
@@ -249,7 +216,9 @@ std::string Metrics::render() const {
   const Impl& m = *impl_;
 
   help_type(out, "tcpconnect_connects_total",
-            "TCP connection attempts by outcome, destination port and task name.", "counter");
+            "TCP connection attempts, counted when their handshake ended (or connect() failed "
+            "before a SYN), by outcome, destination port and task name.",
+            "counter");
   for (const auto& [key, n] : m.connects) {
     const auto& [outcome, dport, comm] = key;
     fmt::format_to(out, "tcpconnect_connects_total{{outcome=\"{}\",dport=\"{}\",comm=\"{}\"}} {}\n",
@@ -257,23 +226,40 @@ std::string Metrics::render() const {
   }
 
   help_type(out, "tcpconnect_accepts_total",
-            "TCP connections accepted, by local port and task name.", "counter");
+            "TCP connections accepted (accept() returned them), by local port and task name.",
+            "counter");
   for (const auto& [key, n] : m.accepts) {
     fmt::format_to(out, "tcpconnect_accepts_total{{lport=\"{}\",comm=\"{}\"}} {}\n",
                    port_label(key.first), escape_label(key.second), n);
   }
 
+  // Every outcome always exists, so rate() works before the first attempt of each.
   help_type(out, "tcpconnect_handshake_latency_seconds",
-            "Time from SYN to the outcome of a connection attempt.", "histogram");
-  render_histogram(out, "tcpconnect_handshake_latency_seconds", "", m.latency);
+            "Time from a connection attempt's SYN to the end of its handshake, by outcome: "
+            "established for handshakes that completed; refused, timed_out, reset, error and "
+            "aborted for attempts that failed, the time until they failed. Attempts that failed "
+            "before sending a SYN have no latency.",
+            "histogram");
+  for (const auto& spelling : kOutcomeSpellings) {
+    if (spelling.outcome == Outcome::None) continue;
+    render_histogram(out, "tcpconnect_handshake_latency_seconds",
+                     fmt::format("outcome=\"{}\",", spelling.label),
+                     m.hists.latency[static_cast<std::size_t>(spelling.outcome)], kLatencyBoundsNs);
+  }
 
   // Both directions always exist, so rate() works before the first close.
   help_type(out, "tcpconnect_connection_duration_seconds",
-            "Lifetime of established connections, from SYN (or accept) to close.", "histogram");
-  render_histogram(out, "tcpconnect_connection_duration_seconds", "dir=\"in\",", m.duration_in);
-  render_histogram(out, "tcpconnect_connection_duration_seconds", "dir=\"out\",", m.duration_out);
+            "Lifetime of connections that were established, from the SYN (outbound) or the "
+            "accept (inbound) to the close.",
+            "histogram");
+  render_histogram(out, "tcpconnect_connection_duration_seconds", "dir=\"in\",",
+                   m.hists.duration[TC_DIR_IN], kDurationBoundsNs);
+  render_histogram(out, "tcpconnect_connection_duration_seconds", "dir=\"out\",",
+                   m.hists.duration[TC_DIR_OUT], kDurationBoundsNs);
 
-  help_type(out, "tcpconnect_lost_events_total", "Events dropped because the ring buffer was full.",
+  help_type(out, "tcpconnect_lost_events_total",
+            "Connections not counted: records dropped because the ring buffer was full, or "
+            "counters the kernel had no room for.",
             "counter");
   fmt::format_to(out, "tcpconnect_lost_events_total {}\n", m.lost);
 

@@ -1,7 +1,7 @@
-// Prometheus metrics: a sink that aggregates events into counters and
-// histograms, rendered in the text exposition format on each scrape.
+// Prometheus metrics: the counters and histograms the kernel keeps, labelled and rendered in
+// the text exposition format on each scrape.
 //
-// The poll thread calls observe()/set_*(); the HTTP thread calls render().
+// The poll thread calls update()/set_*(); the HTTP thread calls render().
 #pragma once
 
 #include <cstddef>
@@ -9,16 +9,20 @@
 #include <memory>
 #include <string>
 
-#include "model/event.h"
+#include "model/kernel_metrics.h"
 
 namespace tcpconnect {
 
 struct MetricsConfig {
-  // Label cardinality bound: each of the `comm`, `dport` and `lport` labels
-  // admits its first `top_n` distinct values; later values are counted under
-  // "other". Admitted values keep their series for the whole run, so counters
-  // stay monotonic. A task really named "other" is labelled "\\x6fther"
-  // (its escaped form, see sink/escape.h), so "other" is only the overflow.
+  // Label cardinality bound, for each of the `comm`, `dport` and `lport` labels. At every
+  // update, the top_n busiest values of a label (by connects and accepts counted since start)
+  // get their own series if they have none yet, as long as fewer than 2 * top_n values of that
+  // label have one; every other value is counted under "other". A series, once exported, stays
+  // (it is never removed or reset), and what "other" counted stays there: a value admitted
+  // later starts its own series from what it counts after that update. So every counter is
+  // monotonic and the series of a family always add up to everything the kernel counted. A
+  // task really named "other" is labelled "\\x6fther" (its escaped form, see sink/escape.h),
+  // so "other" is only the overflow.
   std::size_t top_n = 20;
 };
 
@@ -29,13 +33,11 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // Outcome records: tcpconnect_connects_total{outcome,dport,comm} and, when
-  // latency_ns > 0, tcpconnect_handshake_latency_seconds. Accept records:
-  // tcpconnect_accepts_total{lport,comm}. Close records of connections that
-  // were established (outcome established or reset): tcpconnect_connection_
-  // duration_seconds{dir}. Connect records are not counted (the outcome
-  // record of the same attempt is).
-  void observe(const ConnectEvent& ev);
+  // What the kernel counted so far (running totals, see model/kernel_metrics.h):
+  // tcpconnect_connects_total{outcome,dport,comm}, tcpconnect_accepts_total{lport,comm},
+  // tcpconnect_handshake_latency_seconds{outcome} and tcpconnect_connection_duration_
+  // seconds{dir}. Counters the kernel had no room for (spilled) are labelled "other".
+  void update(const KernelMetrics& kernel);
   // tcpconnect_lost_events_total: the tracer's running total.
   void set_lost(std::uint64_t total);
   // tcpconnect_lost_enrichment_total{kind="exec"|"dns"}: command lines and

@@ -1,5 +1,6 @@
 // The Prometheus output: the Sink interface over a Metrics registry, so that the session feeds
-// it from the same loop as the text and JSON outputs. The registry is rendered on each scrape
+// it from the same loop as the text and JSON outputs: what the kernel counted, the losses and
+// when the kernel was read. The registry is rendered on each scrape
 // by the metrics server (sink/metrics_server.h).
 #pragma once
 
@@ -18,7 +19,9 @@ class MetricsOutput final : public Sink {
   void start(const StartInfo& info) override {
     metrics_.set_info(info.version, info.attach_method);
   }
-  void connect(const ConnectEvent& ev) override { metrics_.observe(ev); }
+  // Connections are counted in the kernel (kernel_metrics()), not from records.
+  void connect(const ConnectEvent& /*ev*/) override {}
+  void kernel_metrics(const KernelMetrics& k) override { metrics_.update(k); }
   void lost(std::uint64_t /*delta*/, std::uint64_t total) override { metrics_.set_lost(total); }
   void lost_enrichment(Enrichment kind, std::uint64_t /*delta*/, std::uint64_t total) override {
     (kind == Enrichment::Exec ? lost_execs_ : lost_dns_) = total;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/event.h"
+#include "model/kernel_metrics.h"
 #include "sink/config.h"
 
 namespace tcpconnect {
@@ -54,6 +55,8 @@ class Sink {
   virtual void lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64_t total) = 0;
   // The kernel side was read (wall clock, ns since the epoch): after every poll.
   virtual void polled(std::uint64_t /*wall_ns*/) {}
+  // --metrics, a few times a second and at exit: what the kernel counted so far.
+  virtual void kernel_metrics(const KernelMetrics& /*metrics*/) {}
   // -c mode, at exit: rows from the kernel's count map (unsorted).
   virtual void counts(std::vector<CountRow> rows) = 0;
   virtual void finish(const FinishInfo& info) = 0;

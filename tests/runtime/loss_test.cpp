@@ -594,9 +594,10 @@ TEST_F(Loss, DnsRecords) {
 
 // ---- Metrics ----------------------------------------------------------------------------------
 
-// After a forced loss, /metrics shows exactly the totals the run ends with. In metrics mode the
-// kernel sends connect, outcome and close records for each connection of the private user, and
-// a command line for each of its execs.
+// After a forced loss, /metrics shows exactly the totals the run ends with. The kernel sends a
+// connect record for each connection of the private user (the JSON lines), and a command line
+// for each of its execs; the metrics count the outcomes and closes in the kernel, so none of
+// them is lost with the records.
 TEST_F(Loss, MetricsShowTheExactLoss) {
   Acceptor a;
   const uid_t uid = private_uid();
@@ -645,6 +646,8 @@ TEST_F(Loss, MetricsShowTheExactLoss) {
   ASSERT_TRUE(j.end.is_object()) << "no end record";
   EXPECT_GT(lost, 0) << text;
   EXPECT_EQ(received + lost, 3 * conns) << text;
+  EXPECT_EQ(sample(text, outcomes), conns) << text;
+  EXPECT_EQ(sample(text, closes), conns) << text;
   EXPECT_EQ(lost, static_cast<double>(u64(j.end, "lost"))) << text;
   EXPECT_EQ(lost, static_cast<double>(j.lost));
   EXPECT_GT(lost_execs, 0) << text;

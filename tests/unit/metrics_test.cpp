@@ -19,12 +19,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "model/event.h"
 #include "sink/metrics_server.h"
 
 namespace tcpconnect {
@@ -74,6 +76,49 @@ ConnectEvent close_ev(bool inbound, Outcome o, std::uint64_t duration_ns) {
   return ev;
 }
 
+// A registry fed as the session feeds it: observe() counts one record's worth as the kernel
+// does (bpf/metrics.bpf.c: an outcome is a connect counter and, with a latency, a latency
+// histogram sample; an accept an accept counter; the close of an established connection a
+// lifetime sample), then hands the running totals to update().
+class Fed : public Metrics {
+ public:
+  using Metrics::Metrics;
+  void observe(const ConnectEvent& ev) {
+    switch (ev.kind) {
+      case EventKind::Outcome:
+        bump({MetricKind::Connect, ev.outcome, ev.err, ev.dport, ev.comm, false, 1});
+        if (ev.latency_ns > 0)
+          k_.latency[static_cast<std::size_t>(ev.outcome)].add(ev.latency_ns, kLatencyBoundsNs);
+        break;
+      case EventKind::Accept:
+        bump({MetricKind::Accept, Outcome::Established, 0, ev.sport, ev.comm, false, 1});
+        break;
+      case EventKind::Close:
+        if (ev.outcome == Outcome::Established || ev.outcome == Outcome::Reset)
+          k_.duration[ev.inbound ? TC_DIR_IN : TC_DIR_OUT].add(ev.duration_ns, kDurationBoundsNs);
+        break;
+      case EventKind::Connect:
+        break;
+    }
+    update(k_);
+  }
+  // Adds c.n to the kernel's counter with c's key.
+  void bump(MetricCounter c) {
+    for (auto& have : k_.counters) {
+      if (have.kind == c.kind && have.outcome == c.outcome && have.err == c.err &&
+          have.port == c.port && have.comm == c.comm && have.spilled == c.spilled) {
+        have.n += c.n;
+        return;
+      }
+    }
+    k_.counters.push_back(std::move(c));
+  }
+  void refresh() { update(k_); }
+
+ private:
+  KernelMetrics k_;
+};
+
 // The value of the sample whose name and labels are exactly `series`, or -1.
 double value_of(const std::string& text, const std::string& series) {
   std::istringstream in(text);
@@ -111,23 +156,34 @@ const std::vector<std::string> kDurationLe = {"0.001", "0.01", "0.1", "0.5", "1"
                                               "10",    "30",   "60",  "300", "900", "3600"};
 
 TEST(Metrics, EmptyRegistryHasEveryFamily) {
-  Metrics m;
+  Fed m;
   const std::string expected =
-      "# HELP tcpconnect_connects_total TCP connection attempts by outcome, destination port and "
-      "task name.\n"
+      "# HELP tcpconnect_connects_total TCP connection attempts, counted when their handshake "
+      "ended (or connect() failed before a SYN), by outcome, destination port and task name.\n"
       "# TYPE tcpconnect_connects_total counter\n"
-      "# HELP tcpconnect_accepts_total TCP connections accepted, by local port and task name.\n"
+      "# HELP tcpconnect_accepts_total TCP connections accepted (accept() returned them), by "
+      "local port and task name.\n"
       "# TYPE tcpconnect_accepts_total counter\n"
-      "# HELP tcpconnect_handshake_latency_seconds Time from SYN to the outcome of a connection "
-      "attempt.\n"
+      "# HELP tcpconnect_handshake_latency_seconds Time from a connection attempt's SYN to the "
+      "end of its handshake, by outcome: established for handshakes that completed; refused, "
+      "timed_out, reset, error and aborted for attempts that failed, the time until they "
+      "failed. Attempts that failed before sending a SYN have no latency.\n"
       "# TYPE tcpconnect_handshake_latency_seconds histogram\n" +
-      empty_histogram("tcpconnect_handshake_latency_seconds", "", kLatencyLe) +
-      "# HELP tcpconnect_connection_duration_seconds Lifetime of established connections, from "
-      "SYN (or accept) to close.\n"
+      empty_histogram("tcpconnect_handshake_latency_seconds", "outcome=\"established\",",
+                      kLatencyLe) +
+      empty_histogram("tcpconnect_handshake_latency_seconds", "outcome=\"refused\",", kLatencyLe) +
+      empty_histogram("tcpconnect_handshake_latency_seconds", "outcome=\"timed_out\",",
+                      kLatencyLe) +
+      empty_histogram("tcpconnect_handshake_latency_seconds", "outcome=\"reset\",", kLatencyLe) +
+      empty_histogram("tcpconnect_handshake_latency_seconds", "outcome=\"error\",", kLatencyLe) +
+      empty_histogram("tcpconnect_handshake_latency_seconds", "outcome=\"aborted\",", kLatencyLe) +
+      "# HELP tcpconnect_connection_duration_seconds Lifetime of connections that were "
+      "established, from the SYN (outbound) or the accept (inbound) to the close.\n"
       "# TYPE tcpconnect_connection_duration_seconds histogram\n" +
       empty_histogram("tcpconnect_connection_duration_seconds", "dir=\"in\",", kDurationLe) +
       empty_histogram("tcpconnect_connection_duration_seconds", "dir=\"out\",", kDurationLe) +
-      "# HELP tcpconnect_lost_events_total Events dropped because the ring buffer was full.\n"
+      "# HELP tcpconnect_lost_events_total Connections not counted: records dropped because "
+      "the ring buffer was full, or counters the kernel had no room for.\n"
       "# TYPE tcpconnect_lost_events_total counter\n"
       "tcpconnect_lost_events_total 0\n"
       "# HELP tcpconnect_lost_enrichment_total Command lines (kind exec) and DNS answers (kind "
@@ -144,7 +200,7 @@ TEST(Metrics, EmptyRegistryHasEveryFamily) {
 }
 
 TEST(Metrics, SmallSessionExactText) {
-  Metrics m;
+  Fed m;
   m.set_info("0.1.0", "fentry");
   m.observe(outcome(Outcome::Established, 443, "curl", 1'500'000));
   m.observe(outcome(Outcome::Established, 443, "curl", 300'000));
@@ -164,39 +220,33 @@ TEST(Metrics, SmallSessionExactText) {
     return text.substr(b, e == std::string::npos ? std::string::npos : e - b);
   };
   EXPECT_EQ(family("tcpconnect_connects_total"),
-            "# HELP tcpconnect_connects_total TCP connection attempts by outcome, destination "
-            "port and task name.\n"
+            "# HELP tcpconnect_connects_total TCP connection attempts, counted when their "
+            "handshake ended (or connect() failed before a SYN), by outcome, destination port "
+            "and task name.\n"
             "# TYPE tcpconnect_connects_total counter\n"
             "tcpconnect_connects_total{outcome=\"established\",dport=\"443\",comm=\"curl\"} 2\n"
             "tcpconnect_connects_total{outcome=\"refused\",dport=\"80\",comm=\"curl\"} 1\n");
   EXPECT_EQ(family("tcpconnect_accepts_total"),
-            "# HELP tcpconnect_accepts_total TCP connections accepted, by local port and task "
-            "name.\n"
+            "# HELP tcpconnect_accepts_total TCP connections accepted (accept() returned them), "
+            "by local port and task name.\n"
             "# TYPE tcpconnect_accepts_total counter\n"
             "tcpconnect_accepts_total{lport=\"8080\",comm=\"nginx\"} 1\n");
-  EXPECT_EQ(family("tcpconnect_handshake_latency_seconds"),
-            "# HELP tcpconnect_handshake_latency_seconds Time from SYN to the outcome of a "
-            "connection attempt.\n"
-            "# TYPE tcpconnect_handshake_latency_seconds histogram\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.0001\"} 0\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.00025\"} 0\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.0005\"} 1\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.001\"} 1\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.0025\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.005\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.01\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.025\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.05\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.1\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.25\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"0.5\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"1\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"2.5\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"5\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"10\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_bucket{le=\"+Inf\"} 2\n"
-            "tcpconnect_handshake_latency_seconds_sum 0.0018\n"
-            "tcpconnect_handshake_latency_seconds_count 2\n");
+  const std::string est = "tcpconnect_handshake_latency_seconds_bucket{outcome=\"established\",";
+  std::string lines;
+  for (const auto& line : samples(text, est)) lines += line + "\n";
+  EXPECT_EQ(lines, est + "le=\"0.0001\"} 0\n" + est + "le=\"0.00025\"} 0\n" + est +
+                       "le=\"0.0005\"} 1\n" + est + "le=\"0.001\"} 1\n" + est +
+                       "le=\"0.0025\"} 2\n" + est + "le=\"0.005\"} 2\n" + est + "le=\"0.01\"} 2\n" +
+                       est + "le=\"0.025\"} 2\n" + est + "le=\"0.05\"} 2\n" + est +
+                       "le=\"0.1\"} 2\n" + est + "le=\"0.25\"} 2\n" + est + "le=\"0.5\"} 2\n" +
+                       est + "le=\"1\"} 2\n" + est + "le=\"2.5\"} 2\n" + est + "le=\"5\"} 2\n" +
+                       est + "le=\"10\"} 2\n" + est + "le=\"+Inf\"} 2\n");
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_sum{outcome=\"established\"}"),
+            0.0018);
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count{outcome=\"established\"}"),
+            2);
+  // The refused attempt had no latency (failed before a SYN): no sample in its series.
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count{outcome=\"refused\"}"), 0);
   const std::string d = "tcpconnect_connection_duration_seconds";
   EXPECT_EQ(value_of(text, d + "_bucket{dir=\"out\",le=\"1\"}"), 0);
   EXPECT_EQ(value_of(text, d + "_bucket{dir=\"out\",le=\"5\"}"), 1);
@@ -207,8 +257,8 @@ TEST(Metrics, SmallSessionExactText) {
   EXPECT_EQ(value_of(text, d + "_bucket{dir=\"in\",le=\"0.01\"}"), 1);
   EXPECT_EQ(value_of(text, d + "_sum{dir=\"in\"}"), 0.005);
   EXPECT_EQ(family("tcpconnect_lost_events_total"),
-            "# HELP tcpconnect_lost_events_total Events dropped because the ring buffer was "
-            "full.\n"
+            "# HELP tcpconnect_lost_events_total Connections not counted: records dropped "
+            "because the ring buffer was full, or counters the kernel had no room for.\n"
             "# TYPE tcpconnect_lost_events_total counter\n"
             "tcpconnect_lost_events_total 3\n");
   EXPECT_EQ(family("tcpconnect_lost_enrichment_total"),
@@ -224,19 +274,20 @@ TEST(Metrics, SmallSessionExactText) {
 }
 
 TEST(Metrics, HistogramBucketsAreInclusive) {
-  Metrics m;
-  const std::string l = "tcpconnect_handshake_latency_seconds_bucket";
+  Fed m;
+  const std::string l = "tcpconnect_handshake_latency_seconds_bucket{outcome=\"established\",";
   m.observe(outcome(Outcome::Established, 1, "a", 100'000));  // exactly 0.0001 s
   m.observe(outcome(Outcome::Established, 1, "a", 100'001));
   m.observe(outcome(Outcome::Established, 1, "a", 10'000'000'000ULL));  // exactly 10 s
   m.observe(outcome(Outcome::Established, 1, "a", 10'000'000'001ULL));
   std::string text = m.render();
-  EXPECT_EQ(value_of(text, l + "{le=\"0.0001\"}"), 1) << text;
-  EXPECT_EQ(value_of(text, l + "{le=\"0.00025\"}"), 2);
-  EXPECT_EQ(value_of(text, l + "{le=\"5\"}"), 2);
-  EXPECT_EQ(value_of(text, l + "{le=\"10\"}"), 3);
-  EXPECT_EQ(value_of(text, l + "{le=\"+Inf\"}"), 4);
-  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), 4);
+  EXPECT_EQ(value_of(text, l + "le=\"0.0001\"}"), 1) << text;
+  EXPECT_EQ(value_of(text, l + "le=\"0.00025\"}"), 2);
+  EXPECT_EQ(value_of(text, l + "le=\"5\"}"), 2);
+  EXPECT_EQ(value_of(text, l + "le=\"10\"}"), 3);
+  EXPECT_EQ(value_of(text, l + "le=\"+Inf\"}"), 4);
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count{outcome=\"established\"}"),
+            4);
 
   const std::string d = "tcpconnect_connection_duration_seconds_bucket{dir=\"out\",";
   m.observe(close_ev(false, Outcome::Established, 0));  // a zero lifetime still counts
@@ -251,25 +302,8 @@ TEST(Metrics, HistogramBucketsAreInclusive) {
   EXPECT_EQ(value_of(text, "tcpconnect_connection_duration_seconds_count{dir=\"in\"}"), 0);
 }
 
-TEST(Metrics, OnlyOutcomeAcceptAndEstablishedCloseRecordsCount) {
-  Metrics m;
-  ConnectEvent connect = outcome(Outcome::None, 80, "curl", 0);
-  connect.kind = EventKind::Connect;
-  m.observe(connect);  // its outcome record is what counts
-  m.observe(close_ev(false, Outcome::Refused, 1'000'000));
-  m.observe(close_ev(false, Outcome::TimedOut, 1'000'000));
-  m.observe(close_ev(false, Outcome::Reset, 1'000'000));
-  m.observe(close_ev(true, Outcome::Established, 1'000'000));
-  const std::string text = m.render();
-  EXPECT_TRUE(samples(text, "tcpconnect_connects_total{").empty()) << text;
-  EXPECT_TRUE(samples(text, "tcpconnect_accepts_total{").empty()) << text;
-  EXPECT_EQ(value_of(text, "tcpconnect_connection_duration_seconds_count{dir=\"out\"}"), 1);
-  EXPECT_EQ(value_of(text, "tcpconnect_connection_duration_seconds_count{dir=\"in\"}"), 1);
-  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), 0);
-}
-
 TEST(Metrics, OutcomeLabelValues) {
-  Metrics m;
+  Fed m;
   m.observe(outcome(Outcome::TimedOut, 1, "c", 1, ETIMEDOUT));
   m.observe(outcome(Outcome::Reset, 1, "c", 1, ECONNRESET));
   m.observe(outcome(Outcome::Aborted, 1, "c", 1));
@@ -286,13 +320,19 @@ TEST(Metrics, OutcomeLabelValues) {
         << o << "\n"
         << text;
   }
-  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), 7);
+  // Latency by outcome; every error, whatever its errno, in one series.
+  for (const auto& [o, n] : std::vector<std::pair<std::string, int>>{
+           {"established", 0}, {"timed_out", 1}, {"reset", 1}, {"aborted", 1}, {"error", 4}}) {
+    EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count{outcome=\"" + o + "\"}"),
+              n)
+        << o;
+  }
 }
 
 // A task name is escaped like the text output's COMM (a backslash becomes
 // two), then for the exposition format (each of those becomes two again).
 TEST(Metrics, LabelValuesAreEscaped) {
-  Metrics m;
+  Fed m;
   m.set_info("1.0\n\"beta\"", "C:\\fentry");
   m.observe(outcome(Outcome::Established, 1, "a\"b\\c", 1));
   const std::string text = m.render();
@@ -327,7 +367,7 @@ TEST(Metrics, CommIsAlwaysValidUtf8WithoutControls) {
        "\\\\xe2\\\\x80\\\\xaerlo"},  // bidi override
   };
   for (const auto& [raw, want] : cases) {
-    Metrics m;
+    Fed m;
     m.observe(outcome(Outcome::Established, 1, raw, 1));
     auto s = samples(m.render(), "tcpconnect_connects_total{");
     ASSERT_EQ(s.size(), 1u);
@@ -335,7 +375,7 @@ TEST(Metrics, CommIsAlwaysValidUtf8WithoutControls) {
                         "\"} 1");
   }
   // Escaping is one-to-one: names that differ keep series of their own.
-  Metrics m(MetricsConfig{.top_n = 2});
+  Fed m(MetricsConfig{.top_n = 2});
   m.observe(outcome(Outcome::Established, 1, "x\x01", 1));
   m.observe(outcome(Outcome::Established, 1, "x\x02", 1));
   const std::string text = m.render();
@@ -354,9 +394,10 @@ TEST(Metrics, CommIsAlwaysValidUtf8WithoutControls) {
 // "other" is the overflow series alone: a task really named "other" is
 // labelled with its first byte escaped, and never merges into it.
 TEST(Metrics, TaskNamedOtherDoesNotMergeIntoTheOverflow) {
-  Metrics m(MetricsConfig{.top_n = 1});
+  Fed m(MetricsConfig{.top_n = 1});
   m.observe(outcome(Outcome::Established, 1, "other", 1));
-  m.observe(outcome(Outcome::Established, 1, "curl", 1));  // over the bound
+  m.observe(outcome(Outcome::Established, 1, "curl", 1));  // the second and last (2 * top_n)
+  m.observe(outcome(Outcome::Established, 1, "wget", 1));  // over the bound
   m.observe(outcome(Outcome::Established, 1, "other", 1));
   m.observe(accept_ev(22, "other"));
   m.observe(accept_ev(22, "sshd"));
@@ -365,6 +406,7 @@ TEST(Metrics, TaskNamedOtherDoesNotMergeIntoTheOverflow) {
             (std::vector<std::string>{
                 "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm="
                 "\"\\\\x6fther\"} 2",
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"curl\"} 1",
                 "tcpconnect_connects_total{outcome=\"established\",dport=\"1\",comm=\"other\"} 1",
             }))
       << text;
@@ -376,7 +418,7 @@ TEST(Metrics, TaskNamedOtherDoesNotMergeIntoTheOverflow) {
       << text;
   // Names that only look alike keep their own labels: "\x6fther" typed out
   // (backslash doubled by the escaping), and "other" with more after it.
-  Metrics n;
+  Fed n;
   n.observe(outcome(Outcome::Established, 1, "\\x6fther", 1));
   n.observe(outcome(Outcome::Established, 1, "others", 1));
   n.observe(outcome(Outcome::Established, 1, "Other", 1));
@@ -390,7 +432,7 @@ TEST(Metrics, TaskNamedOtherDoesNotMergeIntoTheOverflow) {
 }
 
 TEST(Metrics, LastReadTimestamp) {
-  Metrics m;
+  Fed m;
   const std::string family =
       "# HELP tcpconnect_last_read_timestamp_seconds When the tracer last read the kernel side, "
       "in seconds since the Unix epoch.\n"
@@ -413,7 +455,7 @@ TEST(Metrics, LastReadTimestamp) {
 
 // The poll thread sets while the HTTP thread renders.
 TEST(Metrics, LastReadIsSetWhileRendering) {
-  Metrics m;
+  Fed m;
   std::atomic<bool> done{false};
   std::thread reader([&] {
     while (!done) {
@@ -432,23 +474,29 @@ TEST(Metrics, LastReadIsSetWhileRendering) {
             "tcpconnect_last_read_timestamp_seconds 1700000000.000020000");
 }
 
-TEST(Metrics, TopNAdmitsFirstValuesPerLabel) {
-  Metrics m(MetricsConfig{.top_n = 2});
+// Each update admits the top_n busiest values of each label (ties in value order) while fewer
+// than 2 * top_n have a series; the rest is "other".
+TEST(Metrics, TopNAdmitsBusiestValuesPerLabel) {
+  Fed m(MetricsConfig{.top_n = 2});
   m.observe(outcome(Outcome::Established, 10, "c1", 1));
   m.observe(outcome(Outcome::Established, 9, "c2", 1));
-  m.observe(outcome(Outcome::Established, 11, "c3", 1));  // both labels full
+  m.observe(outcome(Outcome::Established, 11, "c3", 1));  // not among the 2 busiest
   m.observe(outcome(Outcome::Refused, 12, "c1", 1));      // c1 keeps its own value
   m.observe(outcome(Outcome::Established, 10, "c4", 1));  // port 10 too
+  // c3 and port 11 become among the busiest: their own series from then on; what "other"
+  // counted of them stays there.
+  for (int i = 0; i < 3; ++i) m.observe(outcome(Outcome::Established, 11, "c3", 1));
   // lport has its own budget: ports 10 and 9 taken for dport do not count.
-  m.observe(accept_ev(22, "c5"));
-  m.observe(accept_ev(80, "c1"));
-  m.observe(accept_ev(443, "c2"));
-  const std::string text = m.render();
+  m.observe(accept_ev(22, "c1"));
+  m.observe(accept_ev(80, "c2"));
+  m.observe(accept_ev(443, "c1"));
+  std::string text = m.render();
   EXPECT_EQ(samples(text, "tcpconnect_connects_total{"),
             (std::vector<std::string>{
                 "tcpconnect_connects_total{outcome=\"established\",dport=\"9\",comm=\"c2\"} 1",
                 "tcpconnect_connects_total{outcome=\"established\",dport=\"10\",comm=\"c1\"} 1",
                 "tcpconnect_connects_total{outcome=\"established\",dport=\"10\",comm=\"other\"} 1",
+                "tcpconnect_connects_total{outcome=\"established\",dport=\"11\",comm=\"c3\"} 3",
                 // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one sample, split to fit
                 "tcpconnect_connects_total{outcome=\"established\",dport=\"other\",comm=\"other\"} "
                 "1",
@@ -457,13 +505,29 @@ TEST(Metrics, TopNAdmitsFirstValuesPerLabel) {
       << text;
   EXPECT_EQ(samples(text, "tcpconnect_accepts_total{"),
             (std::vector<std::string>{
-                "tcpconnect_accepts_total{lport=\"22\",comm=\"other\"} 1",
-                "tcpconnect_accepts_total{lport=\"80\",comm=\"c1\"} 1",
-                "tcpconnect_accepts_total{lport=\"other\",comm=\"c2\"} 1",
+                "tcpconnect_accepts_total{lport=\"22\",comm=\"c1\"} 1",
+                "tcpconnect_accepts_total{lport=\"80\",comm=\"c2\"} 1",
+                "tcpconnect_accepts_total{lport=\"other\",comm=\"c1\"} 1",
             }))
       << text;
 
-  Metrics none(MetricsConfig{.top_n = 0});
+  // At most 2 * top_n values of a label get a series: c1, c2, c3 and one more. c5 is among the
+  // 2 busiest from its 5th connect (ties with c1 and c3 at 4 go in name order).
+  for (const char* comm : {"c5", "c6"})
+    for (int i = 0; i < 10; ++i) m.observe(outcome(Outcome::Established, 9, comm, 1));
+  text = m.render();
+  EXPECT_EQ(
+      value_of(text, R"(tcpconnect_connects_total{outcome="established",dport="9",comm="c5"})"), 6)
+      << text;
+  EXPECT_EQ(
+      value_of(text, R"(tcpconnect_connects_total{outcome="established",dport="9",comm="c6"})"), -1)
+      << text;
+  EXPECT_EQ(
+      value_of(text, R"(tcpconnect_connects_total{outcome="established",dport="9",comm="other"})"),
+      14)
+      << text;
+
+  Fed none(MetricsConfig{.top_n = 0});
   none.observe(outcome(Outcome::Established, 10, "c1", 1));
   EXPECT_EQ(value_of(none.render(),
                      "tcpconnect_connects_total{outcome=\"established\",dport="
@@ -471,8 +535,62 @@ TEST(Metrics, TopNAdmitsFirstValuesPerLabel) {
             1);
 }
 
+// 30 ports connected to once, then 500 connects to one more: that port gets its own series
+// although 20 (the default bound) were admitted before it; between any two scrapes no series
+// disappears and none decreases, "other" included; the series add up to every connect.
+TEST(Metrics, BusyPortSeenLateGetsItsOwnSeries) {
+  Fed m;
+  for (std::uint16_t p = 1000; p < 1030; ++p) m.observe(outcome(Outcome::Established, p, "a", 1));
+  std::map<std::string, double> before;
+  auto check_monotonic = [&] {
+    std::map<std::string, double> now;
+    for (const auto& line : samples(m.render(), "tcpconnect_connects_total{"))
+      now[line.substr(0, line.rfind(' '))] = std::stod(line.substr(line.rfind(' ') + 1));
+    for (const auto& [series, v] : before) {
+      ASSERT_TRUE(now.contains(series)) << series << " disappeared";
+      EXPECT_GE(now[series], v) << series;
+    }
+    before = now;
+  };
+  check_monotonic();
+  for (int i = 0; i < 500; ++i) {
+    m.observe(outcome(Outcome::Established, 5432, "a", 1));
+    if (i % 50 == 0) check_monotonic();
+  }
+  check_monotonic();
+  const std::string text = m.render();
+  // Its first connect tied with 30 others and went to "other"; the rest is its own.
+  EXPECT_EQ(
+      value_of(text, R"(tcpconnect_connects_total{outcome="established",dport="5432",comm="a"})"),
+      499)
+      << text;
+  EXPECT_EQ(
+      value_of(text, R"(tcpconnect_connects_total{outcome="established",dport="other",comm="a"})"),
+      11)
+      << text;
+  double total = 0;
+  for (const auto& [series, v] : before) total += v;
+  EXPECT_EQ(total, 530);
+}
+
+// Counters the kernel had no room for (spilled: no port, no name) count under "other".
+TEST(Metrics, SpilledCountersAreOther) {
+  Fed m;
+  m.bump({MetricKind::Connect, Outcome::Refused, 0, 0, "", true, 5});
+  m.bump({MetricKind::Accept, Outcome::Established, 0, 0, "", true, 2});
+  m.refresh();
+  const std::string text = m.render();
+  EXPECT_EQ(samples(text, "tcpconnect_connects_total{"),
+            (std::vector<std::string>{
+                R"(tcpconnect_connects_total{outcome="refused",dport="other",comm="other"} 5)"}))
+      << text;
+  EXPECT_EQ(samples(text, "tcpconnect_accepts_total{"),
+            (std::vector<std::string>{R"(tcpconnect_accepts_total{lport="other",comm="other"} 2)"}))
+      << text;
+}
+
 TEST(Metrics, LostAndBuildInfo) {
-  Metrics m;
+  Fed m;
   EXPECT_EQ(value_of(m.render(), "tcpconnect_lost_events_total"), 0);
   EXPECT_TRUE(samples(m.render(), "tcpconnect_build_info{").empty());
   m.set_lost(5);
@@ -488,7 +606,7 @@ TEST(Metrics, LostAndBuildInfo) {
 }
 
 TEST(Metrics, ObserveAndRenderConcurrently) {
-  Metrics m(MetricsConfig{.top_n = 5});
+  Fed m(MetricsConfig{.top_n = 5});
   constexpr int kEvents = 50'000;
   std::atomic<bool> done{false};
   std::thread writer([&] {
@@ -503,9 +621,13 @@ TEST(Metrics, ObserveAndRenderConcurrently) {
   int renders = 0;
   while (!done || renders == 0) {
     std::string text = m.render();
-    double count = value_of(text, "tcpconnect_handshake_latency_seconds_count");
+    double count =
+        value_of(text, "tcpconnect_handshake_latency_seconds_count{outcome=\"established\"}");
     EXPECT_GE(count, last);  // counters never go back
-    EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_bucket{le=\"+Inf\"}"), count);
+    EXPECT_EQ(value_of(text,
+                       "tcpconnect_handshake_latency_seconds_bucket{outcome=\"established\","
+                       "le=\"+Inf\"}"),
+              count);
     last = count;
     ++renders;
   }
@@ -515,12 +637,13 @@ TEST(Metrics, ObserveAndRenderConcurrently) {
   for (const auto& s : samples(text, "tcpconnect_connects_total{"))
     total += std::stod(s.substr(s.rfind(' ') + 1));
   EXPECT_EQ(total, kEvents);
-  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count"), kEvents);
+  EXPECT_EQ(value_of(text, "tcpconnect_handshake_latency_seconds_count{outcome=\"established\"}"),
+            kEvents);
   EXPECT_GT(renders, 1);
 }
 
 // A populated registry with everything that needs escaping or folding.
-void populate(Metrics& m) {
+void populate(Fed& m) {
   m.set_info("0.1.0", "fentry");
   m.set_lost(3);
   m.set_lost_enrichment(2, 1);
@@ -547,7 +670,7 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
   const char* promtool = "/usr/bin/promtool";
   if (access(promtool, X_OK) != 0)
     SKIP_OR_FAIL_UNDER_CI("no /usr/bin/promtool (Debian: prometheus)");
-  Metrics m(MetricsConfig{.top_n = 1});
+  Fed m(MetricsConfig{.top_n = 1});
   populate(m);
   const auto path = std::filesystem::temp_directory_path() /
                     ("tcpconnect-metrics-" + std::to_string(getpid()) + ".txt");
@@ -589,7 +712,7 @@ int listening_socket(int family, const char* addr, int* port) {
 }
 
 TEST(MetricsServer, ServesMetricsIndexAnd404) {
-  Metrics m;
+  Fed m;
   populate(m);
   std::string err;
   auto srv = MetricsServer::start(m, "127.0.0.1", 0, err);
@@ -622,7 +745,7 @@ TEST(MetricsServer, ServesMetricsIndexAnd404) {
 }
 
 TEST(MetricsServer, BindFailureIsReportedSynchronously) {
-  Metrics m;
+  Fed m;
   int port = 0;
   int fd = listening_socket(AF_INET, "127.0.0.1", &port);
   ASSERT_GE(fd, 0);
@@ -653,7 +776,7 @@ TEST(MetricsServer, IPv6Loopback) {
   int probe = listening_socket(AF_INET6, "::1", &port);
   if (probe < 0) GTEST_SKIP() << "no IPv6 loopback here: " << std::strerror(errno);
   close(probe);
-  Metrics m;
+  Fed m;
   populate(m);
   std::string err;
   auto srv = MetricsServer::start(m, "::1", 0, err);
@@ -680,7 +803,7 @@ TEST(MetricsServer, ClientsHangingUpMidResponseDoNotHurt) {
   // A body far larger than the socket buffers, so the server is still
   // writing when the reset arrives. SIGPIPE is not ignored in this process:
   // the server threads must not die of it.
-  Metrics m(MetricsConfig{.top_n = 100'000});
+  Fed m(MetricsConfig{.top_n = 100'000});
   for (int i = 0; i < 20'000; ++i)
     m.observe(outcome(Outcome::Established, static_cast<std::uint16_t>(i),
                       "task" + std::to_string(i), 1));
@@ -717,7 +840,7 @@ TEST(MetricsServer, ClientsHangingUpMidResponseDoNotHurt) {
 }
 
 TEST(MetricsServer, StopsPromptlyWithAnIdleKeepAliveClient) {
-  Metrics m;
+  Fed m;
   std::string err;
   auto srv = MetricsServer::start(m, "127.0.0.1", 0, err);
   ASSERT_TRUE(srv) << err;
@@ -735,7 +858,7 @@ TEST(MetricsServer, PrometheusScrapes) {
   const char* prometheus = "/usr/bin/prometheus";
   if (access(prometheus, X_OK) != 0)
     SKIP_OR_FAIL_UNDER_CI("no /usr/bin/prometheus (Debian: prometheus)");
-  Metrics m;
+  Fed m;
   populate(m);
   std::string err;
   auto srv = MetricsServer::start(m, "127.0.0.1", 0, err);
@@ -829,7 +952,7 @@ TEST(MetricsServer, PrometheusScrapes) {
   m.observe(outcome(Outcome::Established, 443, "curl", 1'500'000));
   EXPECT_EQ(wait_value("tcpconnect_connects_total{outcome=\"established\",comm=\"curl\"}", "2"),
             "2");
-  EXPECT_EQ(wait_value("tcpconnect_handshake_latency_seconds_count", "4"), "4");
+  EXPECT_EQ(wait_value("sum(tcpconnect_handshake_latency_seconds_count)", "4"), "4");
   EXPECT_EQ(wait_value("tcpconnect_build_info", "1"), "1");
   // The hostile task name arrives as valid UTF-8 with the exposition's
   // escapes undone: the label is the escaped name, a"b\\c\x0a\xff (PromQL

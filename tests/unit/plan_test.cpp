@@ -48,6 +48,7 @@ std::string kernel_sends(const TracerConfig& t) {
   if (t.failed_only) out += "failed-only ";
   if (t.shorter_than_ns) out += "shorter-than ";
   if (t.count_mode) out += "count ";
+  if (t.metrics) out += "metrics ";
   if (!out.empty()) out.pop_back();
   return out;
 }
@@ -82,25 +83,35 @@ INSTANTIATE_TEST_SUITE_P(
         ModeCase{{"--accept", "--lifetime"}, "close accept", "close"},
         ModeCase{{"--accept", "--outcome"}, "outcome accept", "outcome accept"},
         ModeCase{{"-c"}, "count", ""}, ModeCase{{"-c", "-L"}, "count", ""},
-        // Metrics count every outcome, close and accept; the kernel filters nothing then.
-        ModeCase{{"--metrics", "9464", "--quiet"}, "outcome close accept", ""},
-        ModeCase{{"--metrics", "9464"}, "connect outcome close accept", "connect"},
-        ModeCase{{"--metrics", "9464", "--failed"}, "outcome close accept", "outcome failed-only"},
+        // Metrics are counted in the kernel: it sends what the lines take, filtered as they are.
+        ModeCase{{"--metrics", "9464", "--quiet"}, "metrics", ""},
+        ModeCase{{"--metrics", "9464"}, "connect metrics", "connect"},
+        ModeCase{{"--metrics", "9464", "--failed"},
+                 "outcome failed-only metrics",
+                 "outcome failed-only"},
         ModeCase{{"--metrics", "9464", "--shorter-than", "1s"},
-                 "outcome close accept",
+                 "close shorter-than metrics",
                  "close shorter-than"}),
     [](const auto& info) { return "Mode" + std::to_string(info.index); });
 
-TEST(Plan, MetricsOutputCountsEveryEndAndAccept) {
+TEST(Plan, MetricsAreCountedInTheKernel) {
   const Plan p = plan({"--metrics", "[::1]:9000", "--metrics-top", "7", "--quiet"});
   ASSERT_TRUE(p.metrics.has_value());
   EXPECT_EQ(p.metrics->addr, "::1");
   EXPECT_EQ(p.metrics->port, 9000);
   EXPECT_EQ(p.metrics->top_n, 7u);
-  EXPECT_EQ(describe(p.metrics->selection), "outcome close accept");
   EXPECT_FALSE(p.lines.banner);
   EXPECT_FALSE(p.lines.selection.any());
+  // The kernel counts; no record is sent for the metrics.
+  EXPECT_TRUE(p.probe.metrics);
+  EXPECT_FALSE(p.probe.want_connect || p.probe.want_outcome || p.probe.want_close ||
+               p.probe.want_accept);
   EXPECT_FALSE(plan({}).metrics.has_value());
+  EXPECT_FALSE(plan({}).probe.metrics);
+  // With lines, the kernel sends what the lines take and nothing for the metrics.
+  const Plan lines = plan({"--metrics", "127.0.0.1:9000"});
+  EXPECT_TRUE(lines.probe.want_connect);
+  EXPECT_FALSE(lines.probe.want_outcome || lines.probe.want_close || lines.probe.want_accept);
 }
 
 TEST(Plan, JsonAsksForParentCommandLineAndContainers) {
@@ -258,8 +269,8 @@ TEST(PlanPairs, EveryPairIsRefusedOrMeaningful) {
         EXPECT_FALSE(p.lines.banner) << pair;
       }
       // The kernel sends at least what every output takes, and filters no more than any does.
-      for (const Selection* out : {&s, p.metrics ? &p.metrics->selection : nullptr}) {
-        if (!out) continue;
+      EXPECT_EQ(p.probe.metrics, p.metrics.has_value()) << pair;
+      for (const Selection* out : {&s}) {
         EXPECT_TRUE(!out->connect || p.probe.want_connect) << pair;
         EXPECT_TRUE(!out->outcome || p.probe.want_outcome) << pair;
         EXPECT_TRUE(!out->close || p.probe.want_close) << pair;
