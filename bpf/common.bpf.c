@@ -16,6 +16,7 @@ const volatile bool count_mode = false;
 const volatile bool count_by_process = false;
 const volatile bool count_by_sport = false;
 const volatile bool want_connect = true;
+const volatile bool want_sport = true;
 const volatile bool want_outcome = false;
 const volatile bool failed_only = false;
 const volatile bool want_close = false;

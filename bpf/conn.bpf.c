@@ -68,11 +68,23 @@ struct {
 	__type(value, struct connect_call);
 } connect_calls SEC(".maps");
 
-/* Whether connects are followed past CLOSE -> SYN_SENT: always, except
- * for -c without the source port in the key, which counts right there. */
+/* Whether connects are followed past CLOSE -> SYN_SENT: for their source
+ * port (chosen after it), outcome or close. Otherwise -c counts right there
+ * and a connect record is sent right there, as bcc's columns need nothing
+ * later (the source address is chosen before SYN_SENT). */
 static __always_inline bool follow_handshakes(void)
 {
-	return !count_mode || count_by_sport;
+	if (count_mode)
+		return count_by_sport;
+	return want_sport || follow_outcomes();
+}
+
+/* Whether any connection record is sent: the owner's identity (start time,
+ * cgroup, mount namespace, parent) is read only for them, not for what the
+ * kernel counts itself (-c, --metrics). */
+static __always_inline bool records_wanted(void)
+{
+	return want_connect || want_outcome || want_close || want_accept;
 }
 
 /* The owner's identity beyond its PID, read in its own context. */
@@ -115,6 +127,8 @@ static __always_inline void untrack(__u64 skp)
 		__sync_fetch_and_add(&conns_deleted, 1);
 }
 
+static __always_inline void emit_connect(__u64 skp, struct tc_conn *c, __u16 point);
+
 static __always_inline int on_syn_sent(__u64 skp)
 {
 	const struct sock *sk = (const struct sock *)skp;
@@ -139,10 +153,15 @@ static __always_inline int on_syn_sent(__u64 skp)
 	if (!count_mode || count_by_process)
 		bpf_get_current_comm(c.comm, sizeof(c.comm));
 	if (!follow_handshakes()) {
-		count_connect(skp, &c);
+		if (count_mode) {
+			count_connect(skp, &c);
+		} else {
+			owner_ids(&c);
+			emit_connect(skp, &c, TC_EMIT_SYN_SENT);
+		}
 		return 0;
 	}
-	if (!count_mode)
+	if (records_wanted())
 		owner_ids(&c);
 	if (!track(skp, &c))
 		return 0;
@@ -633,7 +652,8 @@ __hidden int conn_accept_exit(long ret)
 	c.dir = TC_DIR_IN;
 	c.emitted = 1;
 	bpf_get_current_comm(c.comm, sizeof(c.comm));
-	owner_ids(&c);
+	if (records_wanted())
+		owner_ids(&c);
 	if (metrics_on)
 		metric_count(TC_MK_ACCEPT, TC_OUT_ESTABLISHED, 0, lport, c.comm);
 	if (follow_closes() && !track(skp, &c))

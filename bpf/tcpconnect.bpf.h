@@ -53,6 +53,7 @@ extern const volatile bool count_by_process;
 extern const volatile bool count_by_sport; /* the count key holds the source port */
 /* Which records to send (see enum tc_record_type). */
 extern const volatile bool want_connect;  /* TC_REC_CONNECT, as bcc prints */
+extern const volatile bool want_sport;    /* ... with its source port (chosen after SYN_SENT) */
 extern const volatile bool want_outcome;  /* TC_REC_OUTCOME */
 extern const volatile bool failed_only;   /* ... only for attempts that failed */
 extern const volatile bool want_close;    /* TC_REC_CLOSE (lifetime) */

@@ -32,6 +32,7 @@ enum tc_emit_point {
 	TC_EMIT_CONNECT_RETURN = 1, /* syscalls:sys_exit_connect in the same thread */
 	TC_EMIT_STATE_CHANGE = 2,   /* SYN_SENT -> ESTABLISHED / CLOSE */
 	TC_EMIT_SYN_RETRANSMIT = 3, /* tcp:tcp_retransmit_skb of the SYN */
+	TC_EMIT_SYN_SENT = 4,       /* CLOSE -> SYN_SENT, when no output needs the source port */
 };
 
 enum tc_outcome {

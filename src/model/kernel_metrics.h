@@ -42,7 +42,7 @@ inline constexpr std::array<std::uint64_t, TC_DURATION_BUCKETS> kDurationBoundsN
 template <std::size_t N>
 struct HistogramCounts {
   std::array<std::uint64_t, N + 1> buckets{};  // per bucket, not cumulative; last: +Inf
-  unsigned __int128 sum_ns = 0;  // summed over CPUs: 64 bits per CPU, more in total
+  unsigned __int128 sum_ns = 0;                // summed over CPUs: 64 bits per CPU, more in total
 
   std::uint64_t count() const {
     std::uint64_t n = 0;

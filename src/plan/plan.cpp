@@ -70,6 +70,8 @@ Plan make_plan(const Options& o) {
   t.attach = o.attach;
   t.ringbuf_bytes = o.ringbuf_bytes;
   t.want_connect = ls.connect;
+  // The LPORT column and JSON's sport; without them connect records go out at SYN_SENT.
+  t.want_sport = c.lport || out.format == Format::Json;
   t.want_outcome = ls.outcome;
   t.want_close = ls.close;
   // Accepted sockets are also tracked for their close records (--accept --lifetime).

@@ -29,6 +29,9 @@ struct TracerConfig {
   std::uint32_t enrich_burst = 64;
   std::uint32_t enrich_rate = 64;
   bool want_connect = true;  // records to send (see bpf/)
+  // Connect records carry their source port: they are sent once it is chosen (after SYN_SENT),
+  // not at SYN_SENT itself.
+  bool want_sport = true;
   bool want_outcome = false;
   bool failed_only = false;
   bool want_close = false;

@@ -171,9 +171,13 @@ bool runs_in(Via via, AttachMode mode) {
   return false;
 }
 
-// Connects are followed past CLOSE -> SYN_SENT (to learn their source port, outcome, close)
-// unless -c counts them right there: with -L the count key needs the port too.
-bool follows_handshakes(const TracerConfig& c) { return !c.count_mode || c.count_by_sport; }
+// Connects are followed past CLOSE -> SYN_SENT to learn their source port, outcome or close;
+// otherwise -c counts them and connect records are sent right there. With -c -L the count key
+// needs the port. (bpf/conn.bpf.c: follow_handshakes().)
+bool follows_handshakes(const TracerConfig& c) {
+  if (c.count_mode) return c.count_by_sport;
+  return c.want_sport || c.want_outcome || c.want_close || c.metrics;
+}
 
 using Progs = decltype(tc_bpf::progs);
 
@@ -205,6 +209,12 @@ constexpr auto kConnectEnter = [](const TracerConfig& c) {
   return c.want_outcome || c.want_close || c.metrics || c.want_dns;
 };
 
+// connect()'s return: the source port of connects followed past SYN_SENT, and -d's sockets
+// addressed to port 53.
+constexpr auto kConnectExit = [](const TracerConfig& c) {
+  return follows_handshakes(c) || c.want_dns;
+};
+
 constexpr Hook kHooks[] = {
     {"sock:inet_sock_set_state", &Progs::state_btf, kAlways, Via::TpBtf, kCountsSkips},
     {"sock:inet_sock_set_state", &Progs::state_btf_backup, follows_handshakes, Via::TpBtf},
@@ -222,8 +232,7 @@ constexpr Hook kHooks[] = {
     {"tcp:tcp_retransmit_skb", &Progs::retransmit_tp, follows_handshakes, Via::Tracepoint,
      kCountsSkips},
     // The source port at connect()'s return; without it, records wait for the handshake's end.
-    {"syscalls:sys_exit_connect", &Progs::connect_exit_tp, follows_handshakes, Via::Syscall,
-     kOptional},
+    {"syscalls:sys_exit_connect", &Progs::connect_exit_tp, kConnectExit, Via::Syscall, kOptional},
     {"syscalls:sys_enter_connect", &Progs::connect_enter_tp, kConnectEnter, Via::Syscall},
     {"syscalls:sys_exit_accept4", &Progs::accept4_exit_tp, kAccept, Via::Syscall},
     {"syscalls:sys_exit_accept", &Progs::accept_exit_tp, kAccept, Via::Syscall},
@@ -276,6 +285,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->count_by_process = cfg.count_by_process;
   ro->count_by_sport = cfg.count_by_sport;
   ro->want_connect = cfg.want_connect;
+  ro->want_sport = cfg.want_sport;
   ro->want_outcome = cfg.want_outcome;
   ro->failed_only = cfg.failed_only;
   ro->want_close = cfg.want_close;

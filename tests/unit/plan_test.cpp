@@ -94,6 +94,16 @@ INSTANTIATE_TEST_SUITE_P(
                  "close shorter-than"}),
     [](const auto& info) { return "Mode" + std::to_string(info.index); });
 
+// Connect records wait for their source port only where an output prints it.
+TEST(Plan, SourcePortOnlyWhereItIsPrinted) {
+  EXPECT_FALSE(plan({}).probe.want_sport);
+  EXPECT_FALSE(plan({"-t", "-U", "-d"}).probe.want_sport);
+  EXPECT_TRUE(plan({"-L"}).probe.want_sport);
+  EXPECT_TRUE(plan({"-s"}).probe.want_sport);
+  EXPECT_TRUE(plan({"-j"}).probe.want_sport);
+  EXPECT_TRUE(plan({"-c", "-L"}).probe.count_by_sport);
+}
+
 TEST(Plan, MetricsAreCountedInTheKernel) {
   const Plan p = plan({"--metrics", "[::1]:9000", "--metrics-top", "7", "--quiet"});
   ASSERT_TRUE(p.metrics.has_value());
