@@ -451,6 +451,14 @@ __hidden int state_primary(__u64 skp, int oldstate, int newstate)
 {
 	__u32 zero = 0, *busy;
 
+	/* Without a backup (nothing followed past SYN_SENT, which only a task
+	 * enters, never a softirq that could interrupt this program), no flag. */
+	if (!follow_handshakes()) {
+		if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_)
+			return on_syn_sent(skp);
+		return 0;
+	}
+
 	/* Busy from the start, also for transitions with nothing to do: a run
 	 * the kernel skips meanwhile is then the backup's, not a lost one. */
 	busy = bpf_map_lookup_elem(&state_busy, &zero);
