@@ -319,10 +319,21 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
                            enrichment ? enrich_bytes : static_cast<std::uint32_t>(getpagesize()));
   ro->enrich_interval_ns = cfg.enrich_rate ? 1'000'000'000ull / cfg.enrich_rate : 0;
   ro->enrich_burst = std::max<std::uint32_t>(cfg.enrich_burst, 1);
-  // The -c table is preallocated: one element when it is not used.
-  bpf_map__set_max_entries(a.skel->maps.counts, cfg.count_mode ? TC_COUNT_ENTRIES : 1);
-  bpf_map__set_max_entries(a.skel->maps.metric_counts, cfg.metrics ? TC_METRIC_ENTRIES : 1);
-  bpf_map__set_max_entries(a.skel->maps.metric_spill, cfg.metrics ? TC_METRIC_SPILL_ENTRIES : 1);
+  // Tables are allocated when created (hash tables preallocate every element, LRU tables
+  // their lists too): the ones a mode does not use get one element, which also keeps the
+  // start fast (the 65536-entry connection table alone takes tens of ms to create).
+  auto size_map = [](bpf_map* map, bool used) {
+    if (!used) bpf_map__set_max_entries(map, 1);
+  };
+  size_map(a.skel->maps.counts, cfg.count_mode);
+  size_map(a.skel->maps.metric_counts, cfg.metrics);
+  size_map(a.skel->maps.metric_spill, cfg.metrics);
+  // Connections followed past SYN_SENT, and accepted ones followed to their close.
+  size_map(a.skel->maps.conns, follows_handshakes(cfg) || cfg.want_close || cfg.metrics);
+  size_map(a.skel->maps.connect_calls, cfg.want_outcome || cfg.want_close || cfg.metrics);
+  for (bpf_map* m : {a.skel->maps.dns_socks, a.skel->maps.dns_connects, a.skel->maps.dns_reads})
+    size_map(m, cfg.want_dns);
+  size_map(a.skel->maps.enrich_budget, cfg.want_dns || cfg.want_exec);
   if (cfg.want_close || cfg.metrics) {
     // Connections live until their close: an LRU so a missed close cannot pin an entry.
     bpf_map__set_type(a.skel->maps.conns, BPF_MAP_TYPE_LRU_HASH);
