@@ -174,9 +174,15 @@ bool runs_in(Via via, AttachMode mode) {
 // Connects are followed past CLOSE -> SYN_SENT to learn their source port, outcome or close;
 // otherwise -c counts them and connect records are sent right there. With -c -L the count key
 // needs the port. (bpf/conn.bpf.c: follow_handshakes().)
+// What connection tracking follows, for the records asked for and the metrics: the handshake's
+// end (outcome) and the close (lifetime). Mirrors follow_outcomes() and follow_closes() in
+// bpf/tcpconnect.bpf.h.
+bool follows_outcomes(const TracerConfig& c) { return c.want_outcome || c.want_close || c.metrics; }
+bool follows_closes(const TracerConfig& c) { return c.want_close || c.metrics; }
+
 bool follows_handshakes(const TracerConfig& c) {
   if (c.count_mode) return c.count_by_sport;
-  return c.want_sport || c.want_outcome || c.want_close || c.metrics;
+  return c.want_sport || follows_outcomes(c);
 }
 
 using Progs = decltype(tc_bpf::progs);
@@ -200,13 +206,13 @@ enum HookFlag : unsigned {
 };
 
 constexpr auto kAlways = [](const TracerConfig&) { return true; };
-constexpr auto kClose = [](const TracerConfig& c) { return c.want_close || c.metrics; };
+constexpr auto kClose = follows_closes;
 constexpr auto kExec = [](const TracerConfig& c) { return c.want_exec; };
 constexpr auto kAccept = [](const TracerConfig& c) { return c.want_accept || c.metrics; };
 constexpr auto kDns = [](const TracerConfig& c) { return c.want_dns; };
 // Failures before any SYN are seen at connect()'s return, with its address from its entry.
 constexpr auto kConnectEnter = [](const TracerConfig& c) {
-  return c.want_outcome || c.want_close || c.metrics || c.want_dns;
+  return follows_outcomes(c) || c.want_dns;
 };
 
 // connect()'s return: the source port of connects followed past SYN_SENT, and -d's sockets
@@ -329,12 +335,12 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   size_map(a.skel->maps.metric_counts, cfg.metrics);
   size_map(a.skel->maps.metric_spill, cfg.metrics);
   // Connections followed past SYN_SENT, and accepted ones followed to their close.
-  size_map(a.skel->maps.conns, follows_handshakes(cfg) || cfg.want_close || cfg.metrics);
-  size_map(a.skel->maps.connect_calls, cfg.want_outcome || cfg.want_close || cfg.metrics);
+  size_map(a.skel->maps.conns, follows_handshakes(cfg) || follows_closes(cfg));
+  size_map(a.skel->maps.connect_calls, follows_outcomes(cfg));
   for (bpf_map* m : {a.skel->maps.dns_socks, a.skel->maps.dns_connects, a.skel->maps.dns_reads})
     size_map(m, cfg.want_dns);
   size_map(a.skel->maps.enrich_budget, cfg.want_dns || cfg.want_exec);
-  if (cfg.want_close || cfg.metrics) {
+  if (follows_closes(cfg)) {
     // Connections live until their close: an LRU so a missed close cannot pin an entry.
     bpf_map__set_type(a.skel->maps.conns, BPF_MAP_TYPE_LRU_HASH);
     bpf_map__set_map_flags(a.skel->maps.conns, BPF_F_NO_COMMON_LRU);
