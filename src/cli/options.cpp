@@ -440,7 +440,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
   const ValueOption ringbuf =
       add_value(app, "--ringbuf-size", "--ringbuf-size", "SIZE",
                 "kernel-to-user ring buffer size, a power of two from one page to 1G: KiB, or "
-                "with a unit: 64K, 4M, 1G, 16p (pages) (default: 4M)");
+                "with a unit: 64K, 4M, 1G, 16p (pages) (default: 2M)");
   const std::vector<ValueOption> values = {
       pid,    port,      uid,      duration, attach,  ringbuf,   shorter, netns,
       cgroup, cgroupmap, mntnsmap, dns_size, dns_age, exec_size, metrics, metrics_top};

@@ -24,7 +24,7 @@ struct Options {
   std::optional<double> duration_s;  // --duration DURATION, in seconds (0 < s <= 1e9)
   bool verbose = false;              // -v
   AttachMode attach = AttachMode::Auto;
-  std::uint32_t ringbuf_bytes = 4u << 20;  // --ringbuf-size SIZE: power of two, page..1 GiB
+  std::uint32_t ringbuf_bytes = 2u << 20;  // --ringbuf-size SIZE: power of two, page..1 GiB
   // Connection lifecycle.
   bool outcome = false;   // --outcome: print when the handshake ends, with OUTCOME and LAT(ms)
   bool failed = false;    // --failed: only attempts that did not establish

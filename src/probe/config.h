@@ -20,7 +20,7 @@ struct TracerConfig {
   bool count_by_process = false;
   bool count_by_sport = false;  // -c -L/-s: the source port is part of the count key
   AttachMode attach = AttachMode::Auto;
-  std::uint32_t ringbuf_bytes = 4u << 20;  // the connection ring (--ringbuf-size)
+  std::uint32_t ringbuf_bytes = 2u << 20;  // the connection ring (--ringbuf-size)
   // The enrichment ring (DNS answers, command lines); 0: as big as the connection ring, so that
   // --ringbuf-size sizes both.
   std::uint32_t enrich_ringbuf_bytes = 0;

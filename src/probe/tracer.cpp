@@ -171,18 +171,23 @@ bool runs_in(Via via, AttachMode mode) {
   return false;
 }
 
-// Connects are followed past CLOSE -> SYN_SENT to learn their source port, outcome or close;
-// otherwise -c counts them and connect records are sent right there. With -c -L the count key
-// needs the port. (bpf/conn.bpf.c: follow_handshakes().)
 // What connection tracking follows, for the records asked for and the metrics: the handshake's
 // end (outcome) and the close (lifetime). Mirrors follow_outcomes() and follow_closes() in
 // bpf/tcpconnect.bpf.h.
 bool follows_outcomes(const TracerConfig& c) { return c.want_outcome || c.want_close || c.metrics; }
 bool follows_closes(const TracerConfig& c) { return c.want_close || c.metrics; }
 
+// Connects are followed past CLOSE -> SYN_SENT to learn their source port, outcome or close;
+// otherwise -c counts them and connect records are sent right there. With -c -L the count key
+// needs the port. (bpf/conn.bpf.c: follow_handshakes().)
 bool follows_handshakes(const TracerConfig& c) {
   if (c.count_mode) return c.count_by_sport;
   return c.want_sport || follows_outcomes(c);
+}
+
+// Whether any record goes through the connection ring (-c and --metrics --quiet send none).
+bool sends_records(const TracerConfig& c) {
+  return c.want_connect || c.want_outcome || c.want_close || c.want_accept;
 }
 
 using Progs = decltype(tc_bpf::progs);
@@ -314,15 +319,16 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
       return a;
     }
   }
-  ro->wakeup_bytes = cfg.ringbuf_bytes / 2;
-  bpf_map__set_max_entries(a.skel->maps.events, cfg.ringbuf_bytes);
+  // Rings are allocated when created and mapped twice into the tracer: an unused one gets a page.
+  const std::uint32_t page = static_cast<std::uint32_t>(getpagesize());
+  const std::uint32_t ring_bytes = sends_records(cfg) ? cfg.ringbuf_bytes : page;
+  ro->wakeup_bytes = ring_bytes / 2;
+  bpf_map__set_max_entries(a.skel->maps.events, ring_bytes);
   const std::uint32_t enrich_bytes =
       cfg.enrich_ringbuf_bytes ? cfg.enrich_ringbuf_bytes : cfg.ringbuf_bytes;
   ro->enrich_wakeup_bytes = enrich_bytes / 2;
-  // Unused rings stay at one page: the kernel allocates a ring when it is created.
   const bool enrichment = cfg.want_dns || cfg.want_exec;
-  bpf_map__set_max_entries(a.skel->maps.enrich_events,
-                           enrichment ? enrich_bytes : static_cast<std::uint32_t>(getpagesize()));
+  bpf_map__set_max_entries(a.skel->maps.enrich_events, enrichment ? enrich_bytes : page);
   ro->enrich_interval_ns = cfg.enrich_rate ? 1'000'000'000ull / cfg.enrich_rate : 0;
   ro->enrich_burst = std::max<std::uint32_t>(cfg.enrich_burst, 1);
   // Tables are allocated when created (hash tables preallocate every element, LRU tables

@@ -388,6 +388,10 @@ TEST_F(Faults, KilledProcessesConnectionsCloseUnderTheirOwner) {
   // The half-open connection must still be there when `ss` looks for it and the kill comes:
   // about two minutes of SYNs, not the fixture's 3 s (too short where the machine is slow).
   bh.pair.a.sysctl("net.ipv4.tcp_syn_retries", "6");
+  // The killed established connection closes when the server's ACK of its FIN arrives; if
+  // that ACK finds the socket still locked by the exiting process, the orphan waits
+  // tcp_fin_timeout (60 s) in FIN_WAIT2 instead: make that wait short.
+  bh.pair.a.sysctl("net.ipv4.tcp_fin_timeout", "1");
   rt::NsListener server(bh.pair.b, bh.pair.b_addr);
   const std::string sport = std::to_string(server.port());
   auto t =

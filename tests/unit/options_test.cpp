@@ -544,7 +544,7 @@ std::string ringbuf_error(const std::string& value) {
 
 TEST(OptionsRingbuf, DefaultAndPowersOfTwo) {
   const char* none[] = {"tcpconnect"};
-  EXPECT_EQ(parse_options(1, none).options.ringbuf_bytes, 4u << 20);
+  EXPECT_EQ(parse_options(1, none).options.ringbuf_bytes, 2u << 20);
   const char* four[] = {"tcpconnect", "--ringbuf-size", "4"};
   EXPECT_EQ(parse_options(3, four).options.ringbuf_bytes, 4u << 10);
   const char* max[] = {"tcpconnect", "--ringbuf-size=1048576"};
