@@ -389,7 +389,8 @@ static __always_inline int on_close(__u64 skp, int oldstate)
 	duration = now - c->ts_ns;
 	if (metrics_on)
 		metric_duration(c->dir, duration);
-	if (want_close && !failed_only && (!shorter_than_ns || duration < shorter_than_ns)) {
+	if (want_close && !failed_only && (c->dir == TC_DIR_OUT || track_accepts) &&
+	    (!shorter_than_ns || duration < shorter_than_ns)) {
 		rec = new_record(TC_REC_CLOSE, sk, c);
 		if (rec) {
 			/* An established connection that ended on an error (reset by
@@ -664,9 +665,9 @@ __hidden int conn_accept_exit(long ret)
 		owner_ids(&c);
 	if (metrics_on)
 		metric_count(TC_MK_ACCEPT, TC_OUT_ESTABLISHED, 0, lport, c.comm);
-	if (follow_closes() && !track(skp, &c))
+	if ((metrics_on || track_accepts) && !track(skp, &c))
 		return 0;
-	if (!want_accept || (!want_connect && !want_outcome))
+	if (!want_accept)
 		return 0;
 	rec = new_record(TC_REC_ACCEPT, sk, &c);
 	if (!rec)

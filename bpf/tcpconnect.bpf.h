@@ -57,7 +57,8 @@ extern const volatile bool want_sport;    /* ... with its source port (chosen af
 extern const volatile bool want_outcome;  /* TC_REC_OUTCOME */
 extern const volatile bool failed_only;   /* ... only for attempts that failed */
 extern const volatile bool want_close;    /* TC_REC_CLOSE (lifetime) */
-extern const volatile bool want_accept;   /* TC_REC_ACCEPT, and track accepted sockets */
+extern const volatile bool want_accept;   /* TC_REC_ACCEPT */
+extern const volatile bool track_accepts; /* close records of accepted sockets too */
 extern const volatile __u64 shorter_than_ns; /* close records: only shorter lifetimes; 0 = all */
 /* Containers: owners' namespaces and cgroups. */
 extern const volatile __u32 filter_netns;        /* network namespace inode; 0 = any */

@@ -186,7 +186,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   drop_privileges(plan, *tracer, err);
   if (server) server->serve();
 
-  err << "Tracing connect ... Hit Ctrl-C to end" << std::endl;
+  err << plan.tracing << std::endl;
   StartInfo info{kVersion, tracer->attach_method(),
                  static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME))};
   for (Output& o : outputs)

@@ -23,7 +23,6 @@
 namespace tcpconnect {
 namespace {
 
-constexpr const char* kProg = "tcpconnect";
 constexpr std::uint64_t kMaxPid = 4194304;        // PID_MAX_LIMIT on 64-bit Linux
 constexpr std::uint64_t kMaxUid = 4294967294ULL;  // (uid_t)-1 is "no uid"
 constexpr std::size_t kMaxPorts = 64;
@@ -33,10 +32,7 @@ constexpr std::size_t kMaxShown = 80;  // longest user value echoed back in a me
 
 constexpr std::uint64_t kMaxRingbuf = 1ull << 30;  // --ringbuf-size: 1 GiB
 
-constexpr const char* kDescription =
-    "Trace TCP active connections (connect()) and print one line per attempt.";
-
-constexpr const char* kExamples =
+constexpr const char* kTcpconnectExamples =
     "examples:\n"
     "    tcpconnect                  # trace every TCP connect()\n"
     "    tcpconnect -t               # prefix each line with a timestamp\n"
@@ -66,14 +62,103 @@ constexpr const char* kExamples =
     "    tcpconnect --cgroupmap /sys/fs/bpf/test01    # only cgroups whose ids are in this map\n"
     "    tcpconnect --mntnsmap /sys/fs/bpf/mnt_ns_set # only mount namespaces in this map\n";
 
+constexpr const char* kTcpacceptExamples =
+    "examples:\n"
+    "    tcpaccept             # trace every accepted TCP connection\n"
+    "    tcpaccept -t          # include a timestamp column (seconds)\n"
+    "    tcpaccept -T          # include a time column (HH:MM:SS)\n"
+    "    tcpaccept -P 80,81    # only connections accepted on local port 80 or 81\n"
+    "    tcpaccept -p 181      # only connections accepted by PID 181\n"
+    "    tcpaccept -4          # only IPv4\n"
+    "    tcpaccept -6          # only IPv6\n"
+    "    tcpaccept --cgroupmap /sys/fs/bpf/test01  # only cgroups whose ids are in this map\n"
+    "    tcpaccept --mntnsmap /sys/fs/bpf/mnt_ns_set  # only mount namespaces in this map\n"
+    "    tcpaccept -j          # one JSON object per line\n";
+
+constexpr const char* kTcplifeExamples =
+    "examples:\n"
+    "    tcplife               # one line per TCP session when it closes, both directions\n"
+    "    tcplife -T            # include a time column (HH:MM:SS)\n"
+    "    tcplife -w            # wider columns (fit IPv6 addresses), with IP\n"
+    "    tcplife -stT          # comma-separated values, with times and timestamps\n"
+    "    tcplife -p 181        # only sessions of PID 181\n"
+    "    tcplife -L 80         # only sessions on local port 80\n"
+    "    tcplife -L 80,81      # only sessions on local port 80 or 81\n"
+    "    tcplife -D 80         # only sessions with remote port 80\n"
+    "    tcplife -j            # one JSON object per line\n";
+
+constexpr const char* kTcpconnlatExamples =
+    "examples:\n"
+    "    tcpconnlat            # the handshake latency of every TCP connect\n"
+    "    tcpconnlat 1          # only handshakes slower than 1 ms\n"
+    "    tcpconnlat 0.1        # only handshakes slower than 100 us\n"
+    "    tcpconnlat -t         # include a timestamp column (seconds)\n"
+    "    tcpconnlat -p 181     # only connects made by PID 181\n"
+    "    tcpconnlat -L         # include the local port (LPORT) column\n"
+    "    tcpconnlat -4         # only IPv4\n"
+    "    tcpconnlat -6         # only IPv6\n"
+    "    tcpconnlat -j         # one JSON object per line\n";
+
+// A personality: the command line of one tool of the family, chosen by the program name. The
+// options every tool has are offered under the same names by all; these rows say which others
+// a tool has and what -P and -L mean in it. What each tool prints is the plan's (plan.cpp).
+struct Personality {
+  Tool tool;
+  const char* name;
+  const char* synopsis;  // the usage line after the name
+  const char* description;
+  const char* examples;
+  const char* port_help;    // -P/--port PORTS; nullptr: not offered
+  const char* lport_names;  // the LPORT column flag; nullptr: not offered
+  const char* lport_help;
+  bool own_modes;  // tcpconnect's -c, --by-process, --outcome, --failed, --lifetime,
+                   // --shorter-than, --accept and -d (with its cache options)
+  bool sessions;   // tcplife's -w, -s, -L/--localport and -D/--remoteport
+  bool min_ms;     // tcpconnlat's positional min_ms
+};
+
+constexpr Personality kPersonalities[] = {
+    {Tool::Tcpconnect, "tcpconnect", "[OPTIONS]",
+     "Trace TCP active connections (connect()) and print one line per attempt.",
+     kTcpconnectExamples, "only trace these destination ports (comma-separated)",
+     "-L,-s,--lport,--source-port",
+     "include the local port (LPORT) column; with -c: count per source port too", true, false,
+     false},
+    {Tool::Tcpaccept, "tcpaccept",
+     "[-h] [-T] [-t] [-p PID] [-P PORTS] [-4|-6] [--cgroupmap MAPPATH] [--mntnsmap MAPPATH] "
+     "[OPTIONS]",
+     "Trace TCP accepts: one line per accepted connection, with the process that accepted it.",
+     kTcpacceptExamples, "only trace these local ports (comma-separated)", nullptr, nullptr, false,
+     false, false},
+    {Tool::Tcplife, "tcplife",
+     "[-h] [-T] [-t] [-w] [-s] [-p PID] [-L PORTS] [-D PORTS] [-4|-6] [OPTIONS]",
+     "Trace the lifespan of TCP sessions: one line per session when it closes, with its bytes "
+     "and duration.",
+     kTcplifeExamples, nullptr, nullptr, nullptr, false, true, false},
+    {Tool::Tcpconnlat, "tcpconnlat", "[-h] [-t] [-T] [-p PID] [-L] [-4|-6] [OPTIONS] [min_ms]",
+     "Trace TCP connects and show their handshake latency.", kTcpconnlatExamples, nullptr,
+     "-L,--lport", "include the local port (LPORT) column", false, false, true},
+};
+
+const Personality& personality(Tool tool) {
+  for (const Personality& p : kPersonalities)
+    if (p.tool == tool) return p;
+  return kPersonalities[0];
+}
+
 // argparse-like layout: usage line, blank, description, options, examples. CLI11's own usage
 // line would also list the hidden catch-all positional, so it is replaced by a fixed one.
 class Formatter : public CLI::Formatter {
  public:
+  explicit Formatter(const Personality& p) : p_(p) {}
   std::string make_description(const CLI::App*) const override { return {}; }
   std::string make_usage(const CLI::App* app, std::string) const override {
-    return std::string("Usage: ") + kProg + " [OPTIONS]\n\n" + app->get_description() + "\n";
+    return std::string("Usage: ") + p_.name + " " + p_.synopsis + "\n\n" + app->get_description() +
+           "\n";
   }
+
+ private:
+  const Personality& p_;
 };
 
 // Quotes a user-supplied string for a one-line message: control characters, quotes and
@@ -230,7 +315,7 @@ ParseResult error(std::string msg) {
   ParseResult r;
   r.kind = ParseResult::Kind::Error;
   r.exit_code = 2;
-  r.text = std::string(kProg) + ": " + std::move(msg);
+  r.text = std::move(msg);  // parse_options() puts the tool's name first
   // Guarantee the one-line contract even for messages we did not anticipate.
   for (char& c : r.text) {
     if (c == '\n' || c == '\r') c = ' ';
@@ -261,7 +346,11 @@ struct Single {
   std::optional<ParseResult> err;
 };
 
+// Whether option `v` was given (false for one this tool does not offer).
+bool given(const ValueOption& v) { return v.opt && v.opt->count() > 0; }
+
 Single single(const ValueOption& v) {
+  if (!v.opt) return {};  // not offered by this tool
   const auto& res = v.opt->results();
   if (res.empty()) return {};
   if (res.size() > 1) {
@@ -279,9 +368,11 @@ const ValueOption* find_named(const std::vector<ValueOption>& opts, const std::s
   return nullptr;
 }
 
-std::optional<ParseResult> parse_ports(const std::string& text, std::vector<std::uint16_t>& out) {
+// Comma-separated ports of option `label` (e.g. "-P/--port").
+std::optional<ParseResult> parse_ports(const std::string& text, const std::string& label,
+                                       std::vector<std::uint16_t>& out) {
   const std::string allowed = "expected comma-separated port numbers in 1..65535";
-  if (text.empty()) return error("invalid -P/--port value " + quote(text) + ": " + allowed);
+  if (text.empty()) return error("invalid " + label + " value " + quote(text) + ": " + allowed);
   std::vector<std::string_view> items;
   std::string_view rest = text;
   while (true) {
@@ -291,18 +382,18 @@ std::optional<ParseResult> parse_ports(const std::string& text, std::vector<std:
     rest.remove_prefix(comma + 1);
   }
   if (items.size() > kMaxPorts) {
-    return error("too many ports in -P/--port: " + std::to_string(items.size()) +
+    return error("too many ports in " + label + ": " + std::to_string(items.size()) +
                  " given, at most " + std::to_string(kMaxPorts) + " allowed");
   }
   out.clear();
   for (std::string_view item : items) {
     if (item.empty()) {
-      return error("invalid -P/--port value " + quote(text) + ": empty entry; " + allowed);
+      return error("invalid " + label + " value " + quote(text) + ": empty entry; " + allowed);
     }
     const auto port = parse_decimal(item, 1, 65535);
     if (!port) {
-      return error("invalid port " + quote(item) +
-                   " in -P/--port: expected an integer in 1..65535");
+      return error("invalid port " + quote(item) + " in " + label +
+                   ": expected an integer in 1..65535");
     }
     const auto p = static_cast<std::uint16_t>(*port);
     if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
@@ -345,21 +436,23 @@ std::vector<const char*> given_names(std::initializer_list<std::pair<bool, const
   return out;
 }
 
-}  // namespace
-
-ParseResult parse_options(int argc, const char* const* argv) {
+// The command line of tool `p`; error texts without the tool's name.
+ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   ParseResult result;
   Options& o = result.options;
+  o.tool = p.tool;
+  const std::string version_text = p.tool == Tool::Tcpconnect
+                                       ? std::string("tcpconnect ") + kVersion
+                                       : std::string(p.name) + " (tcpconnect) " + kVersion;
 
-  CLI::App app(kDescription, kProg);
-  app.formatter(std::make_shared<Formatter>());
+  CLI::App app(p.description, p.name);
+  app.formatter(std::make_shared<Formatter>(p));
   app.get_formatter()->column_width(34);
   app.set_help_flag("-h,--help", "show this help message and exit");
   // bcc's tcpconnect has no -V, and -v is --verbose: the long form only.
-  app.set_version_flag("--version", std::string(kProg) + " " + kVersion,
-                       "show the version and exit")
+  app.set_version_flag("--version", version_text, "show the version and exit")
       ->disable_flag_override();
-  app.footer(kExamples);
+  app.footer(p.examples);
   app.allow_extras(true);  // unknown options end up in remaining(); reported below
 
   auto flag = [&app](const char* names, bool& target, const char* desc) {
@@ -368,20 +461,40 @@ ParseResult parse_options(int argc, const char* const* argv) {
     return f;
   };
 
-  flag("-t,--timestamp", o.timestamp, "include a timestamp column");
+  // What the other options add (and -c, which is tcpconnect's only) is offered only where a
+  // tool has it: `own` for tcpconnect's own modes, `sessions` for tcplife's.
+  const bool own = p.own_modes;
+  const auto value_if = [&app](bool offered, const char* names, const char* label, const char* type,
+                               const char* desc) {
+    return offered ? add_value(app, names, label, type, desc) : ValueOption{};
+  };
+  const auto flag_if = [&flag](bool offered, const char* names, bool& target,
+                               const char* desc) -> const CLI::Option* {
+    return offered ? flag(names, target, desc) : nullptr;
+  };
+
+  flag("-T,--time", o.time, "include a time column (HH:MM:SS, local time)");
+  flag("-t,--timestamp", o.timestamp,
+       p.tool == Tool::Tcplife ? "include a timestamp column (seconds since the first line)"
+                               : "include a timestamp column");
   const ValueOption pid =
-      add_value(app, "-p,--pid", "-p/--pid", "PID", "only trace connects made by this process ID");
-  const ValueOption port = add_value(app, "-P,--port", "-P/--port", "PORTS",
-                                     "only trace these destination ports (comma-separated)");
-  flag("-4,--ipv4", o.ipv4, "only trace IPv4 connects");
-  flag("-6,--ipv6", o.ipv6, "only trace IPv6 connects");
-  flag("-L,-s,--lport,--source-port", o.lport,
-       "include the local port (LPORT) column; with -c: count per source port too");
+      add_value(app, "-p,--pid", "-p/--pid", "PID", "only trace this process ID");
+  const ValueOption port =
+      value_if(p.port_help != nullptr, "-P,--port", "-P/--port", "PORTS", p.port_help);
+  flag("-4,--ipv4", o.ipv4, "only trace IPv4");
+  flag("-6,--ipv6", o.ipv6, "only trace IPv6");
+  if (p.lport_names) flag(p.lport_names, o.lport, p.lport_help);
+  flag_if(p.sessions, "-w,--wide", o.wide, "wide columns (fit IPv6 addresses), with IP");
+  flag_if(p.sessions, "-s,--csv", o.csv, "comma-separated values");
+  const ValueOption local_port = value_if(p.sessions, "-L,--localport", "-L/--localport", "PORTS",
+                                          "only trace these local ports (comma-separated)");
+  const ValueOption remote_port =
+      value_if(p.sessions, "-D,--remoteport", "-D/--remoteport", "PORTS",
+               "only trace these remote ports (comma-separated)");
   flag("-U,--print-uid", o.print_uid, "include the UID column");
-  const ValueOption uid =
-      add_value(app, "-u,--uid", "-u/--uid", "UID", "only trace connects made by this user ID");
-  flag("-c,--count", o.count,
-       "count connects per source IP and destination IP/port; print the table at exit");
+  const ValueOption uid = add_value(app, "-u,--uid", "-u/--uid", "UID", "only trace this user ID");
+  flag_if(own, "-c,--count", o.count,
+          "count connects per source IP and destination IP/port; print the table at exit");
   flag("-j,--json", o.json, "print one JSON object per line");
   const ValueOption duration =
       add_value(app, "--duration", "--duration", "DURATION",
@@ -390,25 +503,26 @@ ParseResult parse_options(int argc, const char* const* argv) {
   const ValueOption attach = add_value(app, "--attach", "--attach", "MODE",
                                        "attach mechanism: auto, tp_btf, raw_tp, tracepoint "
                                        "(default: auto)");
-  flag("--outcome", o.outcome,
-       "print each attempt when its handshake ends, with OUTCOME and LAT(ms) columns");
-  flag("--failed", o.failed, "only attempts that did not establish, with the reason");
+  flag_if(own, "--outcome", o.outcome,
+          "print each attempt when its handshake ends, with OUTCOME and LAT(ms) columns");
+  flag_if(own, "--failed", o.failed, "only attempts that did not establish, with the reason");
   const CLI::Option* lifetime =
-      flag("--lifetime", o.lifetime,
-           "one line per connection when it ends: outcome, latency, duration, TX/RX bytes");
+      flag_if(own, "--lifetime", o.lifetime,
+              "one line per connection when it ends: outcome, latency, duration, TX/RX bytes");
   const ValueOption shorter =
-      add_value(app, "--shorter-than", "--shorter-than", "DURATION",
-                "only connections that lived less than this (e.g. 5, 250ms); implies --lifetime");
-  flag("--accept", o.accept, "also trace accepted (inbound) connections; adds a DIR column");
-  flag("--by-process", o.by_process, "with -c: count per process (PID and COMM) too");
-  flag("-d,--dns", o.dns,
-       "add a QUERY column: the DNS name last resolved to the destination, in the same network "
-       "namespace");
+      value_if(own, "--shorter-than", "--shorter-than", "DURATION",
+               "only connections that lived less than this (e.g. 5, 250ms); implies --lifetime");
+  flag_if(own, "--accept", o.accept,
+          "also trace accepted (inbound) connections; adds a DIR column");
+  flag_if(own, "--by-process", o.by_process, "with -c: count per process (PID and COMM) too");
+  flag_if(own, "-d,--dns", o.dns,
+          "add a QUERY column: the DNS name last resolved to the destination, in the same "
+          "network namespace");
   const ValueOption dns_size =
-      add_value(app, "--dns-cache-size", "--dns-cache-size", "N",
-                "with -d: remember at most N address->name entries (default: 10000)");
-  const ValueOption dns_age = add_value(app, "--dns-max-age", "--dns-max-age", "DURATION",
-                                        "with -d: forget answers older than this (default: 1h)");
+      value_if(own, "--dns-cache-size", "--dns-cache-size", "N",
+               "with -d: remember at most N address->name entries (default: 10000)");
+  const ValueOption dns_age = value_if(own, "--dns-max-age", "--dns-max-age", "DURATION",
+                                       "with -d: forget answers older than this (default: 1h)");
   flag("--container", o.container, "add NETNS and CONTAINER (ID or cgroup name) columns");
   flag("--parent", o.parent, "add PPID and PCOMM columns (the parent, at the time of the event)");
   flag("--cmdline", o.cmdline, "add a CMDLINE column: the full command line, captured at exec");
@@ -441,9 +555,12 @@ ParseResult parse_options(int argc, const char* const* argv) {
       add_value(app, "--ringbuf-size", "--ringbuf-size", "SIZE",
                 "kernel-to-user ring buffer size, a power of two from one page to 1G: KiB, or "
                 "with a unit: 64K, 4M, 1G, 16p (pages) (default: 2M)");
-  const std::vector<ValueOption> values = {
-      pid,    port,      uid,      duration, attach,  ringbuf,   shorter, netns,
-      cgroup, cgroupmap, mntnsmap, dns_size, dns_age, exec_size, metrics, metrics_top};
+  std::vector<ValueOption> values;
+  for (const ValueOption& v :
+       {pid, port, local_port, remote_port, uid, duration, attach, ringbuf, shorter, netns, cgroup,
+        cgroupmap, mntnsmap, dns_size, dns_age, exec_size, metrics, metrics_top}) {
+    if (v.opt) values.push_back(v);
+  }
 
   // Hidden catch-all so positionals (including anything after "--") are told apart from
   // unknown options.
@@ -471,7 +588,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
   } catch (const CLI::CallForVersion&) {
     result.kind = ParseResult::Kind::Version;
     result.exit_code = 0;
-    result.text = std::string(kProg) + " " + kVersion;
+    result.text = version_text;
     return result;
   } catch (const CLI::ArgumentMismatch& e) {
     const std::string msg = e.what();
@@ -490,15 +607,35 @@ ParseResult parse_options(int argc, const char* const* argv) {
   }
 
   // Unknown options first (in command-line order), then stray positionals.
+  const std::string no_positionals = std::string(p.name) + " takes no positional arguments";
   for (const std::string& extra : app.remaining()) {
     if (extra == "--") continue;  // end-of-options marker; what follows is in `positionals`
-    if (extra.size() > 1 && extra[0] == '-') return error("unknown option " + quote(extra));
-    return error("unexpected argument " + quote(extra) +
-                 ": tcpconnect takes no positional arguments");
+    if (extra.size() > 1 && extra[0] == '-') {
+      // tcpconnlat's min_ms may be a negative number: refused as such, not as an option.
+      if (!p.min_ms || !parse_duration_ns(std::string_view(extra).substr(1))) {
+        return error("unknown option " + quote(extra));
+      }
+    }
+    if (!p.min_ms) return error("unexpected argument " + quote(extra) + ": " + no_positionals);
+    positionals.insert(positionals.begin(), extra);
+  }
+  if (!positionals.empty() && !p.min_ms) {
+    return error("unexpected argument " + quote(positionals.front()) + ": " + no_positionals);
   }
   if (!positionals.empty()) {
-    return error("unexpected argument " + quote(positionals.front()) +
-                 ": tcpconnect takes no positional arguments");
+    if (positionals.size() > 1) {
+      return error("unexpected argument " + quote(positionals[1]) + ": " + p.name +
+                   " takes one positional argument, min_ms");
+    }
+    // bcc's min_ms: milliseconds, fractions allowed (0.1 is 100 us); 0 prints every handshake.
+    const std::string& text = positionals.front();
+    const auto ns = parse_duration_ns(text + "ms");
+    const bool digits_only = text.find_first_not_of("0123456789.") == std::string::npos;
+    if (!digits_only || !ns || *ns > kMaxDurationNs) {
+      return error("invalid min_ms " + quote(text) +
+                   ": expected a number of milliseconds >= 0 (e.g. 1, 0.1)");
+    }
+    if (*ns > 0) o.min_latency_ns = *ns;
   }
 
   for (const ValueOption& v : values) {
@@ -513,8 +650,12 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
     o.pid = static_cast<std::uint32_t>(*v);
   }
-  if (auto s = single(port); s.value) {
-    if (auto err = parse_ports(*s.value, o.ports)) return std::move(*err);
+  for (const auto& [opt, target] :
+       {std::pair{&port, &o.ports}, std::pair{&local_port, &o.local_ports},
+        std::pair{&remote_port, &o.remote_ports}}) {
+    if (auto s = single(*opt); s.value) {
+      if (auto err = parse_ports(*s.value, opt->label, *target)) return std::move(*err);
+    }
   }
   if (auto s = single(uid); s.value) {
     const auto v = parse_decimal(*s.value, 0, kMaxUid);
@@ -610,22 +751,22 @@ ParseResult parse_options(int argc, const char* const* argv) {
 
   // Combinations. Every pair of options either means something or is refused here: nothing
   // given is silently ignored. Messages name only the options that were given.
-  const bool lifetime_given = lifetime->count() > 0;  // o.lifetime is also set by --shorter-than
+  // o.lifetime is also set by --shorter-than.
+  const bool lifetime_given = lifetime && lifetime->count() > 0;
   const bool shorter_given = o.shorter_than_ns.has_value();
-  const bool exec_size_given = exec_size.opt->count() > 0;
+  const bool exec_size_given = given(exec_size);
 
   // Options that refine another one.
   const auto needs = [](const std::vector<const char*>& names, const char* what) {
     return error(join_names(names, "and") + (names.size() == 1 ? " needs " : " need ") + what);
   };
   if (!o.metrics_addr) {
-    const auto names =
-        given_names({{o.quiet, "--quiet"}, {metrics_top.opt->count() > 0, "--metrics-top"}});
+    const auto names = given_names({{o.quiet, "--quiet"}, {given(metrics_top), "--metrics-top"}});
     if (!names.empty()) return needs(names, "--metrics");
   }
   if (!o.dns) {
-    const auto names = given_names({{dns_size.opt->count() > 0, "--dns-cache-size"},
-                                    {dns_age.opt->count() > 0, "--dns-max-age"}});
+    const auto names =
+        given_names({{given(dns_size), "--dns-cache-size"}, {given(dns_age), "--dns-max-age"}});
     if (!names.empty()) return needs(names, "-d/--dns");
   }
   // The command lines are looked up for --cmdline and for JSON records, and for nothing else.
@@ -651,7 +792,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
                       {lifetime_given, "--lifetime"},
                       {shorter_given, "--shorter-than"}}),
          ": the table counts connect attempts, not how they end"},
-        {given_names({{o.timestamp, "-t/--timestamp"}}), ": the table is printed once, at exit"},
+        {given_names({{o.time, "-T/--time"}, {o.timestamp, "-t/--timestamp"}}),
+         ": the table is printed once, at exit"},
         {given_names(
              {{o.print_uid, "-U/--print-uid"}, {o.parent, "--parent"}, {o.cmdline, "--cmdline"}}),
          ": the table is keyed by addresses and port; use --by-process for per-process rows"},
@@ -669,7 +811,13 @@ ParseResult parse_options(int argc, const char* const* argv) {
   // line options select: any of them would be ignored.
   if (o.quiet) {
     const auto names = given_names({{o.json, "-j/--json"},
+                                    {o.time, "-T/--time"},
                                     {o.timestamp, "-t/--timestamp"},
+                                    {o.wide, "-w/--wide"},
+                                    {o.csv, "-s/--csv"},
+                                    {!o.local_ports.empty(), "-L/--localport"},
+                                    {!o.remote_ports.empty(), "-D/--remoteport"},
+                                    {o.min_latency_ns.has_value(), "min_ms"},
                                     {o.print_uid, "-U/--print-uid"},
                                     {o.lport, "-L/--lport"},
                                     {o.outcome, "--outcome"},
@@ -687,8 +835,31 @@ ParseResult parse_options(int argc, const char* const* argv) {
     }
   }
   if (o.ipv4 && o.ipv6) return error("options -4/--ipv4 and -6/--ipv6 are mutually exclusive");
+  if (o.csv && o.json) return error("options -s/--csv and -j/--json are mutually exclusive");
 
   return result;
+}
+
+}  // namespace
+
+Tool tool_of(const char* argv0) {
+  if (argv0 == nullptr) return Tool::Tcpconnect;
+  std::string_view name = argv0;
+  if (const auto slash = name.rfind('/'); slash != std::string_view::npos) {
+    name.remove_prefix(slash + 1);
+  }
+  for (const Personality& p : kPersonalities)
+    if (name == p.name) return p.tool;
+  return Tool::Tcpconnect;
+}
+
+const char* tool_name(Tool tool) { return personality(tool).name; }
+
+ParseResult parse_options(int argc, const char* const* argv) {
+  const Personality& p = personality(tool_of(argv != nullptr && argc > 0 ? argv[0] : nullptr));
+  ParseResult r = parse_as(p, argc, argv);
+  if (r.kind == ParseResult::Kind::Error) r.text = std::string(p.name) + ": " + r.text;
+  return r;
 }
 
 }  // namespace tcpconnect

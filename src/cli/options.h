@@ -10,19 +10,31 @@
 
 namespace tcpconnect {
 
+// The tool the binary is run as (its program name): tcpconnect itself, or the command line and
+// output of one of the tools of the same family (see cli/options.cpp, kPersonalities).
+enum class Tool { Tcpconnect, Tcpaccept, Tcplife, Tcpconnlat };
+
 struct Options {
+  Tool tool = Tool::Tcpconnect;
+  bool time = false;                 // -T: TIME column, HH:MM:SS local time
   bool timestamp = false;            // -t
   std::optional<std::uint32_t> pid;  // -p PID (tgid)
-  std::vector<std::uint16_t> ports;  // -P PORTS (destination), empty = all
-  bool ipv4 = false;                 // -4
-  bool ipv6 = false;                 // -6
-  bool lport = false;                // -L / -s
-  bool print_uid = false;            // -U
-  std::optional<std::uint32_t> uid;  // -u UID
-  bool count = false;                // -c
-  bool json = false;                 // -j
-  std::optional<double> duration_s;  // --duration DURATION, in seconds (0 < s <= 1e9)
-  bool verbose = false;              // -v
+  std::vector<std::uint16_t> ports;  // -P PORTS (destination; tcpaccept: local), empty = all
+  // tcplife: -L and -D, the local and remote ports of the sessions printed; empty = all.
+  std::vector<std::uint16_t> local_ports;
+  std::vector<std::uint16_t> remote_ports;
+  bool wide = false;                            // tcplife -w: wide columns, with IP
+  bool csv = false;                             // tcplife -s: comma-separated values
+  std::optional<std::uint64_t> min_latency_ns;  // tcpconnlat min_ms: only slower handshakes
+  bool ipv4 = false;                            // -4
+  bool ipv6 = false;                            // -6
+  bool lport = false;                           // -L / -s
+  bool print_uid = false;                       // -U
+  std::optional<std::uint32_t> uid;             // -u UID
+  bool count = false;                           // -c
+  bool json = false;                            // -j
+  std::optional<double> duration_s;             // --duration DURATION, in seconds (0 < s <= 1e9)
+  bool verbose = false;                         // -v
   AttachMode attach = AttachMode::Auto;
   std::uint32_t ringbuf_bytes = 2u << 20;  // --ringbuf-size SIZE: power of two, page..1 GiB
   // Connection lifecycle.
@@ -61,6 +73,12 @@ struct ParseResult {
   int exit_code = 0;  // 0 for Run/Help/Version, 2 for Error
 };
 
+// The tool named by a program name (argv[0]): its last path component, "tcpaccept", "tcplife"
+// or "tcpconnlat"; anything else is tcpconnect.
+Tool tool_of(const char* argv0);
+const char* tool_name(Tool tool);
+
+// Parses the command line of the tool argv[0] names. Errors start with that tool's name.
 ParseResult parse_options(int argc, const char* const* argv);
 
 }  // namespace tcpconnect

@@ -8,10 +8,29 @@ namespace {
 
 // What the per-event output prints. Every connection gives at most one line: the attempt
 // (default), its outcome (--outcome/--failed), or its end (--lifetime, whose line carries the
-// outcome and latency too, so it replaces the outcome line).
+// outcome and latency too, so it replaces the outcome line). The other tools print one kind:
+// tcpaccept the accepts, tcplife the ends of sessions both ways, tcpconnlat the answered
+// handshakes.
 Selection lines_selection(const Options& o) {
   Selection s;
   if (o.quiet || o.count) return s;  // no per-event lines: nothing, or the table at exit
+  switch (o.tool) {
+    case Tool::Tcpaccept:
+      s.accept = true;
+      return s;
+    case Tool::Tcplife:
+      s.close = true;
+      s.local_ports = o.local_ports;
+      s.remote_ports = o.remote_ports;
+      return s;
+    case Tool::Tcpconnlat:
+      s.outcome = true;
+      s.answered_only = true;
+      s.min_latency_ns = o.min_latency_ns.value_or(0);
+      return s;
+    case Tool::Tcpconnect:
+      break;
+  }
   const bool lifecycle = o.outcome || o.failed || o.lifetime;
   s.connect = !lifecycle;
   s.outcome = (o.outcome || o.failed) && !o.lifetime;
@@ -23,6 +42,25 @@ Selection lines_selection(const Options& o) {
   return s;
 }
 
+// What each tool prints: its lines' layout, and the line on stderr once tracing has started.
+struct ToolOutput {
+  Tool tool;
+  Layout layout;
+  const char* tracing;
+};
+constexpr ToolOutput kToolOutputs[] = {
+    {Tool::Tcpconnect, Layout::Tcpconnect, "Tracing connect ... Hit Ctrl-C to end"},
+    {Tool::Tcpaccept, Layout::Tcpaccept, "Tracing accept ... Hit Ctrl-C to end"},
+    {Tool::Tcplife, Layout::Tcplife, "Tracing TCP sessions ... Hit Ctrl-C to end"},
+    {Tool::Tcpconnlat, Layout::Tcpconnlat, "Tracing connect latency ... Hit Ctrl-C to end"},
+};
+
+const ToolOutput& output_of(Tool tool) {
+  for (const ToolOutput& t : kToolOutputs)
+    if (t.tool == tool) return t;
+  return kToolOutputs[0];
+}
+
 }  // namespace
 
 Plan make_plan(const Options& o) {
@@ -32,7 +70,8 @@ Plan make_plan(const Options& o) {
   const bool per_event = lines && !o.count;
 
   OutputConfig& out = p.lines;
-  out.format = o.json && lines ? Format::Json : Format::Text;
+  out.format = o.json && lines ? Format::Json : o.csv ? Format::Csv : Format::Text;
+  out.layout = output_of(o.tool).layout;
   out.selection = lines_selection(o);
   out.banner = lines;
   out.count = o.count;
@@ -40,6 +79,7 @@ Plan make_plan(const Options& o) {
   Columns& c = out.columns;
   c.lport = o.lport;  // -c: the source port is part of the key
   if (!o.count) {     // the count table has none of the per-event columns
+    c.time = o.time;
     c.timestamp = o.timestamp;
     c.uid = o.print_uid;
     c.dir = o.accept;
@@ -49,6 +89,7 @@ Plan make_plan(const Options& o) {
     c.dns = o.dns;
     c.parent = o.parent;
     c.cmdline = o.cmdline;
+    c.wide = o.wide;
   }
 
   if (o.metrics_addr) {
@@ -74,8 +115,10 @@ Plan make_plan(const Options& o) {
   t.want_sport = c.lport || out.format == Format::Json;
   t.want_outcome = ls.outcome;
   t.want_close = ls.close;
-  // Accepted sockets are also tracked for their close records (--accept --lifetime).
-  t.want_accept = ls.accept || (ls.close && o.accept);
+  t.want_accept = ls.accept;
+  // Accepted sockets are followed to their close for close records (--accept --lifetime,
+  // tcplife).
+  t.track_accepts = ls.close && (o.accept || o.tool == Tool::Tcplife);
   t.failed_only = ls.failed_only;
   t.shorter_than_ns = ls.shorter_than_ns;
   t.metrics = p.metrics.has_value();
@@ -95,6 +138,7 @@ Plan make_plan(const Options& o) {
   e.dns_max_age_ns = o.dns_max_age_ns;
   e.exec_cache_size = o.exec_cache_size;
 
+  p.tracing = output_of(o.tool).tracing;
   p.duration_s = o.duration_s;
   p.verbose = o.verbose;
   p.netns = o.netns.value_or(0);

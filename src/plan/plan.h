@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "cli/options.h"
 #include "enrich/config.h"
@@ -22,6 +23,7 @@ struct Plan {
   std::optional<double> duration_s;            // --duration
   bool verbose = false;                        // -v
   std::uint32_t netns = 0;                     // --netns, checked against the host's processes
+  std::string tracing;                         // the line on stderr once tracing has started
 
   bool operator==(const Plan&) const = default;
 };

@@ -35,7 +35,8 @@ struct TracerConfig {
   bool want_outcome = false;
   bool failed_only = false;
   bool want_close = false;
-  bool want_accept = false;
+  bool want_accept = false;    // accept records
+  bool track_accepts = false;  // close records of accepted connections (with want_close)
   std::uint64_t shorter_than_ns = 0;
   std::uint64_t wakeup_interval_ns = 50'000'000;
   // Containers: a network namespace inode (0 = any) and paths given by the

@@ -213,7 +213,9 @@ enum HookFlag : unsigned {
 constexpr auto kAlways = [](const TracerConfig&) { return true; };
 constexpr auto kClose = follows_closes;
 constexpr auto kExec = [](const TracerConfig& c) { return c.want_exec; };
-constexpr auto kAccept = [](const TracerConfig& c) { return c.want_accept || c.metrics; };
+constexpr auto kAccept = [](const TracerConfig& c) {
+  return c.want_accept || c.track_accepts || c.metrics;
+};
 constexpr auto kDns = [](const TracerConfig& c) { return c.want_dns; };
 // Failures before any SYN are seen at connect()'s return, with its address from its entry.
 constexpr auto kConnectEnter = [](const TracerConfig& c) {
@@ -301,6 +303,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->failed_only = cfg.failed_only;
   ro->want_close = cfg.want_close;
   ro->want_accept = cfg.want_accept;
+  ro->track_accepts = cfg.track_accepts;
   ro->shorter_than_ns = cfg.shorter_than_ns;
   ro->wakeup_interval_ns = cfg.wakeup_interval_ns;
   ro->filter_netns = cfg.netns;
@@ -451,8 +454,7 @@ std::unique_ptr<Tracer> Tracer::open(const TracerConfig& cfg, SampleHandler hand
   }
   // Syscall tracepoints exist only in tracefs: no attach mechanism does without it, so say
   // why it is missing rather than that every mechanism failed.
-  if (!have_tracefs &&
-      (cfg.want_outcome || cfg.want_close || cfg.want_accept || cfg.metrics || cfg.want_dns)) {
+  if (!have_tracefs && (cfg.want_outcome || cfg.want_close || kAccept(cfg) || cfg.want_dns)) {
     err = {"tracefs is not available (" + tracefs_problem +
                "); -d, --accept, --outcome, --failed, --lifetime and --metrics need its "
                "syscalls:sys_* tracepoints",

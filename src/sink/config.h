@@ -2,9 +2,11 @@
 // see the options themselves.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/event.h"
 
@@ -20,12 +22,24 @@ struct Selection {
   bool failed_only = false;           // outcome and close records: only failed handshakes
   std::uint64_t shorter_than_ns = 0;  // close records: only shorter lifetimes; 0 = all
 
+  // tcpconnlat: outcome records of answered handshakes only (established, or refused by the
+  // peer's RST), at least this slow.
+  bool answered_only = false;
+  std::uint64_t min_latency_ns = 0;
+  // tcplife -L/-D: the local and remote ports of the records taken; empty = any.
+  std::vector<std::uint16_t> local_ports;
+  std::vector<std::uint16_t> remote_ports;
+
   bool takes(const ConnectEvent& ev) const {
+    if (!in(local_ports, ev.sport) || !in(remote_ports, ev.dport)) return false;
     switch (ev.kind) {
       case EventKind::Connect:
         return connect;
       case EventKind::Outcome:
-        return outcome && (!failed_only || ev.failed);
+        return outcome && (!failed_only || ev.failed) &&
+               (!answered_only || ev.outcome == Outcome::Established ||
+                ev.outcome == Outcome::Refused) &&
+               ev.latency_ns >= min_latency_ns;
       case EventKind::Close:
         return close && (!failed_only || ev.failed) &&
                (!shorter_than_ns || ev.duration_ns < shorter_than_ns);
@@ -36,10 +50,20 @@ struct Selection {
   }
   bool any() const { return connect || outcome || close || accept; }
   bool operator==(const Selection&) const = default;
+
+ private:
+  static bool in(const std::vector<std::uint16_t>& ports, std::uint16_t port) {
+    return ports.empty() || std::find(ports.begin(), ports.end(), port) != ports.end();
+  }
 };
+
+// Which tool's lines the text output prints: tcpconnect's, or those of tcpaccept, tcplife or
+// tcpconnlat (their columns, widths and number formats; text_sink.cpp).
+enum class Layout { Tcpconnect, Tcpaccept, Tcplife, Tcpconnlat };
 
 // Optional columns of the text output (and the matching JSON fields where JSON leaves them out).
 struct Columns {
+  bool time = false;       // -T: TIME (HH:MM:SS)
   bool timestamp = false;  // -t: TIME(s)
   bool uid = false;        // -U: UID
   bool lport = false;      // -L/-s: LPORT (in -c: the source port is part of the key)
@@ -50,16 +74,19 @@ struct Columns {
   bool dns = false;        // -d: QUERY
   bool parent = false;     // PPID and PCOMM
   bool cmdline = false;    // CMDLINE
+  bool wide = false;       // tcplife -w: wider columns, with IP
 
   bool operator==(const Columns&) const = default;
 };
 
-enum class Format { Text, Json };
+// Csv: tcplife -s, the text layout's values separated by commas, unpadded, with a header.
+enum class Format { Text, Json, Csv };
 
 // The per-event output on stdout (text or JSON lines). With --quiet it takes no record and
 // prints no banner: warnings still go to stderr.
 struct OutputConfig {
   Format format = Format::Text;
+  Layout layout = Layout::Tcpconnect;
   Selection selection;
   Columns columns;
   bool banner = true;       // header line / start record

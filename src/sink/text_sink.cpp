@@ -1,30 +1,35 @@
 // Text output, column-compatible with bcc's tools/tcpconnect.py:
 //
-//   header: [TIME(s) %-9s][UID %-6s]%-7s %-12s %-2s %-16s %-16s %-6s
+//   header: [TIME %-9s][TIME(s) %-9s][UID %-6s]%-7s %-12s %-2s %-16s %-16s %-6s
 //           (PID COMM IP SADDR DADDR DPORT), or with -L
 //           %-7s %-12s %-2s %-16s %-6s %-16s %-5s
 //           (PID COMM IP SADDR LPORT DADDR DPORT)
-//   rows:   [%-9.3f][%-6d]%-7d %-12.12s %-2d %-16s [%-6d] %-16s %-6d|%-5d
+//   rows:   [%-9s][%-9.3f][%-6d]%-7d %-12.12s %-2d %-16s [%-6d] %-16s %-6d|%-5d
 //
 // and, at exit in -c mode, its count table (%-25s LADDR, %-25s RADDR, %-20s RPORT, %-10s
-// CONNECTS; with -L libbpf-tools' %-20s LPORT before RPORT).
+// CONNECTS; with -L libbpf-tools' %-20s LPORT before RPORT). Run as tcpaccept, tcplife or
+// tcpconnlat, the lines are those of bcc's tool of that name (kAcceptColumns, kLifeColumns,
+// kConnlatColumns; the formats are above each table), tcplife's -s as comma-separated values.
 //
-// Both are written from tables of columns (kEventColumns, kCountColumns): a column's name,
-// width, value and the option that shows it are written once, and drive the header and the
-// rows alike. Every column is its value padded to its width, then one space before the next
-// column. bcc's TIME(s) (%-9s) and UID (%-6s) have no separator of their own: they are 8 and 5
-// wide here, so a value that fills them still gets a space.
+// All are written from tables of columns: a column's name, width, value and the option that
+// shows it are written once, and drive the header and the rows alike. Every column is its
+// value padded to its width, then one space before the next column (in CSV: a comma, no
+// padding). bcc's TIME (%-9s), TIME(s) (%-9.3f) and UID (%-6s) have no separator of their own:
+// they are 8, 8 and 5 wide here, so a value that fills them still gets a space.
 //
 // Unlike bcc, trailing whitespace is stripped from every line, and text from
 // outside the tool (COMM, PCOMM, CONTAINER, QUERY, CMDLINE) is escaped
-// (sink/escape.h) so that it cannot drive the terminal.
+// (sink/escape.h) so that it cannot drive the terminal; in CSV a value with a comma or a quote
+// is quoted (RFC 4180).
 #include "sink/text_sink.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <ctime>
+#include <initializer_list>
 #include <iterator>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -40,6 +45,7 @@ struct TextCell {
   std::string& scratch;
   AddressCache& addrs;
   std::uint64_t origin_ns;  // TIME(s): monotonic stamp of the first event
+  bool csv = false;         // values of comma-separated lines
   std::size_t width = 0;    // the column's width now
 
   void plain(std::string_view s) { buf.append(s); }
@@ -58,7 +64,22 @@ struct TextCell {
   void text(std::string_view s) {
     scratch.clear();
     append_escaped(scratch, s, width ? width : kNoLimit);
+    if (csv && scratch.find_first_of(",\"") != std::string::npos) {
+      buf.push_back('"');
+      for (char ch : scratch) {
+        if (ch == '"') buf.push_back('"');
+        buf.push_back(ch);
+      }
+      buf.push_back('"');
+      return;
+    }
     buf.append(scratch);
+  }
+  // Seconds since the first event, with `decimals` decimals. Records can be emitted slightly
+  // out of stamp order, so the difference is signed.
+  void seconds(std::uint64_t mono_ns, int decimals) {
+    const auto delta = static_cast<std::int64_t>(mono_ns - origin_ns);
+    fmt::format_to(std::back_inserter(buf), "{:.{}f}", static_cast<double>(delta) / 1e9, decimals);
   }
   void address(int ip, const AddrBytes& bytes) { buf.append(addrs.get(ip, bytes)); }
 };
@@ -73,6 +94,7 @@ struct TextColumn {
   bool grows;
   bool (*shown)(const OutputConfig&);  // nullptr: always
   void (*value)(TextCell&, const Record&);
+  bool right = false;  // padded on the left (bcc's %5d)
 };
 
 namespace {
@@ -112,33 +134,82 @@ std::string_view container_column(const ConnectEvent& ev) {
 using Event = ConnectEvent;
 using Cell = TextCell;
 
-// The per-event lines, in bcc's order, then the columns this tool adds (lifecycle with
-// --outcome/--failed/--lifetime, --parent, --container, -d's QUERY, --cmdline last: it has
-// spaces).
+// HH:MM:SS local time of a wall-clock stamp (bcc's -T TIME column).
+std::string hms(std::uint64_t ns) {
+  const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  return fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+bool wide_or_csv(const OutputConfig& c) { return c.columns.wide || c.format == Format::Csv; }
+bool narrow(const OutputConfig& c) { return !wide_or_csv(c); }
+
+// The same column at another width (the tools pad the same value differently).
+constexpr TextColumn<Event> at_width(TextColumn<Event> col, std::size_t width) {
+  col.width = width;
+  return col;
+}
+
+// Columns the tools share.
+// -T: the event's local time (bcc's tcplife and tcpaccept print the time of printing).
+constexpr TextColumn<Event> kTime{"TIME", 8, false, with<&Columns::time>,
+                                  [](Cell& c, const Event& e) { c.plain(hms(e.ts_ns)); }};
+// -t: seconds since the first event printed.
+constexpr TextColumn<Event> kTimestamp{"TIME(s)", 8, false, with<&Columns::timestamp>,
+                                       [](Cell& c, const Event& e) { c.seconds(e.mono_ns, 3); }};
+constexpr TextColumn<Event> kUid{"UID", 5, false, with<&Columns::uid>,
+                                 [](Cell& c, const Event& e) { c.number(e.uid); }};
+constexpr TextColumn<Event> kPid{"PID", 7, false, nullptr,
+                                 [](Cell& c, const Event& e) { c.number(e.pid); }};
+constexpr TextColumn<Event> kComm{"COMM", 12, false, nullptr,
+                                  [](Cell& c, const Event& e) { c.text(e.comm); }};
+constexpr TextColumn<Event> kIp{"IP", 2, false, nullptr,
+                                [](Cell& c, const Event& e) { c.number(e.ip); }};
+// Local and remote address and port, whichever side opened the connection.
+constexpr TextColumn<Event> kLocalAddr{"SADDR", 16, true, nullptr,
+                                       [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }};
+constexpr TextColumn<Event> kRemoteAddr{"DADDR", 16, true, nullptr,
+                                        [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }};
+constexpr TextColumn<Event> kLocalPort{"LPORT", 5, false, nullptr,
+                                       [](Cell& c, const Event& e) { c.number(e.sport); }};
+constexpr TextColumn<Event> kRemotePort{"DPORT", 5, false, nullptr,
+                                        [](Cell& c, const Event& e) { c.number(e.dport); }};
+// The columns this tool adds, after every layout's own: --parent, --container, -d's QUERY,
+// --cmdline last (it has spaces).
+constexpr TextColumn<Event> kOwnColumns[] = {
+    {"PPID", 7, false, with<&Columns::parent>, [](Cell& c, const Event& e) { c.number(e.ppid); }},
+    {"PCOMM", 12, false, with<&Columns::parent>, [](Cell& c, const Event& e) { c.text(e.pcomm); }},
+    {"NETNS", 10, false, with<&Columns::container>,
+     [](Cell& c, const Event& e) { c.number(e.netns); }},
+    {"CONTAINER", 12, false, with<&Columns::container>,
+     [](Cell& c, const Event& e) { c.text(container_column(e)); }},
+    {"QUERY", 0, false, with<&Columns::dns>, [](Cell& c, const Event& e) { c.text(e.query); }},
+    {"CMDLINE", 0, false, with<&Columns::cmdline>,
+     [](Cell& c, const Event& e) { c.text(e.cmdline); }},
+};
+
+// tcpconnect's lines, in bcc's order, then the columns this tool adds (lifecycle with
+// --outcome/--failed/--lifetime; then kOwnColumns).
 //
 // SADDR and DADDR grow: bcc pads them to 16 characters, which a long IPv6 address overflows,
 // running into the next column. Here a column's width starts at 16 and, whenever an address of
 // 16 or more characters shows up, grows to len(address) + 1, so there is always at least one
 // space of padding before the separator. Widths only ever grow (later rows stay aligned with
-// the widest seen so far); the header is not reprinted.
+// the widest seen so far). The same holds for the address columns of the other layouts.
 constexpr TextColumn<Event> kEventColumns[] = {
-    // TIME(s): seconds since the first event printed. Records can be emitted slightly out of
-    // stamp order, so the difference is signed.
-    {"TIME(s)", 8, false, with<&Columns::timestamp>,
-     [](Cell& c, const Event& e) {
-       const auto delta = static_cast<std::int64_t>(e.mono_ns - c.origin_ns);
-       fmt::format_to(std::back_inserter(c.buf), "{:.3f}", static_cast<double>(delta) / 1e9);
-     }},
-    {"UID", 5, false, with<&Columns::uid>, [](Cell& c, const Event& e) { c.number(e.uid); }},
-    {"PID", 7, false, nullptr, [](Cell& c, const Event& e) { c.number(e.pid); }},
-    {"COMM", 12, false, nullptr, [](Cell& c, const Event& e) { c.text(e.comm); }},
-    {"IP", 2, false, nullptr, [](Cell& c, const Event& e) { c.number(e.ip); }},
+    kTime,
+    kTimestamp,
+    kUid,
+    kPid,
+    kComm,
+    kIp,
     {"DIR", 3, false, with<&Columns::dir>,
      [](Cell& c, const Event& e) { c.plain(e.inbound ? "in" : "out"); }},
-    {"SADDR", 16, true, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
+    kLocalAddr,
     // -L: bcc puts LPORT between SADDR and DADDR, and narrows DPORT to %-5s.
     {"LPORT", 6, false, with<&Columns::lport>, [](Cell& c, const Event& e) { c.number(e.sport); }},
-    {"DADDR", 16, true, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
+    kRemoteAddr,
     {"DPORT", 6, false, without<&Columns::lport>,
      [](Cell& c, const Event& e) { c.number(e.dport); }},
     {"DPORT", 5, false, with<&Columns::lport>, [](Cell& c, const Event& e) { c.number(e.dport); }},
@@ -156,16 +227,93 @@ constexpr TextColumn<Event> kEventColumns[] = {
     {"DUR(ms)", 9, false, with_lifetime, [](Cell& c, const Event& e) { c.ms(e.duration_ns); }},
     {"TX", 10, false, with_lifetime, [](Cell& c, const Event& e) { c.number(e.tx_bytes); }},
     {"RX", 10, false, with_lifetime, [](Cell& c, const Event& e) { c.number(e.rx_bytes); }},
-    {"PPID", 7, false, with<&Columns::parent>, [](Cell& c, const Event& e) { c.number(e.ppid); }},
-    {"PCOMM", 12, false, with<&Columns::parent>, [](Cell& c, const Event& e) { c.text(e.pcomm); }},
-    {"NETNS", 10, false, with<&Columns::container>,
-     [](Cell& c, const Event& e) { c.number(e.netns); }},
-    {"CONTAINER", 12, false, with<&Columns::container>,
-     [](Cell& c, const Event& e) { c.text(container_column(e)); }},
-    {"QUERY", 0, false, with<&Columns::dns>, [](Cell& c, const Event& e) { c.text(e.query); }},
-    {"CMDLINE", 0, false, with<&Columns::cmdline>,
-     [](Cell& c, const Event& e) { c.text(e.cmdline); }},
 };
+
+// tcpaccept (bcc): [TIME %-9s][TIME(s) %-9.3f]%-7d %-12.12s %-2d %-16s %-5d %-16s %-5d
+// (PID COMM IP RADDR RPORT LADDR LPORT).
+constexpr TextColumn<Event> kAcceptColumns[] = {
+    kTime,
+    kTimestamp,
+    kUid,
+    kPid,
+    kComm,
+    kIp,
+    {"RADDR", 16, true, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
+    {"RPORT", 5, false, nullptr, [](Cell& c, const Event& e) { c.number(e.dport); }},
+    {"LADDR", 16, true, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
+    kLocalPort,
+};
+
+// tcplife's MS: from the established state to the close, as bcc counts it (a connect that
+// never established: from its SYN).
+std::uint64_t session_ns(const Event& e) {
+  return e.failed || e.latency_ns > e.duration_ns ? e.duration_ns : e.duration_ns - e.latency_ns;
+}
+
+// tcplife (bcc): [TIME %-8s ][TIME(s) %-9.6f ]
+//   %-5d %-10.10s %-15s %-5d %-15s %-5d %5d %5d %.2f (PID COMM LADDR LPORT RADDR RPORT TX_KB
+//   RX_KB MS); -w: %-5d %-16.16s %-2s %-26s %-5s %-26s %-5d %6d %6d %.2f, with IP after COMM;
+//   -s: the values of -w separated by commas, COMM whole, TIME(s) %.6f.
+constexpr TextColumn<Event> kLifeColumns[] = {
+    kTime,
+    {"TIME(s)", 9, false, with<&Columns::timestamp>,
+     [](Cell& c, const Event& e) { c.seconds(e.mono_ns, 6); }},
+    kUid,
+    at_width(kPid, 5),
+    {"COMM", 10, false, narrow, [](Cell& c, const Event& e) { c.text(e.comm); }},
+    {"COMM", 16, false, wide_or_csv, [](Cell& c, const Event& e) { c.text(e.comm); }},
+    {"IP", 2, false, wide_or_csv, [](Cell& c, const Event& e) { c.number(e.ip); }},
+    {"LADDR", 15, true, narrow, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
+    {"LADDR", 26, true, wide_or_csv, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
+    kLocalPort,
+    {"RADDR", 15, true, narrow, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
+    {"RADDR", 26, true, wide_or_csv, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
+    {"RPORT", 5, false, nullptr, [](Cell& c, const Event& e) { c.number(e.dport); }},
+    {"TX_KB", 5, false, narrow, [](Cell& c, const Event& e) { c.number(e.tx_bytes / 1024); }, true},
+    {"RX_KB", 5, false, narrow, [](Cell& c, const Event& e) { c.number(e.rx_bytes / 1024); }, true},
+    {"TX_KB", 6, false, wide_or_csv, [](Cell& c, const Event& e) { c.number(e.tx_bytes / 1024); },
+     true},
+    {"RX_KB", 6, false, wide_or_csv, [](Cell& c, const Event& e) { c.number(e.rx_bytes / 1024); },
+     true},
+    {"MS", 8, false, nullptr,
+     [](Cell& c, const Event& e) {
+       fmt::format_to(std::back_inserter(c.buf), "{:.2f}",
+                      static_cast<double>(session_ns(e)) / 1e6);
+     }},
+};
+
+// tcpconnlat (bcc): [TIME(s) %-9.3f]%-6d %-12.12s %-2d %-16s [%-6d ]%-16s %-5d %.2f
+// (PID COMM IP SADDR [LPORT] DADDR DPORT LAT(ms)); TIME is this tool's.
+constexpr TextColumn<Event> kConnlatColumns[] = {
+    kTime,
+    kTimestamp,
+    kUid,
+    at_width(kPid, 6),
+    kComm,
+    kIp,
+    kLocalAddr,
+    {"LPORT", 6, false, with<&Columns::lport>, [](Cell& c, const Event& e) { c.number(e.sport); }},
+    kRemoteAddr,
+    kRemotePort,
+    {"LAT(ms)", 8, false, nullptr,
+     [](Cell& c, const Event& e) {
+       fmt::format_to(std::back_inserter(c.buf), "{:.2f}", static_cast<double>(e.latency_ns) / 1e6);
+     }},
+};
+
+std::span<const TextColumn<Event>> event_columns(Layout layout) {
+  switch (layout) {
+    case Layout::Tcpaccept:
+      return kAcceptColumns;
+    case Layout::Tcplife:
+      return kLifeColumns;
+    case Layout::Tcpconnlat:
+      return kConnlatColumns;
+    case Layout::Tcpconnect:
+      break;
+  }
+  return kEventColumns;
+}
 
 // The -c table: bcc's LADDR RADDR RPORT CONNECTS (with --by-process, PID and COMM before them;
 // with -L, libbpf-tools' LPORT before RPORT), then when the key was first and last seen (local
@@ -201,26 +349,44 @@ constexpr TextColumn<CountRow> kCountColumns[] = {
      }},
 };
 
-// The columns of `table` that `cfg` shows, at their starting widths.
-template <typename Shown, typename Record, std::size_t N>
-std::vector<Shown> shown_columns(const TextColumn<Record> (&table)[N], const OutputConfig& cfg) {
+// The columns of `tables` that `cfg` shows, at their starting widths (none in CSV: unpadded).
+template <typename Shown, typename Record>
+std::vector<Shown> shown_columns(std::initializer_list<std::span<const TextColumn<Record>>> tables,
+                                 const OutputConfig& cfg) {
   std::vector<Shown> out;
-  for (const TextColumn<Record>& col : table) {
-    if (!col.shown || col.shown(cfg)) out.push_back({&col, col.width});
+  for (auto table : tables) {
+    for (const TextColumn<Record>& col : table) {
+      if (!col.shown || col.shown(cfg)) {
+        out.push_back({&col, cfg.format == Format::Csv ? 0 : col.width});
+      }
+    }
   }
   return out;
 }
 
-void pad(fmt::memory_buffer& buf, std::size_t from, std::size_t width) {
-  for (std::size_t i = buf.size() - from; i < width; ++i) buf.push_back(' ');
+// Pads what was appended to `buf` since `from` to `width`: after it, or before it (`right`).
+void pad(fmt::memory_buffer& buf, std::size_t from, std::size_t width, bool right) {
+  const std::size_t len = buf.size() - from;
+  if (len >= width) return;
+  const std::size_t n = width - len;
+  buf.resize(buf.size() + n);
+  char* start = buf.data() + from;
+  if (right) {
+    std::copy_backward(start, start + len, start + len + n);
+    std::fill(start, start + n, ' ');
+  } else {
+    std::fill(start + len, start + len + n, ' ');
+  }
 }
 
 }  // namespace
 
 TextSink::TextSink(const OutputConfig& cfg, std::ostream& out, std::ostream& err)
     : count_(cfg.count),
-      columns_(shown_columns<Shown<ConnectEvent>>(kEventColumns, cfg)),
-      count_columns_(shown_columns<Shown<CountRow>>(kCountColumns, cfg)),
+      csv_(cfg.format == Format::Csv),
+      columns_(shown_columns<Shown<ConnectEvent>, ConnectEvent>(
+          {event_columns(cfg.layout), kOwnColumns}, cfg)),
+      count_columns_(shown_columns<Shown<CountRow>, CountRow>({kCountColumns}, cfg)),
       out_(out),
       err_(err) {}
 
@@ -235,24 +401,24 @@ void TextSink::write_line(std::ostream& os) {
 template <typename Record>
 void TextSink::append_header(const std::vector<Shown<Record>>& columns) {
   for (std::size_t i = 0; i < columns.size(); ++i) {
-    if (i > 0) buf_.push_back(' ');
+    if (i > 0) buf_.push_back(csv_ ? ',' : ' ');
     const std::size_t from = buf_.size();
     buf_.append(columns[i].column->name);
-    pad(buf_, from, columns[i].width);
+    pad(buf_, from, columns[i].width, columns[i].column->right);
   }
 }
 
 template <typename Record>
 void TextSink::append_row(std::vector<Shown<Record>>& columns, const Record& record) {
-  TextCell cell{buf_, text_, addrs_, first_mono_ns_.value_or(0)};
+  TextCell cell{buf_, text_, addrs_, first_mono_ns_.value_or(0), csv_};
   for (std::size_t i = 0; i < columns.size(); ++i) {
     Shown<Record>& col = columns[i];
-    if (i > 0) buf_.push_back(' ');
+    if (i > 0) buf_.push_back(csv_ ? ',' : ' ');
     const std::size_t from = buf_.size();
     cell.width = col.width;
     col.column->value(cell, record);
-    if (col.column->grows) col.width = std::max(col.width, buf_.size() - from + 1);
-    pad(buf_, from, col.width);
+    if (col.column->grows && !csv_) col.width = std::max(col.width, buf_.size() - from + 1);
+    pad(buf_, from, col.width, col.column->right);
   }
 }
 

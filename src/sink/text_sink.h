@@ -48,6 +48,7 @@ class TextSink final : public Sink {
   void append_row(std::vector<Shown<Record>>& columns, const Record& record);
 
   bool count_;  // -c: the count table at exit, no per-event lines
+  bool csv_;    // comma-separated values (tcplife -s)
   std::vector<Shown<ConnectEvent>> columns_;
   std::vector<Shown<CountRow>> count_columns_;
   std::ostream& out_;

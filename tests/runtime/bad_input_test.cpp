@@ -204,11 +204,12 @@ struct Row {
   int exit_code;     // 2: usage, 1: environment
   std::string line;  // the stderr line, without its '\n'
   bool prefix;       // `line` is only the start (the rest is worded by code that may change)
+  std::string tool = "tcpconnect";  // the name it is run as (tcpaccept, tcplife, ...)
 };
 
-std::string shown(const std::vector<std::string>& args) {
-  std::string s = "tcpconnect";
-  for (const auto& a : args) s += " '" + a + "'";
+std::string shown(const Row& r) {
+  std::string s = r.tool;
+  for (const auto& a : r.args) s += " '" + a + "'";
   return s;
 }
 
@@ -395,6 +396,35 @@ std::vector<Row> usage_rows() {
   };
 }
 
+// The other tools of the family, under their own names.
+std::vector<Row> tool_rows() {
+  auto u = [](const char* tool, std::vector<std::string> args, const std::string& line) {
+    return Row{std::move(args), 2, std::string(tool) + ": " + line, false, tool};
+  };
+  const std::string ports = ": expected an integer in 1..65535";
+  const std::string min_ms = ": expected a number of milliseconds >= 0 (e.g. 1, 0.1)";
+  return {
+      u("tcplife", {"-L", "0"}, "invalid port '0' in -L/--localport" + ports),
+      u("tcplife", {"-D", "x"}, "invalid port 'x' in -D/--remoteport" + ports),
+      u("tcplife", {"-s", "-j"}, "options -s/--csv and -j/--json are mutually exclusive"),
+      u("tcplife", {"-4", "-6"}, "options -4/--ipv4 and -6/--ipv6 are mutually exclusive"),
+      u("tcplife", {"--lifetime"}, "unknown option '--lifetime'"),
+      u("tcplife", {"1"}, "unexpected argument '1': tcplife takes no positional arguments"),
+      u("tcpconnlat", {"abc"}, "invalid min_ms 'abc'" + min_ms),
+      u("tcpconnlat", {"-5"}, "invalid min_ms '-5'" + min_ms),
+      u("tcpconnlat", {"1", "2"},
+        "unexpected argument '2': tcpconnlat takes one positional "
+        "argument, min_ms"),
+      u("tcpconnlat", {"-P", "80"}, "unknown option '-P'"),
+      u("tcpaccept", {"-4", "-6"}, "options -4/--ipv4 and -6/--ipv6 are mutually exclusive"),
+      u("tcpaccept", {"-P", "0"}, "invalid port '0' in -P/--port" + ports),
+      u("tcpaccept", {"-c"}, "unknown option '-c'"),
+      u("tcpaccept", {"-p", "x"},
+        "invalid PID 'x' for -p/--pid: expected an integer in "
+        "1..4194304"),
+  };
+}
+
 // Rows about paths: --cgroup, --cgroupmap, --mntnsmap.
 std::vector<Row> path_rows(const Scratch& s) {
   const std::string missing = s.dir() + "/missing";
@@ -510,17 +540,17 @@ TEST_F(BadInput, EveryInvalidInvocationIsOneLineAndLeavesNothing) {
   Scratch scratch;
   rt::Listener busy4("127.0.0.1"), busy6("::1");
   std::vector<Row> rows = usage_rows();
-  for (std::vector<Row> more : {path_rows(scratch), environment_rows(busy4, busy6)})
+  for (std::vector<Row> more : {tool_rows(), path_rows(scratch), environment_rows(busy4, busy6)})
     rows.insert(rows.end(), more.begin(), more.end());
 
   // Every row is a distinct invocation.
-  std::set<std::vector<std::string>> distinct;
-  for (const Row& r : rows) EXPECT_TRUE(distinct.insert(r.args).second) << shown(r.args);
+  std::set<std::pair<std::string, std::vector<std::string>>> distinct;
+  for (const Row& r : rows) EXPECT_TRUE(distinct.insert({r.tool, r.args}).second) << shown(r);
 
   const BpfState before = bpf_state(names);
   for (const Row& r : rows) {
-    SCOPED_TRACE(shown(r.args));
-    std::vector<std::string> argv = {TCPCONNECT_BIN};
+    SCOPED_TRACE(shown(r));
+    std::vector<std::string> argv = {rt::tool_path(r.tool)};
     argv.insert(argv.end(), r.args.begin(), r.args.end());
     const rt::CmdResult res = rt::run_cmd(argv, seconds(10));
     ASSERT_FALSE(res.timed_out) << "still running after 10 s; stderr: " << res.err;

@@ -27,7 +27,12 @@ class RuntimeTest : public ::testing::Test {
 
   // Starts tcpconnect and waits for a stdout line starting with `ready`.
   std::unique_ptr<Tracer> start(std::vector<std::string> args, const std::string& ready) {
-    auto t = std::make_unique<Tracer>(std::move(args));
+    return start_tool("tcpconnect", std::move(args), ready);
+  }
+  // The same, run as another tool of the family ("tcpaccept", "tcplife", "tcpconnlat").
+  std::unique_ptr<Tracer> start_tool(const std::string& tool, std::vector<std::string> args,
+                                     const std::string& ready) {
+    auto t = std::make_unique<Tracer>(tool_path(tool), std::move(args));
     EXPECT_TRUE(t->wait_ready(ready))
         << "tracer not ready; stderr: " << t->err() << " stdout: " << t->out();
     return t;

@@ -104,8 +104,14 @@ static void force_attach(std::vector<std::string>& args) {
   args.insert(args.begin(), {"--attach", mode});
 }
 
+std::string tool_path(const std::string& name) {
+  const std::string bin = TCPCONNECT_BIN;
+  return bin.substr(0, bin.rfind('/') + 1) + name;
+}
+
 Tracer::Tracer(const std::string& path, std::vector<std::string> args) {
-  if (path == TCPCONNECT_BIN) force_attach(args);
+  for (const char* tool : {"tcpconnect", "tcpaccept", "tcplife", "tcpconnlat"})
+    if (path == tool_path(tool)) force_attach(args);
   int out_fd, err_fd;
   pid_ = spawn(path, args, &out_fd, &err_fd);
   out_reader_ = std::thread(read_all, out_fd, std::ref(mu_), std::ref(out_));

@@ -20,6 +20,9 @@ namespace rt {
 std::string missing_requirements();
 
 // A tcpconnect process with its stdout and stderr captured.
+// The build tree's link for one of the tools of the family ("tcplife", ...), beside tcpconnect.
+std::string tool_path(const std::string& name);
+
 class Tracer {
  public:
   explicit Tracer(std::vector<std::string> args);  // runs tcpconnect

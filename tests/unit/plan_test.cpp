@@ -15,14 +15,14 @@
 namespace tcpconnect {
 namespace {
 
-ParseResult parse(const std::vector<std::string>& args) {
-  std::vector<const char*> argv{"tcpconnect"};
+ParseResult parse(const std::vector<std::string>& args, const char* prog = "tcpconnect") {
+  std::vector<const char*> argv{prog};
   for (const auto& a : args) argv.push_back(a.c_str());
   return parse_options(static_cast<int>(argv.size()), argv.data());
 }
 
-Plan plan(const std::vector<std::string>& args) {
-  const ParseResult r = parse(args);
+Plan plan(const std::vector<std::string>& args, const char* prog = "tcpconnect") {
+  const ParseResult r = parse(args, prog);
   EXPECT_EQ(r.kind, ParseResult::Kind::Run) << r.text;
   return make_plan(r.options);
 }
@@ -35,6 +35,10 @@ std::string describe(const Selection& s) {
   if (s.accept) out += "accept ";
   if (s.failed_only) out += "failed-only ";
   if (s.shorter_than_ns) out += "shorter-than ";
+  if (s.answered_only) out += "answered ";
+  if (s.min_latency_ns) out += "slower-than ";
+  if (!s.local_ports.empty()) out += "local-ports ";
+  if (!s.remote_ports.empty()) out += "remote-ports ";
   if (!out.empty()) out.pop_back();
   return out;
 }
@@ -45,6 +49,7 @@ std::string kernel_sends(const TracerConfig& t) {
   if (t.want_outcome) out += "outcome ";
   if (t.want_close) out += "close ";
   if (t.want_accept) out += "accept ";
+  if (t.track_accepts) out += "track-accepts ";
   if (t.failed_only) out += "failed-only ";
   if (t.shorter_than_ns) out += "shorter-than ";
   if (t.count_mode) out += "count ";
@@ -58,13 +63,14 @@ struct ModeCase {
   std::vector<std::string> args;
   std::string kernel;
   std::string lines;
+  const char* prog = "tcpconnect";  // the tool run
 };
 
 class PlanModes : public ::testing::TestWithParam<ModeCase> {};
 
 TEST_P(PlanModes, KernelAndLines) {
   const ModeCase& m = GetParam();
-  const Plan p = plan(m.args);
+  const Plan p = plan(m.args, m.prog);
   EXPECT_EQ(kernel_sends(p.probe), m.kernel);
   EXPECT_EQ(describe(p.lines.selection), m.lines);
 }
@@ -80,7 +86,7 @@ INSTANTIATE_TEST_SUITE_P(
         ModeCase{{"--failed", "--lifetime"}, "close failed-only", "close failed-only"},
         ModeCase{{"--shorter-than", "5s"}, "close shorter-than", "close shorter-than"},
         ModeCase{{"--accept"}, "connect accept", "connect accept"},
-        ModeCase{{"--accept", "--lifetime"}, "close accept", "close"},
+        ModeCase{{"--accept", "--lifetime"}, "close track-accepts", "close"},
         ModeCase{{"--accept", "--outcome"}, "outcome accept", "outcome accept"},
         ModeCase{{"-c"}, "count", ""}, ModeCase{{"-c", "-L"}, "count", ""},
         // Metrics are counted in the kernel: it sends what the lines take, filtered as they are.
@@ -91,7 +97,18 @@ INSTANTIATE_TEST_SUITE_P(
                  "outcome failed-only"},
         ModeCase{{"--metrics", "9464", "--shorter-than", "1s"},
                  "close shorter-than metrics",
-                 "close shorter-than"}),
+                 "close shorter-than"},
+        // The other tools: one kind of line each, filtered as the tool filters it.
+        ModeCase{{}, "accept", "accept", "tcpaccept"},
+        ModeCase{{"-P", "80"}, "accept", "accept", "/usr/sbin/tcpaccept"},
+        ModeCase{{}, "close track-accepts", "close", "tcplife"},
+        ModeCase{{"-L", "80", "-D", "81"},
+                 "close track-accepts",
+                 "close local-ports remote-ports",
+                 "tcplife"},
+        ModeCase{{}, "outcome", "outcome answered", "tcpconnlat"},
+        ModeCase{{"0.5"}, "outcome", "outcome answered slower-than", "tcpconnlat"},
+        ModeCase{{"--metrics", "9464", "--quiet"}, "metrics", "", "tcplife"}),
     [](const auto& info) { return "Mode" + std::to_string(info.index); });
 
 // Connect records wait for their source port only where an output prints it.
@@ -193,6 +210,7 @@ TEST(Plan, LinesTakeOneRecordPerConnection) {
 
 // Every option, with a valid value.
 const std::vector<std::vector<std::string>> kOptions = {
+    {"-T"},
     {"-t"},
     {"-p", "1"},
     {"-P", "80"},
@@ -229,6 +247,39 @@ const std::vector<std::vector<std::string>> kOptions = {
     {"--ringbuf-size", "64K"},
 };
 
+// The options of the other tools: theirs, and those of tcpconnect they share.
+std::vector<std::vector<std::string>> shared_with(std::vector<std::vector<std::string>> own) {
+  for (const auto& o : kOptions) {
+    static const std::set<std::string> kTcpconnectOnly = {"-P",
+                                                          "-L",
+                                                          "-c",
+                                                          "--outcome",
+                                                          "--failed",
+                                                          "--lifetime",
+                                                          "--shorter-than",
+                                                          "--accept",
+                                                          "--by-process",
+                                                          "-d",
+                                                          "--dns-cache-size",
+                                                          "--dns-max-age"};
+    if (!kTcpconnectOnly.contains(o[0])) own.push_back(o);
+  }
+  return own;
+}
+
+struct ToolOptions {
+  const char* prog;
+  std::vector<std::vector<std::string>> options;
+  int min_accepted;
+};
+
+const ToolOptions kTools[] = {
+    {"tcpconnect", kOptions, 300},
+    {"tcpaccept", shared_with({{"-P", "80"}}), 200},
+    {"tcplife", shared_with({{"-w"}, {"-s"}, {"-L", "80"}, {"-D", "80"}}), 200},
+    {"tcpconnlat", shared_with({{"-L"}, {"0.5"}}), 200},
+};
+
 // Pairs where one option already implies the other: accepted, and the same plan as the
 // stronger one alone (documented in the man page).
 const std::set<std::pair<std::string, std::string>> kImplied = {
@@ -244,22 +295,26 @@ bool needs_partner(const std::string& o) {
          o == "--metrics-top" || o == "--exec-cache-size";
 }
 
-TEST(PlanPairs, EveryPairIsRefusedOrMeaningful) {
-  const Plan none = plan({});
+class PlanPairs : public ::testing::TestWithParam<ToolOptions> {};
+
+TEST_P(PlanPairs, EveryPairIsRefusedOrMeaningful) {
+  const char* prog = GetParam().prog;
+  const auto& options = GetParam().options;
+  const Plan none = plan({}, prog);
   int accepted = 0, refused = 0;
-  for (std::size_t i = 0; i < kOptions.size(); ++i) {
-    for (std::size_t j = i + 1; j < kOptions.size(); ++j) {
-      const auto& a = kOptions[i];
-      const auto& b = kOptions[j];
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    for (std::size_t j = i + 1; j < options.size(); ++j) {
+      const auto& a = options[i];
+      const auto& b = options[j];
       std::vector<std::string> args = a;
       args.insert(args.end(), b.begin(), b.end());
       const std::string pair = a[0] + " " + b[0];
-      const ParseResult r = parse(args);
+      const ParseResult r = parse(args, prog);
       if (r.kind == ParseResult::Kind::Error) {
         ++refused;
         EXPECT_EQ(r.exit_code, 2) << pair;
         EXPECT_EQ(r.text.find('\n'), std::string::npos) << pair;
-        EXPECT_EQ(r.text.rfind("tcpconnect: ", 0), 0u) << pair << ": " << r.text;
+        EXPECT_EQ(r.text.rfind(std::string(prog) + ": ", 0), 0u) << pair << ": " << r.text;
         continue;
       }
       ASSERT_EQ(r.kind, ParseResult::Kind::Run) << pair;
@@ -301,18 +356,21 @@ TEST(PlanPairs, EveryPairIsRefusedOrMeaningful) {
           EXPECT_NE(p, none) << pair;
           continue;
         }
-        EXPECT_NE(p, plan(*other)) << pair << ": " << (*self)[0] << " has no effect";
+        EXPECT_NE(p, plan(*other, prog)) << pair << ": " << (*self)[0] << " has no effect";
       }
       if (implied) {
         const auto& stronger = kImplied.contains({a[0], b[0]}) ? b : a;
-        EXPECT_EQ(p, plan(stronger)) << pair;
+        EXPECT_EQ(p, plan(stronger, prog)) << pair;
       }
     }
   }
   // Sanity: both outcomes happen, so the loop checked something.
-  EXPECT_GT(accepted, 300);
-  EXPECT_GT(refused, 20);
+  EXPECT_GT(accepted, GetParam().min_accepted);
+  EXPECT_GT(refused, 10);
 }
+
+INSTANTIATE_TEST_SUITE_P(Tools, PlanPairs, ::testing::ValuesIn(kTools),
+                         [](const auto& info) { return std::string(info.param.prog); });
 
 }  // namespace
 }  // namespace tcpconnect
