@@ -22,6 +22,8 @@ readonly DOCDIR=/usr/share/doc/tcpconnect
 # The bcc tools the binary also answers to by name: symlinks to it in
 # /usr/sbin, each with its man page and a completion symlink.
 readonly NAMES=(tcpaccept tcplife tcpconnlat)
+NAME_LIST=$(IFS=,; echo "${NAMES[*]}")
+readonly NAME_LIST
 readonly COMPLETION_DIR=${COMPLETION%/*}
 man_of() { echo "/usr/share/man/man8/$1.8.gz"; }
 
@@ -95,7 +97,7 @@ for name in tcpconnect "${NAMES[@]}"; do
   w=$(man_warnings "$SRC/man/$name.8")
   [[ -z $w ]] || fail "man --warnings on man/$name.8: $w"
 done
-ok "man/{tcpconnect,${NAMES[*]// /,}}.8 render without warnings"
+ok "man/{tcpconnect,$NAME_LIST}.8 render without warnings"
 
 # ---- build the package -----------------------------------------------------
 (cd "$BUILD" && cpack -G DEB --config "$BUILD/CPackConfig.cmake" -B "$work/pkg") \
@@ -105,7 +107,8 @@ deb=$(find "$work/pkg" -maxdepth 1 -name "${PKG}_*.deb" | head -n 1)
 ok "built $(basename "$deb")"
 
 # The sixth field is the path (a symlink's line goes on with "-> TARGET").
-dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/contents"
+dpkg-deb -c "$deb" >"$work/listing"
+awk '{print $6}' "$work/listing" | sed 's|^\./|/|' >"$work/contents"
 for f in "$BIN" "$MAN" "$COMPLETION" "$UNIT" "$DOCDIR/README.md"; do
   grep -qx "$f" "$work/contents" || fail "$f missing from the package: $(cat "$work/contents")"
 done
@@ -113,8 +116,8 @@ for name in "${NAMES[@]}"; do
   for f in "/usr/sbin/$name" "$(man_of "$name")" "$COMPLETION_DIR/$name"; do
     grep -qx "$f" "$work/contents" || fail "$f missing from the package: $(cat "$work/contents")"
   done
-  dpkg-deb -c "$deb" | grep -q " \./usr/sbin/$name -> tcpconnect\$" ||
-    fail "/usr/sbin/$name is not packed as a symlink to tcpconnect: $(dpkg-deb -c "$deb" | grep "/sbin/$name")"
+  grep -q " \./usr/sbin/$name -> tcpconnect\$" "$work/listing" ||
+    fail "/usr/sbin/$name is not packed as a symlink to tcpconnect: $(grep "/sbin/$name" "$work/listing")"
 done
 if grep -Ev '^/(usr/?|usr/(sbin|lib|share)(/.*)?)?$' "$work/contents" | grep -q .; then
   fail "unexpected paths in the package: $(grep -Ev '^/(usr/?|usr/(sbin|lib|share)(/.*)?)?$' "$work/contents")"
@@ -167,7 +170,7 @@ for name in tcpconnect "${NAMES[@]}"; do
       fail "the previous /usr/sbin/$name was not kept as /usr/sbin/$name.libbpf-tools"
   fi
 done
-ok "files installed, /usr/sbin/{${NAMES[*]// /,}} -> tcpconnect"
+ok "files installed, /usr/sbin/{$NAME_LIST} -> tcpconnect"
 
 "$BIN" --help >"$work/help" 2>&1 || fail "$BIN --help exited with $?"
 grep -q '^Usage: tcpconnect' "$work/help" || fail "$BIN --help: $(head -n 3 "$work/help")"
@@ -178,7 +181,7 @@ for name in "${NAMES[@]}"; do
   "/usr/sbin/$name" --help >"$work/help" 2>&1 || fail "/usr/sbin/$name --help exited with $?"
   [[ $(head -n 1 "$work/help") == "Usage: $name "* ]] || fail "/usr/sbin/$name --help: $(head -n 3 "$work/help")"
 done
-ok "/usr/sbin/{${NAMES[*]// /,}} --help"
+ok "/usr/sbin/{$NAME_LIST} --help"
 
 # The binary and the package take their version from the same project() line.
 v=$("$BIN" --version 2>&1) || fail "$BIN --version exited with $?"
