@@ -111,6 +111,10 @@ handshake outcomes and latency, connection lifetimes, per-process counts with
 periodicity, container and namespace identity, the DNS name each destination
 came from, and a Prometheus metrics endpoint.
 .
+It is also installed as tcpaccept, tcplife and tcpconnlat, which take the
+command lines and print the columns of the bcc tools of those names; the
+libbpf-tools programs of the same names are diverted while it is installed.
+.
 It attaches to stable kernel tracepoints only (no kprobes) through BPF CO-RE,
 so it needs the kernel's BTF (/sys/kernel/btf/vmlinux) but no kernel headers
 or compiler at run time.")
