@@ -1,12 +1,34 @@
-# bash completion for tcpconnect(8)
+# bash completion for tcpconnect(8) and the bcc tools it also answers to by
+# name: tcpaccept(8), tcplife(8), tcpconnlat(8).
 #
-# Installed as /usr/share/bash-completion/completions/tcpconnect, where the
-# bash-completion package loads it on first use; it needs nothing from that
-# package and can also be sourced directly.
+# Installed as /usr/share/bash-completion/completions/tcpconnect, with
+# tcpaccept, tcplife and tcpconnlat there as symlinks to it: the
+# bash-completion package loads it, by command name, on first use of any of
+# them. It needs nothing from that package and can also be sourced directly.
 
-# Completes the value of option $1 from the prefix $2 into COMPREPLY. Returns 1
-# when $1 takes no value.
+# The options of command $1 (tcpconnect for a name it does not know): those of
+# the bcc tool of that name, then the ones every name accepts.
+_tcpconnect_options() {
+    local common='-h --help --version -j --json --duration -v --verbose --attach
+        --ringbuf-size -u --uid -U --print-uid --netns --cgroup --cgroupmap
+        --mntnsmap --container --parent --cmdline --exec-cache-size --metrics
+        --quiet --metrics-top'
+    case $1 in
+        tcpaccept) echo "-T --time -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6 $common" ;;
+        tcplife) echo "-T --time -t --timestamp -w --wide -s --csv -p --pid -L --localport
+            -D --remoteport -4 --ipv4 -6 --ipv6 $common" ;;
+        tcpconnlat) echo "-t --timestamp -T --time -p --pid -L --lport -4 --ipv4 -6 --ipv6 $common" ;;
+        *) echo "-t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6 -L -s --lport
+            --source-port -c --count --outcome --failed --lifetime --shorter-than
+            --accept --by-process -d --dns --dns-cache-size --dns-max-age $common" ;;
+    esac
+}
+
+# Completes the value of option $2 of command $1 from the prefix $3 into
+# COMPREPLY. Returns 1 when that option takes no value.
 _tcpconnect_values() {
+    local name=$1
+    shift
     case $1 in
         --attach)
             mapfile -t COMPREPLY < <(compgen -W 'auto tp_btf raw_tp tracepoint' -- "$2")
@@ -29,10 +51,19 @@ _tcpconnect_values() {
             mapfile -t COMPREPLY < <(compgen -W '64K 256K 1M 4M 16M 64M 256M 1G' -- "$2")
             return 0
             ;;
-        -p | --pid | -P | --port | -u | --uid | --duration | --shorter-than | \
-            --dns-cache-size | --dns-max-age | --netns | \
-            --exec-cache-size | --metrics | --metrics-top)
+        -p | --pid | -u | --uid | --duration | --netns | --exec-cache-size | \
+            --metrics | --metrics-top)
             # A number (or ADDR:PORT, a duration such as 250ms): nothing to offer.
+            COMPREPLY=()
+            return 0
+            ;;
+    esac
+    # Values that only some names take (tcpconnlat's -L takes none).
+    case $name:$1 in
+        tcpconnect:-P | tcpconnect:--port | tcpconnect:--shorter-than | \
+            tcpconnect:--dns-cache-size | tcpconnect:--dns-max-age | \
+            tcpaccept:-P | tcpaccept:--port | \
+            tcplife:-L | tcplife:--localport | tcplife:-D | tcplife:--remoteport)
             COMPREPLY=()
             return 0
             ;;
@@ -41,7 +72,11 @@ _tcpconnect_values() {
 }
 
 _tcpconnect() {
-    local cur prev
+    local name=${COMP_WORDS[0]##*/} cur prev
+    case $name in
+        tcpaccept | tcplife | tcpconnlat) ;;
+        *) name=tcpconnect ;;
+    esac
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -61,7 +96,7 @@ _tcpconnect() {
         cur=${cur#*=}
     fi
 
-    if _tcpconnect_values "$prev" "$cur"; then
+    if _tcpconnect_values "$name" "$prev" "$cur"; then
         [[ -z $pre ]] && return 0
         # Readline replaces the whole word: keep the option in front.
         local i
@@ -69,17 +104,11 @@ _tcpconnect() {
         return 0
     fi
 
+    # tcpconnlat's min_ms, the one positional argument: nothing to offer.
     if [[ $cur == -* ]]; then
-        local opts='-h --help --version -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6
-            -L -s --lport --source-port -U --print-uid -u --uid -c --count -j --json
-            --duration -v --verbose --attach --outcome --failed --lifetime
-            --shorter-than --accept --by-process -d --dns --dns-cache-size
-            --dns-max-age --container --parent --cmdline --exec-cache-size
-            --metrics --quiet --metrics-top --netns --cgroup --cgroupmap --mntnsmap
-            --ringbuf-size'
-        mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W "$(_tcpconnect_options "$name")" -- "$cur")
     fi
     return 0
 }
 
-complete -F _tcpconnect tcpconnect
+complete -F _tcpconnect tcpconnect tcpaccept tcplife tcpconnlat

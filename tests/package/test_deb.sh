@@ -1,8 +1,10 @@
 #!/bin/bash
 # Package test: builds the Debian package from a configured build directory,
-# installs it with dpkg, checks what it installed (binary, man page, bash
-# completion, systemd unit, docs) and that the installed binary traces a real
-# connection, then removes it and checks that nothing of it is left.
+# installs it with dpkg, checks what it installed (binary, its other names
+# tcpaccept, tcplife and tcpconnlat, man pages, bash completion, systemd unit,
+# docs) and that the installed binary traces a real connection, then removes it
+# and checks that nothing of it is left and that the libbpf-tools programs it
+# diverted are back.
 #
 # Usage (as root): tests/package/test_deb.sh BUILD_DIR
 #
@@ -17,6 +19,13 @@ readonly MAN=/usr/share/man/man8/tcpconnect.8.gz
 readonly COMPLETION=/usr/share/bash-completion/completions/tcpconnect
 readonly UNIT=/usr/lib/systemd/system/tcpconnect-metrics.service
 readonly DOCDIR=/usr/share/doc/tcpconnect
+# The bcc tools the binary also answers to by name: symlinks to it in
+# /usr/sbin, each with its man page and a completion symlink.
+readonly NAMES=(tcpaccept tcplife tcpconnlat)
+NAME_LIST=$(IFS=,; echo "${NAMES[*]}")
+readonly NAME_LIST
+readonly COMPLETION_DIR=${COMPLETION%/*}
+man_of() { echo "/usr/share/man/man8/$1.8.gz"; }
 
 passed=0
 started_ns=$(date +%s%N)
@@ -84,9 +93,11 @@ man_warnings() { # FILE -> stderr of man and groff, empty when clean
     if command -v groff >/dev/null && [[ $1 != *.gz ]]; then groff -ww -man -z "$1" 2>&1; fi
   } || true
 }
-w=$(man_warnings "$SRC/man/tcpconnect.8")
-[[ -z $w ]] || fail "man --warnings on man/tcpconnect.8: $w"
-ok "man/tcpconnect.8 renders without warnings"
+for name in tcpconnect "${NAMES[@]}"; do
+  w=$(man_warnings "$SRC/man/$name.8")
+  [[ -z $w ]] || fail "man --warnings on man/$name.8: $w"
+done
+ok "man/{tcpconnect,$NAME_LIST}.8 render without warnings"
 
 # ---- build the package -----------------------------------------------------
 (cd "$BUILD" && cpack -G DEB --config "$BUILD/CPackConfig.cmake" -B "$work/pkg") \
@@ -95,9 +106,18 @@ deb=$(find "$work/pkg" -maxdepth 1 -name "${PKG}_*.deb" | head -n 1)
 [[ -n $deb ]] || fail "cpack made no ${PKG}_*.deb: $(tail -n 5 "$work/cpack.log")"
 ok "built $(basename "$deb")"
 
-dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|' >"$work/contents"
+# The sixth field is the path (a symlink's line goes on with "-> TARGET").
+dpkg-deb -c "$deb" >"$work/listing"
+awk '{print $6}' "$work/listing" | sed 's|^\./|/|' >"$work/contents"
 for f in "$BIN" "$MAN" "$COMPLETION" "$UNIT" "$DOCDIR/README.md"; do
   grep -qx "$f" "$work/contents" || fail "$f missing from the package: $(cat "$work/contents")"
+done
+for name in "${NAMES[@]}"; do
+  for f in "/usr/sbin/$name" "$(man_of "$name")" "$COMPLETION_DIR/$name"; do
+    grep -qx "$f" "$work/contents" || fail "$f missing from the package: $(cat "$work/contents")"
+  done
+  grep -q " \./usr/sbin/$name -> tcpconnect\$" "$work/listing" ||
+    fail "/usr/sbin/$name is not packed as a symlink to tcpconnect: $(grep "/sbin/$name" "$work/listing")"
 done
 if grep -Ev '^/(usr/?|usr/(sbin|lib|share)(/.*)?)?$' "$work/contents" | grep -q .; then
   fail "unexpected paths in the package: $(grep -Ev '^/(usr/?|usr/(sbin|lib|share)(/.*)?)?$' "$work/contents")"
@@ -112,9 +132,13 @@ done
 ok "package contents and dependencies ($depends)"
 
 # ---- install -----------------------------------------------------------------
-# libbpf-tools ships its own /usr/sbin/tcpconnect, which the package diverts.
-before_sum=absent
-[[ -e $BIN ]] && before_sum=$(sha256sum <"$BIN")
+# libbpf-tools ships its own /usr/sbin/tcpconnect, tcplife and tcpconnlat,
+# which the package diverts: their checksums, to check they come back.
+declare -A before_sums
+for name in tcpconnect "${NAMES[@]}"; do
+  before_sums[$name]=absent
+  [[ -e /usr/sbin/$name ]] && before_sums[$name]=$(sha256sum <"/usr/sbin/$name")
+done
 touched_dpkg=1
 if ! dpkg -i "$deb" >"$work/dpkg.log" 2>&1; then
   if grep -q 'dependency problems' "$work/dpkg.log"; then
@@ -131,14 +155,33 @@ for f in "$BIN" "$MAN" "$COMPLETION" "$UNIT" "$DOCDIR/README.md"; do
   [[ -e $f ]] || fail "$f not installed"
 done
 dpkg-query -L "$PKG" | grep -qx "$BIN" || fail "$BIN is not in $PKG's file list"
-if [[ $before_sum != absent ]]; then
-  [[ -e $BIN.libbpf-tools ]] || fail "the previous $BIN was not kept as $BIN.libbpf-tools"
-fi
-ok "files installed"
+for name in "${NAMES[@]}"; do
+  for f in "$(man_of "$name")" "$COMPLETION_DIR/$name"; do
+    [[ -e $f ]] || fail "$f not installed"
+  done
+  link=/usr/sbin/$name
+  [[ -L $link && $(readlink "$link") == tcpconnect ]] ||
+    fail "$link is not a symlink to tcpconnect: $(ls -l "$link" 2>&1)"
+  dpkg-query -L "$PKG" | grep -qx "$link" || fail "$link is not in $PKG's file list"
+done
+for name in tcpconnect "${NAMES[@]}"; do
+  if [[ ${before_sums[$name]} != absent ]]; then
+    [[ -e /usr/sbin/$name.libbpf-tools ]] ||
+      fail "the previous /usr/sbin/$name was not kept as /usr/sbin/$name.libbpf-tools"
+  fi
+done
+ok "files installed, /usr/sbin/{$NAME_LIST} -> tcpconnect"
 
 "$BIN" --help >"$work/help" 2>&1 || fail "$BIN --help exited with $?"
 grep -q '^Usage: tcpconnect' "$work/help" || fail "$BIN --help: $(head -n 3 "$work/help")"
 ok "$BIN --help"
+
+# The binary picks its command line by the name it is called by.
+for name in "${NAMES[@]}"; do
+  "/usr/sbin/$name" --help >"$work/help" 2>&1 || fail "/usr/sbin/$name --help exited with $?"
+  [[ $(head -n 1 "$work/help") == "Usage: $name "* ]] || fail "/usr/sbin/$name --help: $(head -n 3 "$work/help")"
+done
+ok "/usr/sbin/{$NAME_LIST} --help"
 
 # The binary and the package take their version from the same project() line.
 v=$("$BIN" --version 2>&1) || fail "$BIN --version exited with $?"
@@ -151,10 +194,32 @@ ok "$BIN --version: $v"
 w=$(man_warnings "$MAN")
 [[ -z $w ]] || fail "man --warnings on $MAN: $w"
 LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$MAN" 2>/dev/null | grep -q '^SYNOPSIS' || fail "man -l $MAN shows no SYNOPSIS"
-ok "man page installed and renders"
+for name in "${NAMES[@]}"; do
+  man=$(man_of "$name")
+  [[ $(man -w "$name" 2>/dev/null) == "$man" ]] || fail "man -w $name: $(man -w "$name" 2>&1)"
+  w=$(man_warnings "$man")
+  [[ -z $w ]] || fail "man --warnings on $man: $w"
+  LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$man" 2>/dev/null | grep -q '^SYNOPSIS' || fail "man -l $man shows no SYNOPSIS"
+done
+ok "man pages installed and render"
 
 reply=$(bash -c 'source "$1"; COMP_WORDS=(tcpconnect --attach ""); COMP_CWORD=2; _tcpconnect; echo "${COMPREPLY[*]}"' _ "$COMPLETION")
 [[ $reply == "auto tp_btf raw_tp tracepoint" ]] || fail "completion of --attach: '$reply'"
+# bash-completion sources the file named like the command; each name's file
+# must register it, with that tool's options. Per name: a prefix and what it
+# completes to.
+declare -A completes=(
+  [tcpaccept]="--t|--time --timestamp"
+  [tcplife]="--r|--remoteport --ringbuf-size"
+  [tcpconnlat]="-L|-L"
+)
+for name in "${NAMES[@]}"; do
+  reply=$(bash -c 'source "$1"; complete -p "$2" >/dev/null || exit 1
+    COMP_WORDS=("/usr/sbin/$2" "$3"); COMP_CWORD=1; _tcpconnect; echo "${COMPREPLY[*]}"' \
+    _ "$COMPLETION_DIR/$name" "$name" "${completes[$name]%%|*}") ||
+    fail "$COMPLETION_DIR/$name does not register a completion for $name"
+  [[ $reply == "${completes[$name]#*|}" ]] || fail "completion of $name ${completes[$name]%%|*}: '$reply'"
+done
 ok "bash completion"
 
 if command -v systemd-analyze >/dev/null; then
@@ -198,16 +263,25 @@ case $(pkg_status) in
 esac
 dpkg --purge "$PKG" >/dev/null 2>&1 || true
 touched_dpkg=0
-for f in "$MAN" "$COMPLETION" "$UNIT" "$DOCDIR/README.md" "$BIN.libbpf-tools"; do
+for f in "$MAN" "$COMPLETION" "$UNIT" "$DOCDIR/README.md"; do
   [[ ! -e $f ]] || fail "$f left after dpkg -r"
 done
-if [[ $before_sum == absent ]]; then
-  [[ ! -e $BIN ]] || fail "$BIN left after dpkg -r"
-else
-  [[ -e $BIN && $(sha256sum <"$BIN") == "$before_sum" ]] || fail "the previous $BIN was not put back"
-fi
-! dpkg-divert --list "$BIN" | grep -q "by $PKG" || fail "diversion left: $(dpkg-divert --list "$BIN")"
-ok "dpkg -r removed everything$([[ $before_sum != absent ]] && echo ", previous $BIN restored")"
+restored=()
+for name in tcpconnect "${NAMES[@]}"; do
+  for f in "$(man_of "$name")" "$COMPLETION_DIR/$name" "/usr/sbin/$name.libbpf-tools"; do
+    [[ ! -e $f && ! -L $f ]] || fail "$f left after dpkg -r"
+  done
+  bin=/usr/sbin/$name
+  if [[ ${before_sums[$name]} == absent ]]; then
+    [[ ! -e $bin && ! -L $bin ]] || fail "$bin left after dpkg -r"
+  else
+    [[ -f $bin && ! -L $bin && $(sha256sum <"$bin") == "${before_sums[$name]}" ]] ||
+      fail "the previous $bin was not put back"
+    restored+=("$bin")
+  fi
+  ! dpkg-divert --list "$bin" | grep -q "by $PKG" || fail "diversion left: $(dpkg-divert --list "$bin")"
+done
+ok "dpkg -r removed everything${restored[*]:+, previous ${restored[*]} restored}"
 
 elapsed_ms=$((($(date +%s%N) - started_ns) / 1000000))
 printf 'test_deb: %d passed, 0 failed (%d.%01d s)\n' "$passed" $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100))
