@@ -10,11 +10,10 @@
 
 include(GNUInstallDirs)
 
-# The other bcc tools the binary speaks for: called by one of these names (a
-# symlink to tcpconnect), it takes that tool's command line and prints its
-# output. Every per-name item below (symlink, man page, completion, diversion of
-# libbpf-tools' binary) comes from this one list.
-set(TCPCONNECT_OTHER_NAMES tcpaccept tcplife tcpconnlat)
+# The other bcc tools the binary speaks for (TCPCONNECT_TOOL_NAMES, CMakeLists.txt): called by
+# one of these names (a symlink to tcpconnect), it takes that tool's command line and prints its
+# output. Every per-name item below (symlink, man page, completion, diversion of libbpf-tools'
+# binary) comes from that one list.
 
 # bcc and libbpf-tools put their tracers in sbin: they need root.
 install(TARGETS tcpconnect RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
@@ -43,13 +42,13 @@ function(_tc_link dir target)
     ")
   endforeach()
 endfunction()
-_tc_link("${_tc_SBINDIR}" tcpconnect ${TCPCONNECT_OTHER_NAMES})
+_tc_link("${_tc_SBINDIR}" tcpconnect ${TCPCONNECT_TOOL_NAMES})
 
 # The man pages are compressed while they are installed (Debian policy wants
 # man pages gzipped, and CPack does not do it). gzip -n leaves out the name and
 # time stamp, so the same page always gives the same bytes. Doing it at install
 # time means no build target has to run first and a page is never stale.
-foreach(_tc_name tcpconnect ${TCPCONNECT_OTHER_NAMES})
+foreach(_tc_name tcpconnect ${TCPCONNECT_TOOL_NAMES})
   set(_tc_src ${PROJECT_SOURCE_DIR}/man/${_tc_name}.8)
   set(_tc_out "${_tc_MANDIR}/man8/${_tc_name}.8.gz")
   install(CODE "
@@ -72,7 +71,7 @@ endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/completion/tcpconnect.bash
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions
         RENAME tcpconnect)
-_tc_link("${_tc_DATAROOTDIR}/bash-completion/completions" tcpconnect ${TCPCONNECT_OTHER_NAMES})
+_tc_link("${_tc_DATAROOTDIR}/bash-completion/completions" tcpconnect ${TCPCONNECT_TOOL_NAMES})
 
 file(GLOB TCPCONNECT_DOCS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${TCPCONNECT_DOCS}
@@ -132,7 +131,7 @@ or compiler at run time.")
 #   the administrator's decision (see docs/deployment.md). Without systemd as
 #   init (containers, chroots) the systemctl calls are skipped.
 set(_tc_deb_dir ${CMAKE_CURRENT_BINARY_DIR}/debian-control)
-list(JOIN TCPCONNECT_OTHER_NAMES " " _tc_names)
+list(JOIN TCPCONNECT_TOOL_NAMES " " _tc_names)
 set(_tc_divert_loop "for name in tcpconnect ${_tc_names}; do")
 set(_tc_divert "--package tcpconnect --rename --divert /usr/sbin/$name.libbpf-tools /usr/sbin/$name")
 file(WRITE ${_tc_deb_dir}/preinst "#!/bin/sh
