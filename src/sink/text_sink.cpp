@@ -120,7 +120,8 @@ using Cell = TextCell;
 // running into the next column. Here a column's width starts at 16 and, whenever an address of
 // 16 or more characters shows up, grows to len(address) + 1, so there is always at least one
 // space of padding before the separator. Widths only ever grow (later rows stay aligned with
-// the widest seen so far); the header is not reprinted.
+// the widest seen so far); the header is printed again, at the new widths, right before the
+// first row printed at them.
 constexpr TextColumn<Event> kEventColumns[] = {
     // TIME(s): seconds since the first event printed. Records can be emitted slightly out of
     // stamp order, so the difference is signed.
@@ -262,12 +263,27 @@ void TextSink::start(const StartInfo& /*info*/) {
   buf_.clear();
   append_header(columns_);
   write_line(out_);
+  header_shown_ = true;
 }
 
 void TextSink::connect(const ConnectEvent& ev) {
   if (!first_mono_ns_) first_mono_ns_ = ev.mono_ns;
+  std::size_t width_sum = 0;
+  for (const auto& col : columns_) width_sum += col.width;
   buf_.clear();
   append_row(columns_, ev);
+  std::size_t grown_sum = 0;
+  for (const auto& col : columns_) grown_sum += col.width;
+  if (header_shown_ && grown_sum != width_sum) {
+    // A column widened for this row: the header again, at the new widths, so that it lines up
+    // with this row and the next ones.
+    const std::string row(buf_.data(), buf_.size());
+    buf_.clear();
+    append_header(columns_);
+    write_line(out_);
+    buf_.clear();
+    buf_.append(row);
+  }
   write_line(out_);
 }
 

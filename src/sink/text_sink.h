@@ -52,6 +52,8 @@ class TextSink final : public Sink {
   std::vector<Shown<CountRow>> count_columns_;
   std::ostream& out_;
   std::ostream& err_;
+  // start() printed the header: it is printed again when a column grows.
+  bool header_shown_ = false;
   // Monotonic stamp of the first event: the TIME(s) origin.
   std::optional<std::uint64_t> first_mono_ns_;
   AddressCache addrs_;
