@@ -11,6 +11,8 @@
 namespace tcpconnect {
 namespace {
 
+using namespace std::string_literals;
+
 std::span<const std::uint8_t> bytes(const std::string& s) {
   return std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
 }
@@ -37,8 +39,8 @@ TEST(ProcessCache, JoinArgvCutsAtTheBound) {
 
 // Argument boundaries are kept: each argument ends in one NUL.
 TEST(ProcessCache, ArgvBytes) {
-  auto a = argv_bytes(bytes(std::string("sh\0-c\0echo hi\0", 15)), false);
-  EXPECT_EQ(a.args, std::string("sh\0-c\0echo hi\0", 15));
+  auto a = argv_bytes(bytes("sh\0-c\0echo hi\0"s), false);
+  EXPECT_EQ(a.args, "sh\0-c\0echo hi\0"s);
   EXPECT_FALSE(a.truncated);
   // An empty last argument stays.
   a = argv_bytes(bytes(std::string("a\0\0", 3)), false);
@@ -61,10 +63,10 @@ TEST(ProcessCache, ArgvBytes) {
 
 TEST(ProcessCache, CommandLineKeepsTheArguments) {
   ProcessCache c(2, "/nonexistent");
-  c.on_exec(10, 0, argv_bytes(bytes(std::string("prog\0a b\0\0", 11)), false));
+  c.on_exec(10, 0, argv_bytes(bytes("prog\0a b\0\0"s), false));
   const auto cl = c.command_line(10, 0);
   EXPECT_EQ(cl.text, "prog a b");  // trailing empty arguments do not show
-  EXPECT_EQ(cl.args, std::string("prog\0a b\0\0", 11));
+  EXPECT_EQ(cl.args, "prog\0a b\0\0"s);
   EXPECT_FALSE(cl.truncated);
   c.on_exec(11, 0, argv_bytes(bytes(std::string("x\0yy", 4)), true));
   const auto cut = c.command_line(11, 0);
