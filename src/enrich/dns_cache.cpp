@@ -158,22 +158,27 @@ std::size_t DnsCache::size() const { return impl_->index.size(); }
 
 std::string dns_query_text(const std::optional<DnsCache::Hit>& hit, int ip,
                            const AddrBytes& daddr) {
-  constexpr std::uint64_t kNsPerMs = 1000000;
   if (hit) {
-    if (hit->age_ns > 100 * kNsPerMs)
-      return fmt::format("{} ({} ms)", hit->name, hit->age_ns / kNsPerMs);
+    // bcc measures the age with datetime (microseconds) and prints it with "%.3fms" when it is
+    // more than 100 ms.
+    const std::uint64_t age_us = hit->age_ns / 1000;
+    if (age_us > 100'000)
+      return fmt::format("{} ({}.{:03}ms)", hit->name, age_us / 1000, age_us % 1000);
     return hit->name;
   }
-  bool loopback = false;
-  if (ip == 4) {
-    loopback = daddr[0] == 127;
-  } else {
-    static constexpr std::uint8_t kZero[15] = {};
-    static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    loopback = (std::memcmp(daddr.data(), kZero, 15) == 0 && daddr[15] == 1) ||
-               (std::memcmp(daddr.data(), kMapped, 12) == 0 && daddr[12] == 127);
-  }
-  return loopback ? "localhost" : "";
+  static constexpr AddrBytes kLoopback6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const bool localhost = ip == 4
+                             ? daddr[0] == 127 && daddr[1] == 0 && daddr[2] == 0 && daddr[3] == 1
+                             : daddr == kLoopback6;
+  return localhost ? "localhost" : "No DNS Query";
+}
+
+bool is_loopback(int ip, const AddrBytes& daddr) {
+  if (ip == 4) return daddr[0] == 127;
+  static constexpr std::uint8_t kZero[15] = {};
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return (std::memcmp(daddr.data(), kZero, 15) == 0 && daddr[15] == 1) ||
+         (std::memcmp(daddr.data(), kMapped, 12) == 0 && daddr[12] == 127);
 }
 
 }  // namespace tcpconnect

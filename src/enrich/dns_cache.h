@@ -66,8 +66,14 @@ class DnsCache {
   Impl* impl_;
 };
 
-// bcc's QUERY column: the name, with " (N ms)" when the answer is older than
-// 100 ms; "localhost" for a loopback destination with no answer; "" otherwise.
+// bcc's QUERY column: the name, with " (N.NNNms)" (the age in ms, to the
+// microsecond) when the answer is more than 100 ms older than the connect;
+// with no answer "localhost" for exactly 127.0.0.1 or ::1 (bcc compares the
+// printed address), else "No DNS Query".
 std::string dns_query_text(const std::optional<DnsCache::Hit>& hit, int ip, const AddrBytes& daddr);
+
+// A loopback destination: 127/8, ::1, or ::ffff:127/104. JSON's "query" says
+// "localhost" for these when no answer is known.
+bool is_loopback(int ip, const AddrBytes& daddr);
 
 }  // namespace tcpconnect

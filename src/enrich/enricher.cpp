@@ -13,7 +13,7 @@ Enricher::Enricher(const EnrichConfig& cfg)
       processes_(cfg.exec_cache_size) {}
 
 void Enricher::on_exec(const ExecSample& exec) {
-  if (cmdlines_) processes_.on_exec(exec.pid, exec.start_ns, join_argv(exec.args, exec.truncated));
+  if (cmdlines_) processes_.on_exec(exec.pid, exec.start_ns, argv_bytes(exec.args, exec.truncated));
 }
 
 void Enricher::on_dns(const DnsSample& dns) {
@@ -27,7 +27,12 @@ constexpr std::size_t kMaxContainers = 16384;
 }  // namespace
 
 void Enricher::enrich(ConnectEvent& ev) {
-  if (cmdlines_) ev.cmdline = processes_.cmdline(ev.pid, ev.start_ns);
+  if (cmdlines_) {
+    const ProcessCache::CommandLine c = processes_.command_line(ev.pid, ev.start_ns);
+    ev.cmdline = c.text;
+    ev.argv = c.args;
+    ev.argv_truncated = c.truncated;
+  }
   if (containers_ && ev.cgroup_id) {
     ev.cgroup = cgroups_.path_of(ev.cgroup_id);
     auto it = container_of_.find(ev.cgroup_id);
@@ -46,7 +51,7 @@ void Enricher::enrich(ConnectEvent& ev) {
       ev.query_name = std::move(hit->name);
       ev.query_age_ns = hit->age_ns;
     } else {
-      ev.query_name = ev.query;  // "localhost" or ""
+      ev.query_name = is_loopback(ev.ip, ev.daddr) ? "localhost" : "";
       ev.query_age_ns.reset();
     }
   }

@@ -50,6 +50,17 @@ std::string join_argv(std::span<const std::uint8_t> args, bool truncated) {
   return out;
 }
 
+ArgvBytes argv_bytes(std::span<const std::uint8_t> args, bool truncated) {
+  if (args.size() > kCmdlineMax) {
+    args = args.first(kCmdlineMax);
+    truncated = true;
+  }
+  ArgvBytes out{std::string(args.begin(), args.end()), truncated};
+  // Each argument ends in a NUL; an argument cut short has none of its own.
+  if (!out.args.empty() && out.args.back() != '\0') out.args.push_back('\0');
+  return out;
+}
+
 ProcessCache::ProcessCache(std::size_t max_entries, std::string proc_root)
     : max_entries_(max_entries ? max_entries : 1), proc_root_(std::move(proc_root)) {
   const long hz = sysconf(_SC_CLK_TCK);
@@ -57,25 +68,35 @@ ProcessCache::ProcessCache(std::size_t max_entries, std::string proc_root)
 }
 
 void ProcessCache::erase(std::list<Entry>::iterator it) {
-  bytes_ -= it->cmdline.size();
+  bytes_ -= it->argv.args.size();
   index_.erase(it->pid);
   lru_.erase(it);
 }
 
-void ProcessCache::put(std::uint32_t pid, std::uint64_t start_ns, std::string cmdline) {
-  if (cmdline.size() > kCmdlineMax + kCut.size()) {
-    cmdline.resize(kCmdlineMax);
-    cmdline += kCut;
+void ProcessCache::put(std::uint32_t pid, std::uint64_t start_ns, ArgvBytes argv) {
+  if (argv.args.size() > kCmdlineMax + 1) {
+    argv.args.resize(kCmdlineMax);
+    argv.args.push_back('\0');
+    argv.truncated = true;
   }
   if (auto it = index_.find(pid); it != index_.end()) erase(it->second);
-  bytes_ += cmdline.size();
-  lru_.push_front(Entry{pid, start_ns, std::move(cmdline)});
+  bytes_ += argv.args.size();
+  lru_.push_front(Entry{pid, start_ns, std::move(argv)});
   index_[pid] = lru_.begin();
   while (index_.size() > max_entries_) erase(std::prev(lru_.end()));
 }
 
-void ProcessCache::on_exec(std::uint32_t pid, std::uint64_t start_ns, std::string cmdline) {
-  put(pid, start_ns, std::move(cmdline));
+void ProcessCache::on_exec(std::uint32_t pid, std::uint64_t start_ns, ArgvBytes argv) {
+  put(pid, start_ns, std::move(argv));
+}
+
+ProcessCache::CommandLine ProcessCache::joined(const Entry& e) {
+  const std::string& a = e.argv.args;
+  // Without the NUL that ends the last argument: at most kCmdlineMax bytes.
+  const std::size_t n = a.empty() ? 0 : a.size() - 1;
+  text_ =
+      join_argv(std::span(reinterpret_cast<const std::uint8_t*>(a.data()), n), e.argv.truncated);
+  return CommandLine{text_, a, e.argv.truncated};
 }
 
 long long ProcessCache::proc_start_ticks(std::uint32_t pid) const {
@@ -97,12 +118,13 @@ long long ProcessCache::proc_start_ticks(std::uint32_t pid) const {
   return end == stat.c_str() + pos + 1 ? -1 : ticks;
 }
 
-std::string_view ProcessCache::cmdline(std::uint32_t pid, std::uint64_t start_ns) {
+ProcessCache::CommandLine ProcessCache::command_line(std::uint32_t pid, std::uint64_t start_ns) {
+  static constexpr CommandLine kUnknown{"?", {}, false};
   if (auto it = index_.find(pid); it != index_.end()) {
     auto entry = it->second;
     if (start_ns == 0 || entry->start_ns == 0 || entry->start_ns == start_ns) {
       lru_.splice(lru_.begin(), lru_, entry);
-      return entry->cmdline;
+      return joined(*entry);
     }
     erase(entry);  // the PID now belongs to another process
   }
@@ -114,14 +136,14 @@ std::string_view ProcessCache::cmdline(std::uint32_t pid, std::uint64_t start_ns
   bool full = false;
   if (!read_capped(proc_root_ + "/" + std::to_string(pid) + "/cmdline", kCmdlineMax, raw, full) ||
       raw.empty())
-    return unknown_;
+    return kUnknown;
   if (start_ns != 0) {
     const long long ticks = proc_start_ticks(pid);
-    if (ticks < 0 || static_cast<std::uint64_t>(ticks) != start_ns / ns_per_tick_) return unknown_;
+    if (ticks < 0 || static_cast<std::uint64_t>(ticks) != start_ns / ns_per_tick_) return kUnknown;
   }
   put(pid, start_ns,
-      join_argv(std::span(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()), !full));
-  return lru_.front().cmdline;
+      argv_bytes(std::span(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()), !full));
+  return joined(lru_.front());
 }
 
 }  // namespace tcpconnect

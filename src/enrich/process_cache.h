@@ -30,30 +30,52 @@ inline constexpr std::size_t kCmdlineMax = TC_CMDLINE_MAX;
 // when cut short (here or by the kernel: `truncated`).
 std::string join_argv(std::span<const std::uint8_t> args, bool truncated);
 
+// A process's arguments as the cache keeps them: `args` holds each argument
+// followed by one NUL, cut to kCmdlineMax bytes; `truncated` when the last
+// one was cut short (here or by the kernel).
+struct ArgvBytes {
+  std::string args;
+  bool truncated = false;
+};
+// argv as the kernel keeps it (NUL-separated, NUL-terminated unless cut short)
+// -> ArgvBytes. Bytes past a final NUL are an argument cut short.
+ArgvBytes argv_bytes(std::span<const std::uint8_t> args, bool truncated);
+
 class ProcessCache {
  public:
   // `proc_root` is where to read PID/cmdline and PID/stat from (tests point it elsewhere).
   explicit ProcessCache(std::size_t max_entries, std::string proc_root = "/proc");
 
-  // A process exec'd: its new command line replaces anything known of the PID.
+  // A process exec'd: its new arguments replace anything known of the PID.
   // start_ns 0 means the start time is unknown (then it is not checked).
-  void on_exec(std::uint32_t pid, std::uint64_t start_ns, std::string cmdline);
-  // The command line of the process `pid` started at `start_ns`, or "?" when
-  // it is unknown (the process is gone and was not seen exec'ing, or its PID
-  // now belongs to another process). Valid until the next call.
-  std::string_view cmdline(std::uint32_t pid, std::uint64_t start_ns);
+  void on_exec(std::uint32_t pid, std::uint64_t start_ns, ArgvBytes argv);
+
+  struct CommandLine {
+    std::string_view text;  // arguments joined by spaces ("..." when cut short); "?" unknown
+    std::string_view args;  // ArgvBytes::args; empty when unknown
+    bool truncated = false;
+  };
+  // The command line of the process `pid` started at `start_ns`; unknown
+  // (text "?") when the process is gone and was not seen exec'ing, or its PID
+  // now belongs to another process. Valid until the next call.
+  CommandLine command_line(std::uint32_t pid, std::uint64_t start_ns);
+  // command_line(pid, start_ns).text.
+  std::string_view cmdline(std::uint32_t pid, std::uint64_t start_ns) {
+    return command_line(pid, start_ns).text;
+  }
 
   std::size_t size() const { return index_.size(); }
-  // Bytes of command lines held (at most size() * (kCmdlineMax + 3)).
+  // Bytes of arguments held (at most size() * (kCmdlineMax + 1)).
   std::size_t bytes() const { return bytes_; }
 
  private:
   struct Entry {
     std::uint32_t pid;
     std::uint64_t start_ns;
-    std::string cmdline;
+    ArgvBytes argv;
   };
-  void put(std::uint32_t pid, std::uint64_t start_ns, std::string cmdline);
+  void put(std::uint32_t pid, std::uint64_t start_ns, ArgvBytes argv);
+  CommandLine joined(const Entry& e);
   void erase(std::list<Entry>::iterator it);
   // The start time /proc gives for `pid`, in clock ticks since boot, or -1.
   long long proc_start_ticks(std::uint32_t pid) const;
@@ -64,7 +86,7 @@ class ProcessCache {
   std::unordered_map<std::uint32_t, std::list<Entry>::iterator> index_;
   std::size_t bytes_ = 0;
   long ns_per_tick_;
-  std::string unknown_ = "?";
+  std::string text_;  // the joined form of the last command line returned
 };
 
 }  // namespace tcpconnect

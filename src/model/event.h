@@ -54,10 +54,14 @@ struct ConnectEvent {
   // point into the enricher's caches and are valid until its next call.
   std::string_view cgroup;     // path under the cgroup2 mount; "" unknown
   std::string_view container;  // 64-hex container ID; "" none
-  std::string query;           // -d: bcc's QUERY column ("name", "name (N ms)", "localhost", "")
-  std::string query_name;      // -d: the name alone ("localhost" for loopback), "" unknown
+  // -d: bcc's QUERY column ("name", "name (N.NNNms)", "localhost", "No DNS Query").
+  std::string query;
+  std::string query_name;  // -d: the name alone ("localhost" for loopback), "" unknown
   std::optional<std::uint64_t> query_age_ns;  // -d: how old the DNS answer was
   std::string_view cmdline;  // the owner's command line; "?" unknown, "" not looked up
+  // The owner's arguments, each followed by one NUL; empty when unknown or not looked up.
+  std::string_view argv;
+  bool argv_truncated = false;  // the last argument was cut short (cmdline ends in "...")
 };
 
 // A process exec'd (TC_REC_EXEC): its new command line.

@@ -3,13 +3,15 @@
 //
 // Connect records are the hot path (tens of thousands per second), and
 // building an ordered_json costs ~2 us, so they are written with fmt instead.
-// That is safe because every value but `comm` is a number or an inet_ntop()
-// string (hex digits, ':' and '.'), and `comm` is still serialised by
-// nlohmann. The unit tests check the output is byte-identical to
+// That is safe because every value but `comm` is a number, an inet_ntop()
+// string (hex digits, ':' and '.') or a time stamp, and the text from outside
+// the tool (`comm`, `cgroup`, `pcomm`, `cmdline`, `argv`, `query`) is still
+// serialised by nlohmann. The unit tests check the output is byte-identical to
 // ordered_json::dump(). The rare records (start, lost, lost_enrichment, count, end) are built
 // as ordered_json.
 #include "sink/json_sink.h"
 
+#include <ctime>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
@@ -43,12 +45,53 @@ void JsonSink::start(const StartInfo& info) {
   j["tool_version"] = info.version;
   j["attach"] = info.attach_method;
   j["ts_ns"] = info.ts_ns;
+  j["time"] = time_.get(info.ts_ns);
   j["mode"] = count_ ? "count" : "connect";
   write_record(line_, out_, j);
 }
 
 std::string JsonSink::string_json(std::string_view s) {
   return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string JsonSink::argv_json(std::string_view args, bool truncated) {
+  if (args.empty()) return "null";
+  Json array = Json::array();
+  std::size_t from = 0;
+  while (from < args.size()) {
+    std::size_t nul = args.find('\0', from);
+    if (nul == std::string_view::npos) nul = args.size();
+    std::string arg(args.substr(from, nul - from));
+    from = nul + 1;
+    if (truncated && from >= args.size()) arg += "...";
+    array.push_back(std::move(arg));
+  }
+  return array.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+const std::string& JsonSink::LocalTime::get(std::uint64_t ns) {
+  const auto secs = static_cast<std::int64_t>(ns / 1'000'000'000);
+  if (secs != secs_) {
+    // The offset of local time at that instant, whole minutes (RFC 3339 has no seconds in
+    // it); the time shown is UTC plus that offset, so it always names the same instant.
+    const auto t = static_cast<std::time_t>(secs);
+    std::tm local{};
+    localtime_r(&t, &local);
+    const long offset_min = local.tm_gmtoff / 60;
+    const std::time_t shifted = t + offset_min * 60;
+    std::tm tm{};
+    gmtime_r(&shifted, &tm);
+    date_ = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.", tm.tm_year + 1900, tm.tm_mon + 1,
+                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    const long abs_min = offset_min < 0 ? -offset_min : offset_min;
+    offset_ = fmt::format("{}{:02}:{:02}", offset_min < 0 ? '-' : '+', abs_min / 60, abs_min % 60);
+    secs_ = secs;
+  }
+  text_.clear();
+  text_.append(date_);
+  fmt::format_to(std::back_inserter(text_), "{:06}", (ns / 1000) % 1'000'000);
+  text_.append(offset_);
+  return text_;
 }
 
 const std::string& JsonSink::LastString::get(std::string_view raw) {
@@ -64,8 +107,10 @@ void JsonSink::connect(const ConnectEvent& ev) {
   buf_.clear();
   auto it = std::back_inserter(buf_);
   static constexpr const char* kTypes[] = {"", "connect", "outcome", "close", "accept"};
-  fmt::format_to(it, R"({{"type":"{}","ts_ns":{},"pid":{},"tid":{},"uid":{},"comm":)",
-                 kTypes[static_cast<int>(ev.kind)], ev.ts_ns, ev.pid, ev.tid, ev.uid);
+  // "time" is digits, '-', ':', 'T', '.' and '+': no escaping needed.
+  fmt::format_to(it, R"({{"type":"{}","ts_ns":{},"time":"{}","pid":{},"tid":{},"uid":{},"comm":)",
+                 kTypes[static_cast<int>(ev.kind)], ev.ts_ns, time_.get(ev.ts_ns), ev.pid, ev.tid,
+                 ev.uid);
   buf_.append(comm_.get(ev.comm));
   fmt::format_to(it, R"(,"af":{},"saddr":")", ev.ip);
   buf_.append(addrs_.get(ev.ip, ev.saddr));  // appended before the next lookup
@@ -89,6 +134,13 @@ void JsonSink::connect(const ConnectEvent& ev) {
   buf_.append(pcomm_.get(ev.pcomm));
   buf_.append(std::string_view(R"(,"cmdline":)"));
   buf_.append(cmdline_.get(ev.cmdline.empty() ? std::string_view("?") : ev.cmdline));
+  if (ev.argv != argv_raw_ || ev.argv_truncated != argv_truncated_) {
+    argv_raw_ = ev.argv;
+    argv_truncated_ = ev.argv_truncated;
+    argv_text_ = argv_json(ev.argv, ev.argv_truncated);
+  }
+  buf_.append(std::string_view(R"(,"argv":)"));
+  buf_.append(argv_text_);
   if (dns_) {
     buf_.append(std::string_view(R"(,"query":)"));
     if (ev.query_name.empty()) {

@@ -16,7 +16,7 @@
 namespace tcpconnect {
 
 // Schema version written in the "start" record.
-inline constexpr int kJsonSchemaVersion = 3;
+inline constexpr int kJsonSchemaVersion = 4;
 
 class JsonSink final : public Sink {
  public:
@@ -43,6 +43,20 @@ class JsonSink final : public Sink {
   };
   // A JSON string literal of `s` (escaped, invalid UTF-8 replaced).
   static std::string string_json(std::string_view s);
+  // The JSON array of the arguments in `args` (each followed by one NUL; the last one gets
+  // "..." when `truncated`), each escaped as string_json does; "null" when `args` is empty.
+  static std::string argv_json(std::string_view args, bool truncated);
+
+  // "time": RFC 3339 local time with microseconds and the UTC offset of that instant, of a
+  // wall-clock stamp in ns since the epoch. The part up to the seconds is kept per second.
+  class LocalTime {
+   public:
+    const std::string& get(std::uint64_t ns);
+
+   private:
+    std::int64_t secs_ = -1;
+    std::string date_, offset_, text_;
+  };
 
   bool count_;
   bool by_process_ = false;
@@ -53,6 +67,10 @@ class JsonSink final : public Sink {
   fmt::memory_buffer buf_;  // reused for connect records
   AddressCache addrs_;
   LastString comm_, cgroup_, pcomm_, cmdline_;
+  // The last argv seen, and its JSON array.
+  std::string argv_raw_, argv_text_ = "null";
+  bool argv_truncated_ = false;
+  LocalTime time_;
 };
 
 }  // namespace tcpconnect

@@ -196,7 +196,8 @@ constexpr TextColumn<Event> kOwnColumns[] = {
 // running into the next column. Here a column's width starts at 16 and, whenever an address of
 // 16 or more characters shows up, grows to len(address) + 1, so there is always at least one
 // space of padding before the separator. Widths only ever grow (later rows stay aligned with
-// the widest seen so far). The same holds for the address columns of the other layouts.
+// the widest seen so far); the header is printed again, at the new widths, right before the
+// first row printed at them. The same holds for the address columns of the other layouts.
 constexpr TextColumn<Event> kEventColumns[] = {
     kTime,
     kTimestamp,
@@ -409,17 +410,22 @@ void TextSink::append_header(const std::vector<Shown<Record>>& columns) {
 }
 
 template <typename Record>
-void TextSink::append_row(std::vector<Shown<Record>>& columns, const Record& record) {
+bool TextSink::append_row(std::vector<Shown<Record>>& columns, const Record& record) {
   TextCell cell{buf_, text_, addrs_, first_mono_ns_.value_or(0), csv_};
+  bool grew = false;
   for (std::size_t i = 0; i < columns.size(); ++i) {
     Shown<Record>& col = columns[i];
     if (i > 0) buf_.push_back(csv_ ? ',' : ' ');
     const std::size_t from = buf_.size();
     cell.width = col.width;
     col.column->value(cell, record);
-    if (col.column->grows && !csv_) col.width = std::max(col.width, buf_.size() - from + 1);
+    if (col.column->grows && !csv_ && buf_.size() - from + 1 > col.width) {
+      col.width = buf_.size() - from + 1;
+      grew = true;
+    }
     pad(buf_, from, col.width, col.column->right);
   }
+  return grew;
 }
 
 void TextSink::start(const StartInfo& /*info*/) {
@@ -428,12 +434,22 @@ void TextSink::start(const StartInfo& /*info*/) {
   buf_.clear();
   append_header(columns_);
   write_line(out_);
+  header_shown_ = true;
 }
 
 void TextSink::connect(const ConnectEvent& ev) {
   if (!first_mono_ns_) first_mono_ns_ = ev.mono_ns;
   buf_.clear();
-  append_row(columns_, ev);
+  if (append_row(columns_, ev) && header_shown_) {
+    // A column widened for this row: the header again, at the new widths, so that it lines up
+    // with this row and the next ones.
+    const std::string row(buf_.data(), buf_.size());
+    buf_.clear();
+    append_header(columns_);
+    write_line(out_);
+    buf_.clear();
+    buf_.append(row);
+  }
   write_line(out_);
 }
 

@@ -44,8 +44,9 @@ class TextSink final : public Sink {
   void write_line(std::ostream& os);
   template <typename Record>
   void append_header(const std::vector<Shown<Record>>& columns);
+  // Whether a column grew for this row.
   template <typename Record>
-  void append_row(std::vector<Shown<Record>>& columns, const Record& record);
+  bool append_row(std::vector<Shown<Record>>& columns, const Record& record);
 
   bool count_;  // -c: the count table at exit, no per-event lines
   bool csv_;    // comma-separated values (tcplife -s)
@@ -53,6 +54,8 @@ class TextSink final : public Sink {
   std::vector<Shown<CountRow>> count_columns_;
   std::ostream& out_;
   std::ostream& err_;
+  // start() printed the header: it is printed again when a column grows.
+  bool header_shown_ = false;
   // Monotonic stamp of the first event: the TIME(s) origin.
   std::optional<std::uint64_t> first_mono_ns_;
   AddressCache addrs_;

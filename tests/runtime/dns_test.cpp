@@ -347,7 +347,7 @@ TEST_F(Dns, TextModeEndsWithTheQueryColumn) {
   s.add_local("10.77.0.9/32");
   auto t = start({"-d"}, "PID");
   auto h = s.resolve({"web.test", kPortArg});
-  // No answer for this one: the QUERY column is empty.
+  // No answer for this one: bcc's "No DNS Query".
   auto c = rt::run_helper_in(s.ns, {"10.77.0.9", kPortArg});
   ASSERT_EQ(c.size(), 1u);
   auto lines = finish_text(*t, {{h.pid, h.addr}, {c[0].pid, "10.77.0.9"}});
@@ -358,32 +358,57 @@ TEST_F(Dns, TextModeEndsWithTheQueryColumn) {
   EXPECT_EQ(rtrim(mine[0]), row(h.pid, "dns_helper", 4, "10.77.0.1", "web.test"));
   auto other = rt::lines_for_pid(lines, c[0].pid);
   ASSERT_EQ(other.size(), 1u) << t->out();
-  EXPECT_EQ(rtrim(other[0]), row(c[0].pid, "conn_helper", 4, "10.77.0.9", ""));
+  EXPECT_EQ(rtrim(other[0]), row(c[0].pid, "conn_helper", 4, "10.77.0.9", "No DNS Query"));
 }
 
-// An answer older than 100 ms gets its age: "name (N ms)".
+// bcc: "localhost" only for 127.0.0.1 and ::1; another loopback address has "No DNS Query".
+TEST_F(Dns, TextModeLocalhostIsExactly127001) {
+  rt::Refused r;  // fresh namespace: no DNS traffic at all
+  auto t = start({"-d"}, "PID");
+  auto c1 = rt::run_helper_in(r.ns, {r.kAddr, kPortArg});
+  auto c2 = rt::run_helper_in(r.ns, {"127.0.0.2", kPortArg});
+  ASSERT_EQ(c1.size(), 1u);
+  ASSERT_EQ(c2.size(), 1u);
+  auto lines = finish_text(*t, {{c1[0].pid, r.kAddr}, {c2[0].pid, "127.0.0.2"}});
+  auto m1 = rt::lines_for_pid(lines, c1[0].pid);
+  ASSERT_EQ(m1.size(), 1u) << t->out();
+  EXPECT_EQ(rtrim(m1[0]), row(c1[0].pid, "conn_helper", 4, r.kAddr, "localhost"));
+  auto m2 = rt::lines_for_pid(lines, c2[0].pid);
+  ASSERT_EQ(m2.size(), 1u) << t->out();
+  // The source is lo's 127.0.0.1 (the route to 127/8 names it).
+  EXPECT_EQ(rtrim(m2[0]),
+            rtrim(fmt::format("{:<7} {:<12} {:<2} {:<16} {:<16} {:<6} {}", c2[0].pid, "conn_helper",
+                              4, "127.0.0.1", "127.0.0.2", kPort, "No DNS Query")));
+}
+
+// An answer older than 100 ms gets its age: "name (N.NNNms)", as bcc's " (%.3fms)".
 TEST_F(Dns, TextModeShowsTheAgeOfAnOldAnswer) {
   DnsServer s("tcdnsage", {"--host-record=web.test,10.77.0.1"});
   s.add_local("10.77.0.1/32");
   auto t = start({"-d"}, "PID");
   auto before = steady_clock::now();
   auto h = s.resolve({"--delay-ms", "300", "web.test", kPortArg});
-  auto took = duration_cast<milliseconds>(steady_clock::now() - before).count();
+  auto took = duration_cast<microseconds>(steady_clock::now() - before).count();
   auto lines = finish_text(*t, {{h.pid, h.addr}});
   auto mine = rt::lines_for_pid(lines, h.pid);
   ASSERT_EQ(mine.size(), 1u) << t->out();
   std::string prefix = row(h.pid, "dns_helper", 4, "10.77.0.1", "web.test");
   std::string line = rtrim(mine[0]);
-  // The rest is " (N ms)".
+  // The rest is " (MS.UUUms)".
   ASSERT_EQ(line.rfind(prefix + " (", 0), 0u) << line;
-  ASSERT_GT(line.size(), prefix.size() + 5) << line;
-  ASSERT_EQ(line.substr(line.size() - 4), " ms)") << line;
-  std::string n = line.substr(prefix.size() + 2, line.size() - prefix.size() - 6);
-  ASSERT_FALSE(n.empty()) << line;
-  ASSERT_EQ(n.find_first_not_of("0123456789"), std::string::npos) << line;
-  long age = std::stol(n);
-  EXPECT_GE(age, 300) << line;
-  EXPECT_LE(age, took) << line;
+  ASSERT_GT(line.size(), prefix.size() + 9) << line;
+  ASSERT_EQ(line.substr(line.size() - 3), "ms)") << line;
+  std::string n = line.substr(prefix.size() + 2, line.size() - prefix.size() - 5);
+  const auto dot = n.find('.');
+  ASSERT_NE(dot, std::string::npos) << line;
+  ASSERT_GT(dot, 0u) << line;
+  ASSERT_EQ(n.size() - dot, 4u) << line;  // three decimals
+  const std::string whole = n.substr(0, dot), frac = n.substr(dot + 1);
+  ASSERT_EQ(whole.find_first_not_of("0123456789"), std::string::npos) << line;
+  ASSERT_EQ(frac.find_first_not_of("0123456789"), std::string::npos) << line;
+  long long age_us = std::stoll(whole) * 1000 + std::stoll(frac);
+  EXPECT_GE(age_us, 300'000) << line;
+  EXPECT_LE(age_us, took) << line;
 }
 
 TEST_F(Dns, JsonHasTheAgeOfAnOldAnswer) {

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <ctime>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -57,6 +60,59 @@ TEST_F(Process, ShortLivedProcessHasItsCommandLineAndParent) {
   EXPECT_EQ(recs[0]["comm"], "conn_helper");
 }
 
+// RFC 3339 "YYYY-MM-DDTHH:MM:SS.uuuuuu+HH:MM" -> microseconds since the epoch; -1 if malformed.
+long long rfc3339_us(const std::string& s) {
+  static const std::regex re(
+      R"(^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})([+-])(\d{2}):(\d{2})$)");
+  std::smatch m;
+  if (!std::regex_match(s, m, re)) return -1;
+  std::tm tm{};
+  tm.tm_year = std::stoi(m[1]) - 1900;
+  tm.tm_mon = std::stoi(m[2]) - 1;
+  tm.tm_mday = std::stoi(m[3]);
+  tm.tm_hour = std::stoi(m[4]);
+  tm.tm_min = std::stoi(m[5]);
+  tm.tm_sec = std::stoi(m[6]);
+  const long long offset_s = (std::stoll(m[9]) * 60 + std::stoll(m[10])) * 60;
+  const long long secs = static_cast<long long>(timegm(&tm)) - (m[8] == "-" ? -offset_s : offset_s);
+  return secs * 1'000'000 + std::stoll(m[7]);
+}
+
+// argv keeps argument boundaries: the helper runs with an argv[0] holding spaces (bash's
+// exec -a), and is gone before the tracer stops, so this comes from the exec record. "time"
+// is the local time of ts_ns, to the microsecond.
+TEST_F(Process, JsonArgvAndTime) {
+  const int port = rt::closed_port("127.0.0.1");
+  auto t = start({"-j"}, rt::kJsonStart);
+  const std::vector<std::string> argv = {"tc conn  helper", "--count", "1", "127.0.0.1",
+                                         std::to_string(port)};
+  std::vector<std::string> cmd = {"/usr/bin/bash", "-c",
+                                  "exec -a \"$0\" " CONN_HELPER_BIN " \"$@\""};
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  auto r = rt::run_cmd(cmd);
+  auto conns = rt::parse_conns(r.out, r.err);
+  ASSERT_EQ(conns.size(), 1u) << r.out << r.err;
+  auto starts = records(*t, "start");
+  ASSERT_EQ(starts.size(), 1u) << t->out();
+  ASSERT_TRUE(starts[0]["time"].is_string()) << starts[0].dump();
+  EXPECT_EQ(rfc3339_us(starts[0]["time"].get<std::string>()),
+            static_cast<long long>(starts[0]["ts_ns"].get<std::uint64_t>() / 1000))
+      << starts[0].dump();
+  std::vector<nlohmann::json> connects;
+  for (auto& line : t->out_lines()) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "connect") connects.push_back(j);
+  }
+  auto recs = rt::for_pid(connects, conns[0].pid);
+  ASSERT_EQ(recs.size(), 1u) << t->out();
+  EXPECT_EQ(recs[0]["argv"], nlohmann::json(argv)) << recs[0].dump();
+  EXPECT_EQ(recs[0]["cmdline"], fmt::format("tc conn  helper --count 1 127.0.0.1 {}", port));
+  ASSERT_TRUE(recs[0]["time"].is_string()) << recs[0].dump();
+  const auto ts_ns = recs[0]["ts_ns"].get<std::uint64_t>();
+  EXPECT_EQ(rfc3339_us(recs[0]["time"].get<std::string>()), static_cast<long long>(ts_ns / 1000))
+      << recs[0].dump();
+}
+
 TEST_F(Process, TextColumnsWithParentAndCmdline) {
   const int port = rt::closed_port("127.0.0.1");
   auto t = start({"--parent", "--cmdline", "-P", std::to_string(port)}, "PID");
@@ -86,6 +142,8 @@ TEST_F(Process, ProcessStartedBeforeTheTracerFallsBackToProc) {
   ASSERT_EQ(recs.size(), 1u) << t->out();
   EXPECT_EQ(recs[0]["cmdline"],
             fmt::format("{} --wait-stdin --hold-ms 1000 127.0.0.1 {}", CONN_HELPER_BIN, port));
+  EXPECT_EQ(recs[0]["argv"], nlohmann::json({CONN_HELPER_BIN, "--wait-stdin", "--hold-ms", "1000",
+                                             "127.0.0.1", std::to_string(port)}));
   EXPECT_EQ(recs[0]["ppid"], getpid());
 }
 

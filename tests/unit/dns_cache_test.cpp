@@ -222,6 +222,7 @@ TEST(DnsCacheTest, Ipv4IgnoresTrailingBytes) {
   EXPECT_EQ(name_of(c, 1, 100, 4, v4(192, 0, 2, 8), kSec), "v4.example");
 }
 
+// bcc: " (%.3fms)" of the age in microseconds, when it is more than 100 ms.
 TEST(DnsCacheTextTest, NameWithAgeAbove100Ms) {
   const AddrBytes addr = v4(93, 184, 216, 34);
   auto text = [&](std::uint64_t age) {
@@ -230,39 +231,62 @@ TEST(DnsCacheTextTest, NameWithAgeAbove100Ms) {
   EXPECT_EQ(text(0), "example.com");
   EXPECT_EQ(text(99 * kMs), "example.com");
   EXPECT_EQ(text(100 * kMs), "example.com");
-  EXPECT_EQ(text(100 * kMs + 1), "example.com (100 ms)");
-  EXPECT_EQ(text(101 * kMs), "example.com (101 ms)");
-  EXPECT_EQ(text(2500 * kMs + 999999), "example.com (2500 ms)");
+  EXPECT_EQ(text(100 * kMs + 999), "example.com");  // 100.000 ms to the microsecond
+  EXPECT_EQ(text(100 * kMs + 1000), "example.com (100.001ms)");
+  EXPECT_EQ(text(141 * kMs + 554'999), "example.com (141.554ms)");
+  EXPECT_EQ(text(2500 * kMs + 999'999), "example.com (2500.999ms)");
+  EXPECT_EQ(text(3'600'000 * kMs + 20'000), "example.com (3600000.020ms)");
 }
 
 TEST(DnsCacheTextTest, HitWinsOverLoopback) {
   EXPECT_EQ(dns_query_text(DnsCache::Hit{"my.local", 0, false}, 4, v4(127, 0, 0, 1)), "my.local");
 }
 
-TEST(DnsCacheTextTest, LoopbackWithoutHit) {
+// bcc says "localhost" only when the printed address is "127.0.0.1" or "::1".
+TEST(DnsCacheTextTest, NoAnswer) {
   const std::optional<DnsCache::Hit> none;
   EXPECT_EQ(dns_query_text(none, 4, v4(127, 0, 0, 1)), "localhost");
-  EXPECT_EQ(dns_query_text(none, 4, v4(127, 12, 34, 56)), "localhost");
-  EXPECT_EQ(dns_query_text(none, 4, v4(126, 255, 255, 255)), "");
-  EXPECT_EQ(dns_query_text(none, 4, v4(128, 0, 0, 1)), "");
-  EXPECT_EQ(dns_query_text(none, 4, v4(10, 0, 0, 127)), "");
+  EXPECT_EQ(dns_query_text(none, 4, v4(127, 12, 34, 56)), "No DNS Query");
+  EXPECT_EQ(dns_query_text(none, 4, v4(127, 0, 0, 2)), "No DNS Query");
+  EXPECT_EQ(dns_query_text(none, 4, v4(128, 0, 0, 1)), "No DNS Query");
+  EXPECT_EQ(dns_query_text(none, 4, v4(10, 0, 0, 127)), "No DNS Query");
 
   AddrBytes v6_loopback{};
   v6_loopback[15] = 1;
   EXPECT_EQ(dns_query_text(none, 6, v6_loopback), "localhost");
   AddrBytes v6_any{};
-  EXPECT_EQ(dns_query_text(none, 6, v6_any), "");
+  EXPECT_EQ(dns_query_text(none, 6, v6_any), "No DNS Query");
   AddrBytes v6_two{};
   v6_two[15] = 2;
-  EXPECT_EQ(dns_query_text(none, 6, v6_two), "");
+  EXPECT_EQ(dns_query_text(none, 6, v6_two), "No DNS Query");
   AddrBytes v6_global = v6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
-  EXPECT_EQ(dns_query_text(none, 6, v6_global), "");
+  EXPECT_EQ(dns_query_text(none, 6, v6_global), "No DNS Query");
+  // Printed "::ffff:127.0.0.1": not what bcc calls localhost.
+  EXPECT_EQ(dns_query_text(none, 6, mapped(127, 0, 0, 1)), "No DNS Query");
+  EXPECT_EQ(dns_query_text(none, 6, mapped(10, 0, 0, 1)), "No DNS Query");
+}
 
-  EXPECT_EQ(dns_query_text(none, 6, mapped(127, 0, 0, 1)), "localhost");
-  EXPECT_EQ(dns_query_text(none, 6, mapped(127, 9, 8, 7)), "localhost");
-  EXPECT_EQ(dns_query_text(none, 6, mapped(10, 0, 0, 1)), "");
+// JSON's "localhost": the whole loopback range.
+TEST(DnsCacheTextTest, Loopback) {
+  EXPECT_TRUE(is_loopback(4, v4(127, 0, 0, 1)));
+  EXPECT_TRUE(is_loopback(4, v4(127, 12, 34, 56)));
+  EXPECT_FALSE(is_loopback(4, v4(126, 255, 255, 255)));
+  EXPECT_FALSE(is_loopback(4, v4(128, 0, 0, 1)));
+  EXPECT_FALSE(is_loopback(4, v4(10, 0, 0, 127)));
+
+  AddrBytes v6_loopback{};
+  v6_loopback[15] = 1;
+  EXPECT_TRUE(is_loopback(6, v6_loopback));
+  AddrBytes v6_any{};
+  EXPECT_FALSE(is_loopback(6, v6_any));
+  AddrBytes v6_two{};
+  v6_two[15] = 2;
+  EXPECT_FALSE(is_loopback(6, v6_two));
+  EXPECT_TRUE(is_loopback(6, mapped(127, 0, 0, 1)));
+  EXPECT_TRUE(is_loopback(6, mapped(127, 9, 8, 7)));
+  EXPECT_FALSE(is_loopback(6, mapped(10, 0, 0, 1)));
   // IPv4-compatible (not mapped) ::127.0.0.1 is not loopback.
-  EXPECT_EQ(dns_query_text(none, 6, v6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 1})), "");
+  EXPECT_FALSE(is_loopback(6, v6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 1})));
 }
 
 }  // namespace

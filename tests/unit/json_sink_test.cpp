@@ -3,7 +3,10 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -40,6 +43,41 @@ ConnectEvent sample_event() {
   return ev;
 }
 
+// Sets TZ for the life of the object (and tzset()s), then puts back what was there.
+class ScopedTz {
+ public:
+  explicit ScopedTz(const char* tz) {
+    if (const char* old = std::getenv("TZ")) old_ = old;
+    setenv("TZ", tz, 1);
+    tzset();
+  }
+  ~ScopedTz() {
+    if (old_) {
+      setenv("TZ", old_->c_str(), 1);
+    } else {
+      unsetenv("TZ");
+    }
+    tzset();
+  }
+  ScopedTz(const ScopedTz&) = delete;
+  ScopedTz& operator=(const ScopedTz&) = delete;
+
+ private:
+  std::optional<std::string> old_;
+};
+
+// RFC 3339 local time of `ns` computed another way: strftime's %z, with a colon put in.
+std::string rfc3339(std::uint64_t ns) {
+  const auto t = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char date[64], zone[16];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::strftime(zone, sizeof zone, "%z", &tm);
+  const std::string z(zone);
+  return fmt::format("{}.{:06}{}:{}", date, (ns / 1000) % 1'000'000, z.substr(0, 3), z.substr(3));
+}
+
 std::vector<std::string> lines_of(const std::string& s) {
   std::vector<std::string> lines;
   std::istringstream in(s);
@@ -68,13 +106,15 @@ std::vector<std::string> keys_in_order(const std::string& line) {
 }
 
 TEST(JsonSink, StartRecord) {
+  ScopedTz utc("UTC");
   std::ostringstream out;
   Options o;
   o.json = true;
   JsonSink sink(lines_config(o), out);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1'700'000'000'000'000'000ULL});
-  EXPECT_EQ(out.str(), R"({"type":"start","version":3,"tool_version":"0.1.0","attach":"tp_btf",)"
-                       R"("ts_ns":1700000000000000000,"mode":"connect"})"
+  EXPECT_EQ(out.str(), R"({"type":"start","version":4,"tool_version":"0.1.0","attach":"tp_btf",)"
+                       R"("ts_ns":1700000000000000000,"time":"2023-11-14T22:13:20.000000+00:00",)"
+                       R"("mode":"connect"})"
                        "\n");
 
   std::ostringstream out2;
@@ -85,19 +125,21 @@ TEST(JsonSink, StartRecord) {
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0]["mode"], "count");
   EXPECT_EQ(recs[0]["attach"], "raw_tp");
-  EXPECT_EQ(recs[0]["version"], 3);
+  EXPECT_EQ(recs[0]["version"], 4);
 }
 
 TEST(JsonSink, ConnectRecordIPv4) {
+  ScopedTz utc("UTC");
   std::ostringstream out;
   JsonSink sink(lines_config(Options{}), out);
   const ConnectEvent ev = sample_event();
   sink.connect(ev);
   EXPECT_EQ(out.str(),
-            R"({"type":"connect","ts_ns":1700000000123456789,"pid":1234,"tid":1240,"uid":1000,)"
+            R"({"type":"connect","ts_ns":1700000000123456789,)"
+            R"("time":"2023-11-14T22:13:20.123456+00:00","pid":1234,"tid":1240,"uid":1000,)"
             R"("comm":"curl","af":4,"saddr":"10.0.0.1","sport":40000,"daddr":"93.184.216.34",)"
             R"("dport":80,"dir":"out","netns":0,"mntns":0,"cgroup_id":0,"cgroup":"",)"
-            R"("container":"","ppid":0,"pcomm":"","cmdline":"?"})"
+            R"("container":"","ppid":0,"pcomm":"","cmdline":"?","argv":null})"
             "\n");
   const auto recs = parse_lines(out.str());
   ASSERT_EQ(recs.size(), 1u);
@@ -127,10 +169,10 @@ TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
   sink.connect(ev);
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 1u);
-  const std::vector<std::string> want_keys = {"type",   "ts_ns",     "pid",   "tid",   "uid",
-                                              "comm",   "af",        "saddr", "sport", "daddr",
-                                              "dport",  "dir",       "netns", "mntns", "cgroup_id",
-                                              "cgroup", "container", "ppid",  "pcomm", "cmdline"};
+  const std::vector<std::string> want_keys = {
+      "type",   "ts_ns",     "time",  "pid",   "tid",     "uid",   "comm",  "af",
+      "saddr",  "sport",     "daddr", "dport", "dir",     "netns", "mntns", "cgroup_id",
+      "cgroup", "container", "ppid",  "pcomm", "cmdline", "argv"};
   EXPECT_EQ(keys_in_order(lines[0]), want_keys);
   const json j = json::parse(lines[0]);
   EXPECT_EQ(j["af"], 6);
@@ -183,6 +225,8 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     ev.ppid = n * 3;
     ev.pcomm = comm + "p";
     ev.cmdline = n % 2 ? std::string_view("python3 -c \"print('\\x01')\" \x01\xff") : "";
+    ev.argv = n % 2 ? std::string_view("python3\0-c\0\"print('\\x01')\" \x01\xff\0", 30) : "";
+    ev.argv_truncated = n % 4 == 1;
     ev.mntns = n % 2 ? 0 : 0xffffffffu;
     ev.cgroup_id = n % 2 ? ~0ULL : 1;
     ev.cgroup = n % 2 ? std::string_view("/system.slice/a\"b\\c\x01.scope") : "";
@@ -204,6 +248,7 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     nlohmann::ordered_json j;
     j["type"] = "connect";
     j["ts_ns"] = ev.ts_ns;
+    j["time"] = rfc3339(ev.ts_ns);
     j["pid"] = ev.pid;
     j["tid"] = ev.tid;
     j["uid"] = ev.uid;
@@ -222,6 +267,13 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     j["ppid"] = ev.ppid;
     j["pcomm"] = ev.pcomm;
     j["cmdline"] = ev.cmdline.empty() ? std::string("?") : std::string(ev.cmdline);
+    if (ev.argv.empty()) {
+      j["argv"] = nullptr;
+    } else {
+      j["argv"] = {
+          "python3", "-c",
+          ev.argv_truncated ? "\"print('\\x01')\" \x01\xff..." : "\"print('\\x01')\" \x01\xff"};
+    }
     want += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   EXPECT_EQ(out.str(), want);
@@ -234,7 +286,7 @@ TEST(JsonSink, DnsQueryFields) {
   std::ostringstream out;
   JsonSink sink(lines_config(o), out);
   ConnectEvent ev = sample_event();
-  ev.query = "api.example.com (250 ms)";
+  ev.query = "api.example.com (250.400ms)";
   ev.query_name = "api.example.com";
   ev.query_age_ns = 250'400'000;
   sink.connect(ev);
@@ -375,6 +427,74 @@ TEST(JsonSink, FullSessionOneObjectPerLine) {
   const std::vector<std::string> types = {"start", "connect", "lost", "connect", "end"};
   for (std::size_t i = 0; i < recs.size(); ++i) EXPECT_EQ(recs[i]["type"], types[i]);
   EXPECT_EQ(err.str(), "");
+}
+
+// "time": local time at that instant, with its UTC offset, exact to the microsecond of ts_ns.
+TEST(JsonSink, TimeHasTheLocalOffset) {
+  struct Case {
+    const char* tz;
+    std::uint64_t ts_ns;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"UTC", 1'700'000'000'123'456'789ULL, "2023-11-14T22:13:20.123456+00:00"},
+      {"UTC", 1'700'000'000'000'000'999ULL, "2023-11-14T22:13:20.000000+00:00"},
+      {"UTC", 0, "1970-01-01T00:00:00.000000+00:00"},
+      // POSIX TZ strings: no tz database needed. US Eastern, winter and summer.
+      {"EST5EDT,M3.2.0,M11.1.0", 1'700'000'000'999'999'999ULL, "2023-11-14T17:13:20.999999-05:00"},
+      {"EST5EDT,M3.2.0,M11.1.0", 1'690'000'000'000'001'000ULL, "2023-07-22T00:26:40.000001-04:00"},
+      {"<+0530>-5:30", 1'700'000'000'123'456'789ULL, "2023-11-15T03:43:20.123456+05:30"},
+      {"<-0330>3:30", 1'700'000'000'123'456'789ULL, "2023-11-14T18:43:20.123456-03:30"},
+      // Across midnight and a year.
+      {"<+14>-14", 1'703'980'800'500'000'000ULL, "2023-12-31T14:00:00.500000+14:00"},
+      {"<-12>12", 1'704'067'199'000'000'000ULL, "2023-12-31T11:59:59.000000-12:00"},
+  };
+  for (const Case& c : cases) {
+    ScopedTz tz(c.tz);
+    std::ostringstream out;
+    JsonSink sink(lines_config(Options{}), out);
+    ConnectEvent ev = sample_event();
+    ev.ts_ns = c.ts_ns;
+    sink.connect(ev);
+    sink.start(StartInfo{"0.1.0", "tp_btf", c.ts_ns});
+    const auto recs = parse_lines(out.str());
+    ASSERT_EQ(recs.size(), 2u);
+    EXPECT_EQ(recs[0]["time"], c.want) << c.tz;
+    EXPECT_EQ(recs[1]["time"], c.want) << c.tz;
+    EXPECT_EQ(rfc3339(c.ts_ns), c.want) << c.tz;
+  }
+}
+
+// "argv": the arguments one by one, escaped as every string is; null when unknown.
+TEST(JsonSink, ArgvKeepsArgumentBoundaries) {
+  std::ostringstream out;
+  JsonSink sink(lines_config(Options{}), out);
+  ConnectEvent ev = sample_event();
+  ev.cmdline = "conn_helper a b  \xff\"x\\";
+  ev.argv = std::string_view("conn_helper\0a b\0\0\xff\"x\\\0", 22);
+  sink.connect(ev);
+  ev.argv_truncated = true;  // cut short: the last argument ends in "...", as cmdline does
+  ev.cmdline = "conn_helper a b  \xff\"x\\...";
+  sink.connect(ev);
+  ev.argv = {};
+  ev.cmdline = "?";
+  sink.connect(ev);
+  const auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find(R"("argv":["conn_helper","a b","",")"
+                          "\xef\xbf\xbd"
+                          R"(\"x\\"])"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find(R"("argv":["conn_helper","a b","",")"
+                          "\xef\xbf\xbd"
+                          R"(\"x\\..."])"),
+            std::string::npos)
+      << lines[1];
+  EXPECT_NE(lines[2].find(R"("cmdline":"?","argv":null)"), std::string::npos) << lines[2];
+  const auto recs = parse_lines(out.str());
+  EXPECT_EQ(recs[0]["argv"], json({"conn_helper", "a b", "", "\xef\xbf\xbd\"x\\"}));
+  EXPECT_TRUE(recs[2]["argv"].is_null());
 }
 
 }  // namespace

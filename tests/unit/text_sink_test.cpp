@@ -149,6 +149,7 @@ TEST(TextSink, LongSaddrGrowsColumn) {
       run({}, evs),
       "PID     COMM         IP SADDR            DADDR            DPORT\n"
       "1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+      "PID     COMM         IP SADDR                                  DADDR            DPORT\n"
       "77      a-very-long- 6  2001:db8:85a3:1234:5678:8a2e:370:7334  2001:db8::1      443\n"
       "1234    x\\x01y\xc3\xa9     4  10.0.0.1                               93.184.216.34    "
       "80\n");
@@ -156,6 +157,8 @@ TEST(TextSink, LongSaddrGrowsColumn) {
       run({.t = true, .L = true}, evs),
       "TIME(s)  PID     COMM         IP SADDR            LPORT  DADDR            DPORT\n"
       "0.000    1234    curl         4  10.0.0.1         40000  93.184.216.34    80\n"
+      "TIME(s)  PID     COMM         IP SADDR                                  LPORT  DADDR"
+      "            DPORT\n"
       "1.000    77      a-very-long- 6  2001:db8:85a3:1234:5678:8a2e:370:7334  1      2001:db8::1"
       "      443\n"
       "2.123    1234    x\\x01y\xc3\xa9     4  10.0.0.1                               40000  "
@@ -165,11 +168,13 @@ TEST(TextSink, LongSaddrGrowsColumn) {
 TEST(TextSink, LongDaddrGrowsColumn) {
   auto v6 = ssh_v6();
   v6.daddr = addr(6, kLongV6);
-  EXPECT_EQ(run({}, {curl_v4(), v6, curl_v4()}),
-            "PID     COMM         IP SADDR            DADDR            DPORT\n"
-            "1234    curl         4  10.0.0.1         93.184.216.34    80\n"
-            "4321    ssh          6  ::1              2001:db8:85a3:1234:5678:8a2e:370:7334  22\n"
-            "1234    curl         4  10.0.0.1         93.184.216.34                          80\n");
+  EXPECT_EQ(
+      run({}, {curl_v4(), v6, curl_v4()}),
+      "PID     COMM         IP SADDR            DADDR            DPORT\n"
+      "1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+      "PID     COMM         IP SADDR            DADDR                                  DPORT\n"
+      "4321    ssh          6  ::1              2001:db8:85a3:1234:5678:8a2e:370:7334  22\n"
+      "1234    curl         4  10.0.0.1         93.184.216.34                          80\n");
 }
 
 TEST(TextSink, SixteenCharAddressKeepsASpace) {
@@ -178,7 +183,31 @@ TEST(TextSink, SixteenCharAddressKeepsASpace) {
   ev.saddr = addr(6, "2001:db8::1:2:3a");
   EXPECT_EQ(run({}, {ev}),
             "PID     COMM         IP SADDR            DADDR            DPORT\n"
+            "PID     COMM         IP SADDR             DADDR            DPORT\n"
             "4321    ssh          6  2001:db8::1:2:3a  ::1              22\n");
+}
+
+// The header is printed again right before the first row at new widths, once per row however
+// many columns grew, and only then.
+TEST(TextSink, HeaderReprintedOnlyWhenAColumnGrows) {
+  auto wide = ssh_v6();
+  wide.saddr = addr(6, "2001:db8::1:2:3a");
+  wide.daddr = addr(6, "2001:db8::1:2:3b");
+  auto wider = ssh_v6();
+  wider.daddr = addr(6, kLongV6);
+  EXPECT_EQ(
+      run({.U = true}, {curl_v4(), wide, wide, curl_v4(), wider, wide}),
+      "UID   PID     COMM         IP SADDR            DADDR            DPORT\n"
+      "1000  1234    curl         4  10.0.0.1         93.184.216.34    80\n"
+      "UID   PID     COMM         IP SADDR             DADDR             DPORT\n"
+      "0     4321    ssh          6  2001:db8::1:2:3a  2001:db8::1:2:3b  22\n"
+      "0     4321    ssh          6  2001:db8::1:2:3a  2001:db8::1:2:3b  22\n"
+      "1000  1234    curl         4  10.0.0.1          93.184.216.34     80\n"
+      "UID   PID     COMM         IP SADDR             DADDR                                  "
+      "DPORT\n"
+      "0     4321    ssh          6  ::1               2001:db8:85a3:1234:5678:8a2e:370:7334  22\n"
+      "0     4321    ssh          6  2001:db8::1:2:3a  2001:db8::1:2:3b                       "
+      "22\n");
 }
 
 // Escapes count toward the 12 bytes at their printed length, and an escape
@@ -548,19 +577,21 @@ TEST(TextSinkDns, QueryColumnIsLast) {
   o.dns = true;
   o.container = true;
   ConnectEvent named = curl_v4();
-  named.query = "example.com (250 ms)";
+  named.query = "example.com (250.400ms)";
   ConnectEvent none = ssh_v6();
+  none.query = "No DNS Query";
   EXPECT_EQ(run_with(o, {named, none}),
             "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER "
             "   QUERY\n"
             "1234    curl         4  10.0.0.1         93.184.216.34    80     0          -         "
-            "   example.com (250 ms)\n"
-            "4321    ssh          6  ::1              ::1              22     0          -\n");
+            "   example.com (250.400ms)\n"
+            "4321    ssh          6  ::1              ::1              22     0          -         "
+            "   No DNS Query\n");
   o.container = false;
   EXPECT_EQ(
       run_with(o, {named}),
       "PID     COMM         IP SADDR            DADDR            DPORT  QUERY\n"
-      "1234    curl         4  10.0.0.1         93.184.216.34    80     example.com (250 ms)\n");
+      "1234    curl         4  10.0.0.1         93.184.216.34    80     example.com (250.400ms)\n");
 }
 
 }  // namespace
@@ -604,14 +635,14 @@ TEST(TextSink, HostileTextInEveryColumnIsEscaped) {
       "evil";  // RLO
   ev.netns = 7;
   ev.cgroup = "/x/\x9b\x1b]0;x\x07";  // raw C1, OSC
-  ev.query = "a\x1b[2J.example (3 ms)";
+  ev.query = "a\x1b[2J.example (300.001ms)";
   ev.cmdline = "sh -c \x1b]0;x\x07 \xe2\x81\xa6 back\\slash";
   EXPECT_EQ(run_with(o, {ev}),
             "PID     COMM         IP SADDR            DADDR            DPORT  PPID    PCOMM        "
             "NETNS      CONTAINER    QUERY CMDLINE\n"
             "1234    \\xc2\\x9b2J   4  10.0.0.1         93.184.216.34    80     1       "
             "\\xe2\\x80\\xae 7          \\x9b\\x1b]0;x "
-            "a\\x1b[2J.example (3 ms) sh -c \\x1b]0;x\\x07 \\xe2\\x81\\xa6 back\\\\slash\n");
+            "a\\x1b[2J.example (300.001ms) sh -c \\x1b]0;x\\x07 \\xe2\\x81\\xa6 back\\\\slash\n");
 }
 
 // With a docker ID the CONTAINER column is hex; without one it is the
