@@ -18,7 +18,7 @@ _tcpconnect_options() {
         tcplife) echo "-T --time -t --timestamp -w --wide -s --csv -p --pid -L --localport
             -D --remoteport -4 --ipv4 -6 --ipv6 $common" ;;
         tcpconnlat) echo "-t --timestamp -T --time -p --pid -L --lport -4 --ipv4 -6 --ipv6 $common" ;;
-        *) echo "-t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6 -L -s --lport
+        *) echo "-T --time -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6 -L -s --lport
             --source-port -c --count --outcome --failed --lifetime --shorter-than
             --accept --by-process -d --dns --dns-cache-size --dns-max-age $common" ;;
     esac
