@@ -264,6 +264,35 @@ TEST_F(Tools, TcpconnlatShowsHandshakeLatency) {
   EXPECT_EQ(slow_only->out_lines().size(), 1u) << slow_only->out();
 }
 
+// -p and -4/-6 in the other tools: each keeps what it names and drops the rest.
+TEST_F(Tools, PidAndFamilyFiltersKeepAndDrop) {
+  rt::Listener l4("127.0.0.1"), l6("::1");
+  const std::string p4 = std::to_string(l4.port()), p6 = std::to_string(l6.port());
+  rt::PendingHelper kept({"--wait-stdin", "--hold-ms", "20", "127.0.0.1", p4});
+  const std::string kept_pid = std::to_string(kept.pid());
+  auto lat = start_tool("tcpconnlat", {"-p", kept_pid}, "PID");
+  auto life = start_tool("tcplife", {"-4", "-p", kept_pid}, "PID");
+  auto acc = start_tool("tcpaccept", {"-6", "-P", p4 + "," + p6}, "PID");
+  const auto other = rt::run_helper({"--hold-ms", "20", "127.0.0.1", p4});
+  const auto v6 = rt::run_helper({"--hold-ms", "20", "::1", p6});
+  const auto k = kept.go();
+  ASSERT_EQ(k[0].result, "ok");
+  ASSERT_TRUE(lat->wait_stdout("\n" + kept_pid + " ", seconds(5))) << lat->out();
+  ASSERT_TRUE(life->wait_stdout("\n" + kept_pid + " ", seconds(5))) << life->out();
+  ASSERT_TRUE(acc->wait_stdout(fmt::format(" {} ", v6[0].sport), seconds(5))) << acc->out();
+  std::this_thread::sleep_for(milliseconds(300));
+  for (auto* t : {lat.get(), life.get(), acc.get()}) EXPECT_EQ(t->stop(), 0) << t->err();
+  for (auto* t : {lat.get(), life.get()}) {
+    EXPECT_EQ(rows_with(*t, 0, kept_pid).size(), 1u) << t->out();
+    EXPECT_EQ(t->out_lines().size(), 2u) << t->out();  // the header and the kept one only
+  }
+  const auto lines = acc->out_lines();
+  ASSERT_EQ(lines.size(), 2u) << acc->out();
+  const auto f = fields(lines[1]);
+  EXPECT_EQ(f[2], "6");
+  EXPECT_EQ(f[4], std::to_string(v6[0].sport));
+}
+
 TEST_F(Tools, TcpconnectTimeColumnIsTheLocalTime) {
   rt::Listener l("127.0.0.1");
   auto t = start({"-T", "-P", std::to_string(l.port())}, "TIME");

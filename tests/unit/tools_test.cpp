@@ -312,6 +312,73 @@ TEST_F(Tools, TcpconnectTimeColumn) {
             "03:43:20 4321    nginx-worker 4  10.0.0.1         10.0.0.9         443\n");
 }
 
+// The header of each tool with each of its flags that changes the columns (golden: bcc's).
+TEST_F(Tools, HeaderOfEveryColumnFlag) {
+  struct Case {
+    const char* prog;
+    std::vector<std::string> args;
+    const char* header;
+  };
+  const Case cases[] = {
+      {"tcpaccept", {}, "PID     COMM         IP RADDR            RPORT LADDR            LPORT"},
+      {"tcpaccept",
+       {"-T"},
+       "TIME     PID     COMM         IP RADDR            RPORT LADDR            LPORT"},
+      {"tcpaccept",
+       {"-t"},
+       "TIME(s)  PID     COMM         IP RADDR            RPORT LADDR            LPORT"},
+      {"tcpaccept",
+       {"-P", "80", "-p", "1", "-4"},
+       "PID     COMM         IP RADDR            RPORT LADDR            LPORT"},
+      {"tcplife",
+       {},
+       "PID   COMM       LADDR           LPORT RADDR           RPORT TX_KB RX_KB MS"},
+      {"tcplife",
+       {"-T"},
+       "TIME     PID   COMM       LADDR           LPORT RADDR           RPORT TX_KB RX_KB MS"},
+      {"tcplife",
+       {"-t"},
+       "TIME(s)   PID   COMM       LADDR           LPORT RADDR           RPORT TX_KB RX_KB MS"},
+      {"tcplife",
+       {"-w"},
+       "PID   COMM             IP LADDR                      LPORT RADDR                      "
+       "RPORT  TX_KB  RX_KB MS"},
+      {"tcplife", {"-s"}, "PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS"},
+      {"tcplife", {"-s", "-t"}, "TIME(s),PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS"},
+      {"tcplife",
+       {"-L", "80", "-D", "81", "-p", "1", "-6"},
+       "PID   COMM       LADDR           LPORT RADDR           RPORT TX_KB RX_KB MS"},
+      {"tcpconnlat", {}, "PID    COMM         IP SADDR            DADDR            DPORT LAT(ms)"},
+      {"tcpconnlat",
+       {"-L"},
+       "PID    COMM         IP SADDR            LPORT  DADDR            DPORT LAT(ms)"},
+      {"tcpconnlat",
+       {"-t"},
+       "TIME(s)  PID    COMM         IP SADDR            DADDR            DPORT LAT(ms)"},
+      {"tcpconnlat",
+       {"-T"},
+       "TIME     PID    COMM         IP SADDR            DADDR            DPORT LAT(ms)"},
+      {"tcpconnlat",
+       {"-p", "1", "-4", "2"},
+       "PID    COMM         IP SADDR            DADDR            DPORT LAT(ms)"},
+      {"tcpconnect",
+       {"-T"},
+       "TIME     PID     COMM         IP SADDR            DADDR            DPORT"},
+      {"tcpconnect",
+       {"-T", "-t", "-U"},
+       "TIME     TIME(s)  UID   PID     COMM         IP SADDR            DADDR            DPORT"},
+      {"tcplife",
+       {"-U", "--container"},
+       "UID   PID   COMM       LADDR           LPORT RADDR           RPORT TX_KB RX_KB MS       "
+       "NETNS      CONTAINER"},
+  };
+  for (const Case& c : cases) {
+    std::string args;
+    for (const auto& a : c.args) args += " " + a;
+    EXPECT_EQ(run(c.prog, c.args, {}), std::string(c.header) + "\n") << c.prog << args;
+  }
+}
+
 // Our own columns come after each tool's.
 TEST_F(Tools, OwnColumnsFollowTheToolsColumns) {
   auto in = event(EventKind::Accept, 0, 4, "10.0.0.2", 80, "10.0.0.9", 51000);
