@@ -103,7 +103,6 @@ constexpr const char* kTcpconnlatExamples =
 // options every tool has are offered under the same names by all; these rows say which others
 // a tool has and what -P and -L mean in it. What each tool prints is the plan's (plan.cpp).
 struct Personality {
-  Tool tool;
   const char* name;
   const char* synopsis;  // the usage line after the name
   const char* description;
@@ -115,29 +114,29 @@ struct Personality {
                    // --shorter-than, --accept and -d (with its cache options)
   bool sessions;   // tcplife's -w, -s, -L/--localport and -D/--remoteport
   bool min_ms;     // tcpconnlat's positional min_ms
+  Tool tool;
 };
 
 constexpr Personality kPersonalities[] = {
-    {Tool::Tcpconnect, "tcpconnect", "[OPTIONS]",
+    {"tcpconnect", "[OPTIONS]",
      "Trace TCP active connections (connect()) and print one line per attempt.",
      kTcpconnectExamples, "only trace these destination ports (comma-separated)",
      "-L,-s,--lport,--source-port",
      "include the local port (LPORT) column; with -c: count per source port too", true, false,
-     false},
-    {Tool::Tcpaccept, "tcpaccept",
+     false, Tool::Tcpconnect},
+    {"tcpaccept",
      "[-h] [-T] [-t] [-p PID] [-P PORTS] [-4|-6] [--cgroupmap MAPPATH] [--mntnsmap MAPPATH] "
      "[OPTIONS]",
      "Trace TCP accepts: one line per accepted connection, with the process that accepted it.",
      kTcpacceptExamples, "only trace these local ports (comma-separated)", nullptr, nullptr, false,
-     false, false},
-    {Tool::Tcplife, "tcplife",
-     "[-h] [-T] [-t] [-w] [-s] [-p PID] [-L PORTS] [-D PORTS] [-4|-6] [OPTIONS]",
+     false, false, Tool::Tcpaccept},
+    {"tcplife", "[-h] [-T] [-t] [-w] [-s] [-p PID] [-L PORTS] [-D PORTS] [-4|-6] [OPTIONS]",
      "Trace the lifespan of TCP sessions: one line per session when it closes, with its bytes "
      "and duration.",
-     kTcplifeExamples, nullptr, nullptr, nullptr, false, true, false},
-    {Tool::Tcpconnlat, "tcpconnlat", "[-h] [-t] [-T] [-p PID] [-L] [-4|-6] [OPTIONS] [min_ms]",
+     kTcplifeExamples, nullptr, nullptr, nullptr, false, true, false, Tool::Tcplife},
+    {"tcpconnlat", "[-h] [-t] [-T] [-p PID] [-L] [-4|-6] [OPTIONS] [min_ms]",
      "Trace TCP connects and show their handshake latency.", kTcpconnlatExamples, nullptr,
-     "-L,--lport", "include the local port (LPORT) column", false, false, true},
+     "-L,--lport", "include the local port (LPORT) column", false, false, true, Tool::Tcpconnlat},
 };
 
 const Personality& personality(Tool tool) {
@@ -388,7 +387,9 @@ std::optional<ParseResult> parse_ports(const std::string& text, const std::strin
   out.clear();
   for (std::string_view item : items) {
     if (item.empty()) {
-      return error("invalid " + label + " value " + quote(text) + ": empty entry; " + allowed);
+      std::string msg = "invalid " + label;
+      msg += " value " + quote(text) + ": empty entry; " + allowed;
+      return error(std::move(msg));
     }
     const auto port = parse_decimal(item, 1, 65535);
     if (!port) {

@@ -92,9 +92,9 @@ struct TextColumn {
   std::size_t width;
   // Widened for the longest value so far + 1, never narrowed (see below).
   bool grows;
+  bool right;                          // padded on the left (bcc's %5d)
   bool (*shown)(const OutputConfig&);  // nullptr: always
   void (*value)(TextCell&, const Record&);
-  bool right = false;  // padded on the left (bcc's %5d)
 };
 
 namespace {
@@ -153,39 +153,46 @@ constexpr TextColumn<Event> at_width(TextColumn<Event> col, std::size_t width) {
 
 // Columns the tools share.
 // -T: the event's local time (bcc's tcplife and tcpaccept print the time of printing).
-constexpr TextColumn<Event> kTime{"TIME", 8, false, with<&Columns::time>,
-                                  [](Cell& c, const Event& e) { c.plain(hms(e.ts_ns)); }};
+constexpr TextColumn<Event> kTime{
+    "TIME", 8, false, false, with<&Columns::time>, [](Cell& c, const Event& e) {
+      c.plain(hms(e.ts_ns));
+    }};
 // -t: seconds since the first event printed.
-constexpr TextColumn<Event> kTimestamp{"TIME(s)", 8, false, with<&Columns::timestamp>,
-                                       [](Cell& c, const Event& e) { c.seconds(e.mono_ns, 3); }};
-constexpr TextColumn<Event> kUid{"UID", 5, false, with<&Columns::uid>,
-                                 [](Cell& c, const Event& e) { c.number(e.uid); }};
-constexpr TextColumn<Event> kPid{"PID", 7, false, nullptr,
-                                 [](Cell& c, const Event& e) { c.number(e.pid); }};
-constexpr TextColumn<Event> kComm{"COMM", 12, false, nullptr,
-                                  [](Cell& c, const Event& e) { c.text(e.comm); }};
-constexpr TextColumn<Event> kIp{"IP", 2, false, nullptr,
-                                [](Cell& c, const Event& e) { c.number(e.ip); }};
+constexpr TextColumn<Event> kTimestamp{
+    "TIME(s)", 8, false, false, with<&Columns::timestamp>, [](Cell& c, const Event& e) {
+      c.seconds(e.mono_ns, 3);
+    }};
+constexpr TextColumn<Event> kUid{
+    "UID", 5, false, false, with<&Columns::uid>, [](Cell& c, const Event& e) { c.number(e.uid); }};
+constexpr TextColumn<Event> kPid{"PID", 7,       false,
+                                 false, nullptr, [](Cell& c, const Event& e) { c.number(e.pid); }};
+constexpr TextColumn<Event> kComm{"COMM", 12,      false,
+                                  false,  nullptr, [](Cell& c, const Event& e) { c.text(e.comm); }};
+constexpr TextColumn<Event> kIp{"IP",  2,       false,
+                                false, nullptr, [](Cell& c, const Event& e) { c.number(e.ip); }};
 // Local and remote address and port, whichever side opened the connection.
-constexpr TextColumn<Event> kLocalAddr{"SADDR", 16, true, nullptr,
-                                       [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }};
-constexpr TextColumn<Event> kRemoteAddr{"DADDR", 16, true, nullptr,
-                                        [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }};
-constexpr TextColumn<Event> kLocalPort{"LPORT", 5, false, nullptr,
-                                       [](Cell& c, const Event& e) { c.number(e.sport); }};
-constexpr TextColumn<Event> kRemotePort{"DPORT", 5, false, nullptr,
-                                        [](Cell& c, const Event& e) { c.number(e.dport); }};
+constexpr TextColumn<Event> kLocalAddr{
+    "SADDR", 16, true, false, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }};
+constexpr TextColumn<Event> kRemoteAddr{
+    "DADDR", 16, true, false, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }};
+constexpr TextColumn<Event> kLocalPort{
+    "LPORT", 5, false, false, nullptr, [](Cell& c, const Event& e) { c.number(e.sport); }};
+constexpr TextColumn<Event> kRemotePort{
+    "DPORT", 5, false, false, nullptr, [](Cell& c, const Event& e) { c.number(e.dport); }};
 // The columns this tool adds, after every layout's own: --parent, --container, -d's QUERY,
 // --cmdline last (it has spaces).
 constexpr TextColumn<Event> kOwnColumns[] = {
-    {"PPID", 7, false, with<&Columns::parent>, [](Cell& c, const Event& e) { c.number(e.ppid); }},
-    {"PCOMM", 12, false, with<&Columns::parent>, [](Cell& c, const Event& e) { c.text(e.pcomm); }},
-    {"NETNS", 10, false, with<&Columns::container>,
+    {"PPID", 7, false, false, with<&Columns::parent>,
+     [](Cell& c, const Event& e) { c.number(e.ppid); }},
+    {"PCOMM", 12, false, false, with<&Columns::parent>,
+     [](Cell& c, const Event& e) { c.text(e.pcomm); }},
+    {"NETNS", 10, false, false, with<&Columns::container>,
      [](Cell& c, const Event& e) { c.number(e.netns); }},
-    {"CONTAINER", 12, false, with<&Columns::container>,
+    {"CONTAINER", 12, false, false, with<&Columns::container>,
      [](Cell& c, const Event& e) { c.text(container_column(e)); }},
-    {"QUERY", 0, false, with<&Columns::dns>, [](Cell& c, const Event& e) { c.text(e.query); }},
-    {"CMDLINE", 0, false, with<&Columns::cmdline>,
+    {"QUERY", 0, false, false, with<&Columns::dns>,
+     [](Cell& c, const Event& e) { c.text(e.query); }},
+    {"CMDLINE", 0, false, false, with<&Columns::cmdline>,
      [](Cell& c, const Event& e) { c.text(e.cmdline); }},
 };
 
@@ -205,19 +212,21 @@ constexpr TextColumn<Event> kEventColumns[] = {
     kPid,
     kComm,
     kIp,
-    {"DIR", 3, false, with<&Columns::dir>,
+    {"DIR", 3, false, false, with<&Columns::dir>,
      [](Cell& c, const Event& e) { c.plain(e.inbound ? "in" : "out"); }},
     kLocalAddr,
     // -L: bcc puts LPORT between SADDR and DADDR, and narrows DPORT to %-5s.
-    {"LPORT", 6, false, with<&Columns::lport>, [](Cell& c, const Event& e) { c.number(e.sport); }},
+    {"LPORT", 6, false, false, with<&Columns::lport>,
+     [](Cell& c, const Event& e) { c.number(e.sport); }},
     kRemoteAddr,
-    {"DPORT", 6, false, without<&Columns::lport>,
+    {"DPORT", 6, false, false, without<&Columns::lport>,
      [](Cell& c, const Event& e) { c.number(e.dport); }},
-    {"DPORT", 5, false, with<&Columns::lport>, [](Cell& c, const Event& e) { c.number(e.dport); }},
-    {"OUTCOME", 12, false, with<&Columns::outcome>,
+    {"DPORT", 5, false, false, with<&Columns::lport>,
+     [](Cell& c, const Event& e) { c.number(e.dport); }},
+    {"OUTCOME", 12, false, false, with<&Columns::outcome>,
      [](Cell& c, const Event& e) { c.plain(outcome_name(e.outcome, e.err)); }},
     // Not measured: accepted, or failed before a SYN.
-    {"LAT(ms)", 8, false, with<&Columns::outcome>,
+    {"LAT(ms)", 8, false, false, with<&Columns::outcome>,
      [](Cell& c, const Event& e) {
        if (e.latency_ns) {
          c.ms(e.latency_ns);
@@ -225,9 +234,10 @@ constexpr TextColumn<Event> kEventColumns[] = {
          c.plain("-");
        }
      }},
-    {"DUR(ms)", 9, false, with_lifetime, [](Cell& c, const Event& e) { c.ms(e.duration_ns); }},
-    {"TX", 10, false, with_lifetime, [](Cell& c, const Event& e) { c.number(e.tx_bytes); }},
-    {"RX", 10, false, with_lifetime, [](Cell& c, const Event& e) { c.number(e.rx_bytes); }},
+    {"DUR(ms)", 9, false, false, with_lifetime,
+     [](Cell& c, const Event& e) { c.ms(e.duration_ns); }},
+    {"TX", 10, false, false, with_lifetime, [](Cell& c, const Event& e) { c.number(e.tx_bytes); }},
+    {"RX", 10, false, false, with_lifetime, [](Cell& c, const Event& e) { c.number(e.rx_bytes); }},
 };
 
 // tcpaccept (bcc): [TIME %-9s][TIME(s) %-9.3f]%-7d %-12.12s %-2d %-16s %-5d %-16s %-5d
@@ -239,9 +249,9 @@ constexpr TextColumn<Event> kAcceptColumns[] = {
     kPid,
     kComm,
     kIp,
-    {"RADDR", 16, true, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
-    {"RPORT", 5, false, nullptr, [](Cell& c, const Event& e) { c.number(e.dport); }},
-    {"LADDR", 16, true, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
+    {"RADDR", 16, true, false, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
+    {"RPORT", 5, false, false, nullptr, [](Cell& c, const Event& e) { c.number(e.dport); }},
+    {"LADDR", 16, true, false, nullptr, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
     kLocalPort,
 };
 
@@ -257,26 +267,28 @@ std::uint64_t session_ns(const Event& e) {
 //   -s: the values of -w separated by commas, COMM whole, TIME(s) %.6f.
 constexpr TextColumn<Event> kLifeColumns[] = {
     kTime,
-    {"TIME(s)", 9, false, with<&Columns::timestamp>,
+    {"TIME(s)", 9, false, false, with<&Columns::timestamp>,
      [](Cell& c, const Event& e) { c.seconds(e.mono_ns, 6); }},
     kUid,
     at_width(kPid, 5),
-    {"COMM", 10, false, narrow, [](Cell& c, const Event& e) { c.text(e.comm); }},
-    {"COMM", 16, false, wide_or_csv, [](Cell& c, const Event& e) { c.text(e.comm); }},
-    {"IP", 2, false, wide_or_csv, [](Cell& c, const Event& e) { c.number(e.ip); }},
-    {"LADDR", 15, true, narrow, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
-    {"LADDR", 26, true, wide_or_csv, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
+    {"COMM", 10, false, false, narrow, [](Cell& c, const Event& e) { c.text(e.comm); }},
+    {"COMM", 16, false, false, wide_or_csv, [](Cell& c, const Event& e) { c.text(e.comm); }},
+    {"IP", 2, false, false, wide_or_csv, [](Cell& c, const Event& e) { c.number(e.ip); }},
+    {"LADDR", 15, true, false, narrow, [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
+    {"LADDR", 26, true, false, wide_or_csv,
+     [](Cell& c, const Event& e) { c.address(e.ip, e.saddr); }},
     kLocalPort,
-    {"RADDR", 15, true, narrow, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
-    {"RADDR", 26, true, wide_or_csv, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
-    {"RPORT", 5, false, nullptr, [](Cell& c, const Event& e) { c.number(e.dport); }},
-    {"TX_KB", 5, false, narrow, [](Cell& c, const Event& e) { c.number(e.tx_bytes / 1024); }, true},
-    {"RX_KB", 5, false, narrow, [](Cell& c, const Event& e) { c.number(e.rx_bytes / 1024); }, true},
-    {"TX_KB", 6, false, wide_or_csv, [](Cell& c, const Event& e) { c.number(e.tx_bytes / 1024); },
-     true},
-    {"RX_KB", 6, false, wide_or_csv, [](Cell& c, const Event& e) { c.number(e.rx_bytes / 1024); },
-     true},
-    {"MS", 8, false, nullptr,
+    {"RADDR", 15, true, false, narrow, [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
+    {"RADDR", 26, true, false, wide_or_csv,
+     [](Cell& c, const Event& e) { c.address(e.ip, e.daddr); }},
+    {"RPORT", 5, false, false, nullptr, [](Cell& c, const Event& e) { c.number(e.dport); }},
+    {"TX_KB", 5, false, true, narrow, [](Cell& c, const Event& e) { c.number(e.tx_bytes / 1024); }},
+    {"RX_KB", 5, false, true, narrow, [](Cell& c, const Event& e) { c.number(e.rx_bytes / 1024); }},
+    {"TX_KB", 6, false, true, wide_or_csv,
+     [](Cell& c, const Event& e) { c.number(e.tx_bytes / 1024); }},
+    {"RX_KB", 6, false, true, wide_or_csv,
+     [](Cell& c, const Event& e) { c.number(e.rx_bytes / 1024); }},
+    {"MS", 8, false, false, nullptr,
      [](Cell& c, const Event& e) {
        fmt::format_to(std::back_inserter(c.buf), "{:.2f}",
                       static_cast<double>(session_ns(e)) / 1e6);
@@ -293,10 +305,11 @@ constexpr TextColumn<Event> kConnlatColumns[] = {
     kComm,
     kIp,
     kLocalAddr,
-    {"LPORT", 6, false, with<&Columns::lport>, [](Cell& c, const Event& e) { c.number(e.sport); }},
+    {"LPORT", 6, false, false, with<&Columns::lport>,
+     [](Cell& c, const Event& e) { c.number(e.sport); }},
     kRemoteAddr,
     kRemotePort,
-    {"LAT(ms)", 8, false, nullptr,
+    {"LAT(ms)", 8, false, false, nullptr,
      [](Cell& c, const Event& e) {
        fmt::format_to(std::back_inserter(c.buf), "{:.2f}", static_cast<double>(e.latency_ns) / 1e6);
      }},
@@ -323,23 +336,26 @@ std::span<const TextColumn<Event>> event_columns(Layout layout) {
 // and RADDR are widened to longest + 1 for the whole table, header included, when an address
 // does not fit in 24.
 constexpr TextColumn<CountRow> kCountColumns[] = {
-    {"PID", 7, false, by_process, [](Cell& c, const CountRow& r) { c.number(r.pid); }},
-    {"COMM", TC_COMM_LEN, false, by_process, [](Cell& c, const CountRow& r) { c.text(r.comm); }},
-    {"LADDR", 25, true, nullptr, [](Cell& c, const CountRow& r) { c.address(r.ip, r.saddr); }},
-    {"RADDR", 25, true, nullptr, [](Cell& c, const CountRow& r) { c.address(r.ip, r.daddr); }},
-    {"LPORT", 20, false, with<&Columns::lport>,
+    {"PID", 7, false, false, by_process, [](Cell& c, const CountRow& r) { c.number(r.pid); }},
+    {"COMM", TC_COMM_LEN, false, false, by_process,
+     [](Cell& c, const CountRow& r) { c.text(r.comm); }},
+    {"LADDR", 25, true, false, nullptr,
+     [](Cell& c, const CountRow& r) { c.address(r.ip, r.saddr); }},
+    {"RADDR", 25, true, false, nullptr,
+     [](Cell& c, const CountRow& r) { c.address(r.ip, r.daddr); }},
+    {"LPORT", 20, false, false, with<&Columns::lport>,
      [](Cell& c, const CountRow& r) { c.number(r.sport); }},
-    {"RPORT", 20, false, nullptr, [](Cell& c, const CountRow& r) { c.number(r.dport); }},
-    {"CONNECTS", 10, false, nullptr, [](Cell& c, const CountRow& r) { c.number(r.count); }},
-    {"FIRST", 12, false, nullptr,
+    {"RPORT", 20, false, false, nullptr, [](Cell& c, const CountRow& r) { c.number(r.dport); }},
+    {"CONNECTS", 10, false, false, nullptr, [](Cell& c, const CountRow& r) { c.number(r.count); }},
+    {"FIRST", 12, false, false, nullptr,
      [](Cell& c, const CountRow& r) { c.plain(clock_time(r.first_ns)); }},
-    {"LAST", 12, false, nullptr,
+    {"LAST", 12, false, false, nullptr,
      [](Cell& c, const CountRow& r) { c.plain(clock_time(r.last_ns)); }},
-    {"EVERY", 7, false, nullptr,
+    {"EVERY", 7, false, false, nullptr,
      [](Cell& c, const CountRow& r) {
        c.plain(r.intervals ? format_interval(r.interval_median_s) : "-");
      }},
-    {"PATTERN", 0, false, nullptr,
+    {"PATTERN", 0, false, false, nullptr,
      [](Cell& c, const CountRow& r) {
        if (r.intervals >= 2) {
          fmt::format_to(std::back_inserter(c.buf), "{} ({:.0f}%)",

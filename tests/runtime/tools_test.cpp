@@ -78,25 +78,44 @@ TEST_F(Tools, TcpacceptPrintsAcceptsWithBccColumns) {
                                   "::1", c6[0].sport, "::1", l6.port()));
 }
 
+// One connect to `l` while `t` (started with -T) runs: its only line and the local time just
+// before and after the connect.
+struct TimedLine {
+  std::string header;
+  std::vector<std::string> fields;
+  std::string before, after;
+  int sport = 0;
+};
+
+TimedLine one_timed_line(rt::Tracer& t, const rt::Listener& l) {
+  TimedLine out;
+  out.before = hms_now();
+  const auto c = rt::run_helper({"127.0.0.1", std::to_string(l.port())});
+  out.after = hms_now();
+  out.sport = c[0].sport;
+  EXPECT_TRUE(t.wait_stdout(fmt::format(" {}\n", l.port()), seconds(5))) << t.out();
+  EXPECT_EQ(t.stop(), 0) << t.err();
+  const auto lines = t.out_lines();
+  EXPECT_EQ(lines.size(), 2u) << t.out();
+  if (lines.size() == 2) {
+    out.header = lines[0];
+    out.fields = fields(lines[1]);
+  }
+  return out;
+}
+
 TEST_F(Tools, TcpacceptTimeColumns) {
   rt::Listener l("127.0.0.1");
   auto t = start_tool("tcpaccept", {"-T", "-t", "-P", std::to_string(l.port())}, "TIME");
-  const std::string before = hms_now();
-  const auto c = rt::run_helper({"127.0.0.1", std::to_string(l.port())});
-  const std::string after = hms_now();
-  ASSERT_TRUE(t->wait_stdout(fmt::format(" {}\n", l.port()), seconds(5))) << t->out();
-  EXPECT_EQ(t->stop(), 0) << t->err();
-  const auto lines = t->out_lines();
-  ASSERT_EQ(lines.size(), 2u) << t->out();
-  EXPECT_EQ(lines[0],
+  const TimedLine got = one_timed_line(*t, l);
+  EXPECT_EQ(got.header,
             "TIME     TIME(s)  PID     COMM         IP RADDR            RPORT LADDR            "
             "LPORT");
-  const auto f = fields(lines[1]);
-  ASSERT_EQ(f.size(), 9u) << lines[1];
-  EXPECT_TRUE(f[0] == before || f[0] == after)
-      << f[0] << " not in [" << before << ", " << after << "]";
-  EXPECT_EQ(f[1], "0.000");
-  EXPECT_EQ(f[6], std::to_string(c[0].sport));
+  ASSERT_EQ(got.fields.size(), 9u);
+  EXPECT_TRUE(got.fields[0] == got.before || got.fields[0] == got.after)
+      << got.fields[0] << " not in [" << got.before << ", " << got.after << "]";
+  EXPECT_EQ(got.fields[1], "0.000");
+  EXPECT_EQ(got.fields[6], std::to_string(got.sport));
 }
 
 // A session of known bytes both ways: conn_helper sends 3500 bytes and closes after 300 ms;
@@ -108,7 +127,7 @@ TEST_F(Tools, TcplifePrintsBothEndsOfASession) {
     auto l = std::make_unique<rt::Listener>(addr, 2100);
     const std::string port = std::to_string(l->port());
     std::vector<std::string> args;
-    if (v6) args.push_back("-w");
+    if (v6) args.emplace_back("-w");
     auto t = start_tool("tcplife", args, "PID");
     ASSERT_TRUE(t->wait_stderr("Tracing TCP sessions ... Hit Ctrl-C to end")) << t->err();
     const auto c = rt::run_helper({"--send", "3500", "--hold-ms", "300", addr, port});
@@ -274,6 +293,7 @@ TEST_F(Tools, PidAndFamilyFiltersKeepAndDrop) {
   auto life = start_tool("tcplife", {"-4", "-p", kept_pid}, "PID");
   auto acc = start_tool("tcpaccept", {"-6", "-P", p4 + "," + p6}, "PID");
   const auto other = rt::run_helper({"--hold-ms", "20", "127.0.0.1", p4});
+  ASSERT_EQ(other[0].result, "ok");
   const auto v6 = rt::run_helper({"--hold-ms", "20", "::1", p6});
   const auto k = kept.go();
   ASSERT_EQ(k[0].result, "ok");
@@ -295,18 +315,14 @@ TEST_F(Tools, PidAndFamilyFiltersKeepAndDrop) {
 
 TEST_F(Tools, TcpconnectTimeColumnIsTheLocalTime) {
   rt::Listener l("127.0.0.1");
-  auto t = start({"-T", "-P", std::to_string(l.port())}, "TIME");
-  const std::string before = hms_now();
-  const auto c = rt::run_helper({"127.0.0.1", std::to_string(l.port())});
-  const std::string after = hms_now();
-  ASSERT_TRUE(t->wait_stdout(fmt::format(" {}\n", l.port()), seconds(5))) << t->out();
-  EXPECT_EQ(t->stop(), 0) << t->err();
-  const auto lines = t->out_lines();
-  ASSERT_EQ(lines.size(), 2u) << t->out();
-  EXPECT_EQ(lines[0], "TIME     PID     COMM         IP SADDR            DADDR            DPORT");
-  const auto f = fields(lines[1]);
-  EXPECT_TRUE(f[0] == before || f[0] == after) << f[0];
-  EXPECT_EQ(f[1], std::to_string(c[0].pid));
+  auto t = start({"-T", "-L", "-P", std::to_string(l.port())}, "TIME");
+  const TimedLine got = one_timed_line(*t, l);
+  EXPECT_EQ(got.header,
+            "TIME     PID     COMM         IP SADDR            LPORT  DADDR            DPORT");
+  ASSERT_EQ(got.fields.size(), 8u);
+  EXPECT_TRUE(got.fields[0] == got.before || got.fields[0] == got.after) << got.fields[0];
+  EXPECT_EQ(got.fields[2], "conn_helper");
+  EXPECT_EQ(got.fields[5], std::to_string(got.sport));
 }
 
 }  // namespace
