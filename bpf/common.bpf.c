@@ -22,6 +22,7 @@ const volatile bool failed_only = false;
 const volatile bool want_close = false;
 const volatile bool want_accept = false;
 const volatile bool track_accepts = false;
+const volatile bool count_outcomes = false;
 const volatile __u64 shorter_than_ns = 0;
 const volatile __u32 filter_netns = 0;
 const volatile bool filter_cgroup_on = false;

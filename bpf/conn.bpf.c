@@ -75,7 +75,7 @@ struct {
 static __always_inline bool follow_handshakes(void)
 {
 	if (count_mode)
-		return count_by_sport;
+		return count_by_sport || count_outcomes;
 	return want_sport || follow_outcomes();
 }
 
@@ -275,6 +275,8 @@ static __always_inline void report_handshake(__u64 skp, struct tc_conn *c, __u8 
 	__u64 latency = now - c->ts_ns;
 	bool failed = outcome != TC_OUT_ESTABLISHED;
 
+	if (count_outcomes && failed)
+		count_failure(skp, c);
 	if (metrics_on) {
 		metric_count(TC_MK_CONNECT, outcome, err,
 			     bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)), c->comm);

@@ -57,25 +57,45 @@ static __always_inline __u32 interval_bucket(__u64 us)
 	return b < TC_IVL_BUCKETS ? b : TC_IVL_BUCKETS - 1;
 }
 
+/* The key a connect of `c` on `skp` is counted under. */
+static __always_inline void count_key(__u64 skp, const struct tc_conn *c, struct tc_count_key *key)
+{
+	const struct sock *sk = (const struct sock *)skp;
+
+	key->af = BPF_CORE_READ(sk, __sk_common.skc_family);
+	key->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	read_addrs(skp, key->af, key->saddr, key->daddr);
+	if (count_by_sport)
+		key->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	if (count_by_process) {
+		key->pid = c->pid;
+		__builtin_memcpy(key->comm, c->comm, sizeof(key->comm));
+	}
+}
+
+/* A failed handshake of a connect counted before (its key has a value unless the table was
+ * full, which was counted as lost then). */
+__hidden void count_failure(__u64 skp, const struct tc_conn *c)
+{
+	struct tc_count_key key = {};
+	struct tc_count_value *val;
+
+	count_key(skp, c, &key);
+	val = bpf_map_lookup_elem(&counts, &key);
+	if (val)
+		__sync_fetch_and_add(&val->failed, 1);
+}
+
 /* The time of a connect is c->ts_ns, its CLOSE -> SYN_SENT, also when it is
  * counted later (by source port: once the port is chosen). */
 __hidden void count_connect(__u64 skp, const struct tc_conn *c)
 {
-	const struct sock *sk = (const struct sock *)skp;
 	struct tc_count_key key = {};
 	struct tc_count_value *val;
 	__u64 now = c->ts_ns, prev;
 	__u32 zero = 0, b;
 
-	key.af = BPF_CORE_READ(sk, __sk_common.skc_family);
-	key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	read_addrs(skp, key.af, key.saddr, key.daddr);
-	if (count_by_sport)
-		key.sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	if (count_by_process) {
-		key.pid = c->pid;
-		__builtin_memcpy(key.comm, c->comm, sizeof(key.comm));
-	}
+	count_key(skp, c, &key);
 
 	val = bpf_map_lookup_elem(&counts, &key);
 	if (!val) {

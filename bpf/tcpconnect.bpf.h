@@ -59,6 +59,7 @@ extern const volatile bool failed_only;   /* ... only for attempts that failed *
 extern const volatile bool want_close;    /* TC_REC_CLOSE (lifetime) */
 extern const volatile bool want_accept;   /* TC_REC_ACCEPT */
 extern const volatile bool track_accepts; /* close records of accepted sockets too */
+extern const volatile bool count_outcomes; /* -c: count failed handshakes per key too */
 extern const volatile __u64 shorter_than_ns; /* close records: only shorter lifetimes; 0 = all */
 /* Containers: owners' namespaces and cgroups. */
 extern const volatile __u32 filter_netns;        /* network namespace inode; 0 = any */
@@ -130,6 +131,8 @@ __hidden int conn_accept_exit(long ret);
 
 /* count.bpf.c: counts a connect of the connection `c` on socket `skp`. */
 __hidden void count_connect(__u64 skp, const struct tc_conn *c);
+/* ... and that its handshake failed (count_outcomes). */
+__hidden void count_failure(__u64 skp, const struct tc_conn *c);
 
 /* metrics.bpf.c: a connect's outcome or an accept, counted by port and task
  * name; a handshake's latency by outcome; a connection's lifetime. */
@@ -141,7 +144,7 @@ __hidden void metric_duration(__u8 dir, __u64 ns);
  * metrics: the handshake's end (outcome) and the close (lifetime). */
 static __always_inline bool follow_outcomes(void)
 {
-	return want_outcome || want_close || metrics_on;
+	return want_outcome || want_close || metrics_on || count_outcomes;
 }
 
 static __always_inline bool follow_closes(void)

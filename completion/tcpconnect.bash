@@ -20,7 +20,7 @@ _tcpconnect_options() {
         tcpconnlat) echo "-t --timestamp -T --time -p --pid -L --lport -4 --ipv4 -6 --ipv6 $common" ;;
         *) echo "-T --time -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6 -L -s --lport
             --source-port -c --count --outcome --failed --lifetime --shorter-than
-            --accept --by-process -d --dns --dns-cache-size --dns-max-age $common" ;;
+            --accept --by-process --interval --cumulative --rows -d --dns --dns-cache-size --dns-max-age $common" ;;
     esac
 }
 
@@ -52,7 +52,7 @@ _tcpconnect_values() {
             return 0
             ;;
         -p | --pid | -u | --uid | --duration | --netns | --exec-cache-size | \
-            --metrics | --metrics-top)
+            --metrics | --metrics-top | --interval | --rows)
             # A number (or ADDR:PORT, a duration such as 250ms): nothing to offer.
             COMPREPLY=()
             return 0

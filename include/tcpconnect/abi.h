@@ -175,6 +175,7 @@ struct tc_count_key {
 
 struct tc_count_value {
 	__u64 connects;
+	__u64 failed;   /* of them, handshakes that did not establish (-c --interval) */
 	__u64 first_ns; /* CLOCK_MONOTONIC */
 	__u64 last_ns;
 	__u64 sum_ivl_us;
@@ -248,7 +249,7 @@ static_assert(__builtin_offsetof(struct tc_dns_record, type) ==
 		      __builtin_offsetof(struct tc_connect_record, type),
 	      "ABI: record type offset");
 static_assert(sizeof(struct tc_count_key) == 64, "ABI: count key size");
-static_assert(sizeof(struct tc_count_value) == 32 + 4 * TC_IVL_BUCKETS, "ABI: count value size");
+static_assert(sizeof(struct tc_count_value) == 40 + 4 * TC_IVL_BUCKETS, "ABI: count value size");
 static_assert(sizeof(struct tc_metric_key) == 24, "ABI: metric key size");
 #endif
 

@@ -14,6 +14,7 @@
 
 #include "app/privileges.h"
 #include "enrich/enricher.h"
+#include "model/count_intervals.h"
 #include "probe/tracer.h"
 #include "sink/metrics.h"
 #include "sink/metrics_output.h"
@@ -206,6 +207,16 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   };
   std::int64_t last_lost_report = 0;
 
+  // -c --interval: a table every interval, the last one (a part of an interval) at exit.
+  const auto interval_ns = static_cast<std::int64_t>(plan.lines.interval_ns);
+  std::int64_t next_table = interval_ns ? start + interval_ns : INT64_MAX;
+  CountIntervals tables;
+  auto print_table = [&] {
+    lines.count_interval(
+        tables.next(tracer->read_counts(mono_to_wall), plan.lines.cumulative, plan.lines.rows),
+        static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME)));
+  };
+
   // Every kind of loss: to the live outputs at once, to the lines at most once a second (all
   // kinds together).
   auto report_lost = [&](bool force) {
@@ -249,14 +260,18 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   while (!g_stop) {
     std::int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (now >= deadline) break;
-    int timeout =
-        static_cast<int>(std::min<std::int64_t>(kPollMs, (deadline - now) / 1'000'000 + 1));
+    int timeout = static_cast<int>(
+        std::min<std::int64_t>(kPollMs, (std::min(deadline, next_table) - now) / 1'000'000 + 1));
     int n = tracer->poll(timeout);
     if (n < 0 && n != -EINTR) {
       err << "tcpconnect: failed to poll ring buffer: " << std::strerror(-n) << '\n';
       return 1;
     }
     report_lost(false);
+    if (clock_ns(CLOCK_MONOTONIC) >= next_table) {
+      print_table();
+      next_table += interval_ns;
+    }
     if (metrics && now - last_metrics_read >= kMetricsReadNs) {
       read_metrics();
       last_metrics_read = now;
@@ -275,7 +290,11 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   outbuf.set_never_block(false);
   if (!outbuf.error()) {
     tracer->poll(0);  // what arrived before the stop
-    if (plan.lines.count) lines.counts(tracer->read_counts(mono_to_wall));
+    if (interval_ns) {
+      print_table();
+    } else if (plan.lines.count) {
+      lines.counts(tracer->read_counts(mono_to_wall));
+    }
     if (metrics) read_metrics();
     report_lost(true);
     // The totals just reported, not fresh reads: the end record must match the notices.

@@ -30,7 +30,8 @@ constexpr std::size_t kMaxPorts = 64;
 constexpr std::uint64_t kMaxDurationNs = 1'000'000'000ull * 1'000'000'000;
 constexpr std::size_t kMaxShown = 80;  // longest user value echoed back in a message
 
-constexpr std::uint64_t kMaxRingbuf = 1ull << 30;  // --ringbuf-size: 1 GiB
+constexpr std::uint64_t kMaxRingbuf = 1ull << 30;      // --ringbuf-size: 1 GiB
+constexpr std::uint64_t kMinIntervalNs = 100'000'000;  // --interval: 100 ms
 
 constexpr const char* kTcpconnectExamples =
     "examples:\n"
@@ -53,6 +54,7 @@ constexpr const char* kTcpconnectExamples =
     "    tcpconnect --lifetime       # one line per connection when it closes\n"
     "    tcpconnect --shorter-than 500ms --accept  # short-lived connections, both ways\n"
     "    tcpconnect -c --by-process  # count per process and destination, with intervals\n"
+    "    tcpconnect -c --interval 1 --rows 10  # the 10 busiest destinations, every second\n"
     "    tcpconnect -d               # add the DNS name each destination was resolved from\n"
     "    tcpconnect --parent --cmdline  # add the parent process and the full command line\n"
     "    tcpconnect --metrics 9464 --quiet  # Prometheus metrics on 127.0.0.1:9464, no lines\n"
@@ -516,6 +518,15 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   flag_if(own, "--accept", o.accept,
           "also trace accepted (inbound) connections; adds a DIR column");
   flag_if(own, "--by-process", o.by_process, "with -c: count per process (PID and COMM) too");
+  const ValueOption interval =
+      value_if(own, "--interval", "--interval", "DURATION",
+               "with -c: print the table every interval, with the connects and failures of that "
+               "interval (e.g. 1, 500ms, 1m)");
+  const CLI::Option* cumulative = flag_if(own, "--cumulative", o.cumulative,
+                                          "with --interval: counts since the start, not per "
+                                          "interval");
+  const ValueOption rows =
+      value_if(own, "--rows", "--rows", "N", "with -c: at most N rows per table, the busiest");
   flag_if(own, "-d,--dns", o.dns,
           "add a QUERY column: the DNS name last resolved to the destination, in the same "
           "network namespace");
@@ -558,8 +569,9 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
                 "with a unit: 64K, 4M, 1G, 16p (pages) (default: 2M)");
   std::vector<ValueOption> values;
   for (const ValueOption& v :
-       {pid, port, local_port, remote_port, uid, duration, attach, ringbuf, shorter, netns, cgroup,
-        cgroupmap, mntnsmap, dns_size, dns_age, exec_size, metrics, metrics_top}) {
+       {pid,     port,      local_port, remote_port, uid,       duration, attach,
+        ringbuf, shorter,   netns,      cgroup,      cgroupmap, mntnsmap, dns_size,
+        dns_age, exec_size, metrics,    metrics_top, interval,  rows}) {
     if (v.opt) values.push_back(v);
   }
 
@@ -693,6 +705,19 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   if (auto err = read_duration(shorter, kMaxDurationNs, o.shorter_than_ns)) {
     return std::move(*err);
   }
+  if (auto err = read_duration(interval, kMaxDurationNs, o.interval_ns)) return std::move(*err);
+  if (o.interval_ns && *o.interval_ns < kMinIntervalNs) {
+    return error("invalid duration " + quote(*single(interval).value) +
+                 " for --interval: at least 100ms");
+  }
+  if (auto s = single(rows); s.value) {
+    const auto v = parse_decimal(*s.value, 1, 1'000'000);
+    if (!v) {
+      return error("invalid count " + quote(*s.value) +
+                   " for --rows: expected an integer in 1..1000000");
+    }
+    o.rows = static_cast<std::uint32_t>(*v);
+  }
   if (o.shorter_than_ns) o.lifetime = true;
   if (auto s = single(netns); s.value) {
     std::string_view v = *s.value;
@@ -774,7 +799,15 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   if (exec_size_given && !o.cmdline && !o.json) {
     return needs({"--exec-cache-size"}, "--cmdline or -j/--json");
   }
-  if (o.by_process && !o.count) return needs({"--by-process"}, "-c/--count");
+  if (!o.count) {
+    const auto names = given_names({{o.by_process, "--by-process"},
+                                    {o.interval_ns.has_value(), "--interval"},
+                                    {given(rows), "--rows"}});
+    if (!names.empty()) return needs(names, "-c/--count");
+  }
+  if (cumulative && cumulative->count() > 0 && !o.interval_ns) {
+    return needs({"--cumulative"}, "--interval");
+  }
 
   // -c prints one table at exit, keyed by source and destination address and destination port
   // (with -L/-s the source port too, with --by-process the process too; -j makes its rows JSON

@@ -152,6 +152,7 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key,
   std::memcpy(&raw, value.data(), sizeof(raw));
   auto row = decode_count(key, raw.connects);
   if (!row) return row;
+  row->failed = raw.failed;
   const auto offset = static_cast<std::uint64_t>(mono_to_wall_ns);
   row->first_ns = raw.first_ns ? raw.first_ns + offset : 0;
   row->last_ns = raw.last_ns ? raw.last_ns + offset : 0;

@@ -94,6 +94,7 @@ struct CountRow {
   std::uint16_t dport = 0;
   std::uint16_t sport = 0;  // -c -L/-s only
   std::uint64_t count = 0;
+  std::uint64_t failed = 0;    // of them, failed handshakes (-c --interval)
   std::uint32_t pid = 0;       // --by-process only
   std::string comm;            // --by-process only
   std::uint64_t first_ns = 0;  // wall clock, ns since the epoch; 0 = unknown

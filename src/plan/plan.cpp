@@ -76,9 +76,13 @@ Plan make_plan(const Options& o) {
   out.banner = lines;
   out.count = o.count;
   out.by_process = o.by_process;
+  out.interval_ns = o.interval_ns.value_or(0);
+  out.cumulative = o.cumulative;
+  out.rows = o.rows;
   Columns& c = out.columns;
   c.lport = o.lport;  // -c: the source port is part of the key
-  if (!o.count) {     // the count table has none of the per-event columns
+  c.failed = o.count && o.interval_ns.has_value();
+  if (!o.count) {  // the count table has none of the per-event columns
     c.time = o.time;
     c.timestamp = o.timestamp;
     c.uid = o.print_uid;
@@ -108,6 +112,8 @@ Plan make_plan(const Options& o) {
   t.count_mode = o.count;
   t.count_by_process = o.by_process;
   t.count_by_sport = o.count && o.lport;
+  // Interval tables show how many connects failed: the kernel follows them to their outcome.
+  t.count_outcomes = o.count && o.interval_ns.has_value();
   t.attach = o.attach;
   t.ringbuf_bytes = o.ringbuf_bytes;
   t.want_connect = ls.connect;

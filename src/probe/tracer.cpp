@@ -174,14 +174,16 @@ bool runs_in(Via via, AttachMode mode) {
 // What connection tracking follows, for the records asked for and the metrics: the handshake's
 // end (outcome) and the close (lifetime). Mirrors follow_outcomes() and follow_closes() in
 // bpf/tcpconnect.bpf.h.
-bool follows_outcomes(const TracerConfig& c) { return c.want_outcome || c.want_close || c.metrics; }
+bool follows_outcomes(const TracerConfig& c) {
+  return c.want_outcome || c.want_close || c.metrics || c.count_outcomes;
+}
 bool follows_closes(const TracerConfig& c) { return c.want_close || c.metrics; }
 
 // Connects are followed past CLOSE -> SYN_SENT to learn their source port, outcome or close;
 // otherwise -c counts them and connect records are sent right there. With -c -L the count key
 // needs the port. (bpf/conn.bpf.c: follow_handshakes().)
 bool follows_handshakes(const TracerConfig& c) {
-  if (c.count_mode) return c.count_by_sport;
+  if (c.count_mode) return c.count_by_sport || c.count_outcomes;
   return c.want_sport || follows_outcomes(c);
 }
 
@@ -297,6 +299,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->count_mode = cfg.count_mode;
   ro->count_by_process = cfg.count_by_process;
   ro->count_by_sport = cfg.count_by_sport;
+  ro->count_outcomes = cfg.count_outcomes;
   ro->want_connect = cfg.want_connect;
   ro->want_sport = cfg.want_sport;
   ro->want_outcome = cfg.want_outcome;

@@ -75,6 +75,7 @@ struct Columns {
   bool parent = false;     // PPID and PCOMM
   bool cmdline = false;    // CMDLINE
   bool wide = false;       // tcplife -w: wider columns, with IP
+  bool failed = false;     // -c --interval: FAILED (handshakes that did not establish)
 
   bool operator==(const Columns&) const = default;
 };
@@ -92,6 +93,11 @@ struct OutputConfig {
   bool banner = true;       // header line / start record
   bool count = false;       // -c: the count table at exit instead of per-event lines
   bool by_process = false;  // -c --by-process: PID and COMM in the key
+  // -c --interval: a table every interval (counts of that interval, or since the start with
+  // `cumulative`), the last one at exit; at most `rows` rows per table (0: all).
+  std::uint64_t interval_ns = 0;
+  bool cumulative = false;
+  std::size_t rows = 0;
 
   bool operator==(const OutputConfig&) const = default;
 };

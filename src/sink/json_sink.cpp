@@ -35,6 +35,7 @@ JsonSink::JsonSink(const OutputConfig& cfg, std::ostream& out)
     : count_(cfg.count),
       by_process_(cfg.by_process),
       lport_(cfg.columns.lport),
+      cumulative_(cfg.cumulative),
       dns_(cfg.columns.dns),
       out_(out) {}
 
@@ -178,27 +179,41 @@ void JsonSink::lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64
 
 void JsonSink::counts(std::vector<CountRow> rows) {
   sort_count_rows(rows);
-  for (const CountRow& r : rows) {
-    Json j;
-    j["type"] = "count";
-    j["af"] = r.ip;
-    j["saddr"] = format_address(r.ip, r.saddr);
-    j["daddr"] = format_address(r.ip, r.daddr);
-    if (by_process_) {
-      j["pid"] = r.pid;
-      j["comm"] = r.comm;
-    }
-    if (lport_) j["sport"] = r.sport;
-    j["dport"] = r.dport;
-    j["connects"] = r.count;
-    j["first_ns"] = r.first_ns;
-    j["last_ns"] = r.last_ns;
-    j["intervals"] = r.intervals;
-    j["interval_median_s"] = r.interval_median_s;
-    j["regular_fraction"] = r.regular_fraction;
-    j["periodic"] = r.periodic;
-    write_record(line_, out_, j);
+  for (const CountRow& r : rows) write_count(r, nullptr);
+}
+
+void JsonSink::count_interval(const std::vector<CountRow>& rows, std::uint64_t wall_ns) {
+  for (const CountRow& r : rows) write_count(r, &wall_ns);
+  out_.flush();
+}
+
+// A count record; with `interval_end` (-c --interval), of the interval ending then.
+void JsonSink::write_count(const CountRow& r, const std::uint64_t* interval_end) {
+  Json j;
+  j["type"] = "count";
+  if (interval_end) {
+    j["ts_ns"] = *interval_end;
+    j["time"] = time_.get(*interval_end);
+    j["cumulative"] = cumulative_;
   }
+  j["af"] = r.ip;
+  j["saddr"] = format_address(r.ip, r.saddr);
+  j["daddr"] = format_address(r.ip, r.daddr);
+  if (by_process_) {
+    j["pid"] = r.pid;
+    j["comm"] = r.comm;
+  }
+  if (lport_) j["sport"] = r.sport;
+  j["dport"] = r.dport;
+  j["connects"] = r.count;
+  if (interval_end) j["failed"] = r.failed;
+  j["first_ns"] = r.first_ns;
+  j["last_ns"] = r.last_ns;
+  j["intervals"] = r.intervals;
+  j["interval_median_s"] = r.interval_median_s;
+  j["regular_fraction"] = r.regular_fraction;
+  j["periodic"] = r.periodic;
+  write_record(line_, out_, j);
 }
 
 void JsonSink::finish(const FinishInfo& info) {

@@ -27,9 +27,11 @@ class JsonSink final : public Sink {
   void lost(std::uint64_t delta, std::uint64_t total) override;
   void lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64_t total) override;
   void counts(std::vector<CountRow> rows) override;
+  void count_interval(const std::vector<CountRow>& rows, std::uint64_t wall_ns) override;
   void finish(const FinishInfo& info) override;
 
  private:
+  void write_count(const CountRow& r, const std::uint64_t* interval_end);
   // JSON text (quoted, escaped) of a task name; the last one is cached.
   // The JSON string literal of the last value seen in one field: events
   // come in runs from the same process, so most lookups are hits.
@@ -60,8 +62,9 @@ class JsonSink final : public Sink {
 
   bool count_;
   bool by_process_ = false;
-  bool lport_ = false;  // -c -L/-s: "sport" in count records (the source port is in the key)
-  bool dns_ = false;    // -d: "query" and "query_age_ms" fields
+  bool lport_ = false;       // -c -L/-s: "sport" in count records (the source port is in the key)
+  bool cumulative_ = false;  // -c --interval --cumulative
+  bool dns_ = false;         // -d: "query" and "query_age_ms" fields
   std::ostream& out_;
   std::string line_;        // reused for the rare records
   fmt::memory_buffer buf_;  // reused for connect records

@@ -29,6 +29,7 @@ class MetricsOutput final : public Sink {
   }
   void polled(std::uint64_t wall_ns) override { metrics_.set_last_read(wall_ns); }
   void counts(std::vector<CountRow> /*rows*/) override {}
+  void count_interval(const std::vector<CountRow>& /*rows*/, std::uint64_t /*wall_ns*/) override {}
   void finish(const FinishInfo& /*info*/) override {}
 
  private:

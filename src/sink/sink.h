@@ -59,6 +59,9 @@ class Sink {
   virtual void kernel_metrics(const KernelMetrics& /*metrics*/) {}
   // -c mode, at exit: rows from the kernel's count map (unsorted).
   virtual void counts(std::vector<CountRow> rows) = 0;
+  // -c --interval, every interval and at exit instead of counts(): the table of the interval
+  // ending at `wall_ns` (ns since the epoch), sorted and cut (model/count_intervals.h).
+  virtual void count_interval(const std::vector<CountRow>& rows, std::uint64_t wall_ns) = 0;
   virtual void finish(const FinishInfo& info) = 0;
 };
 

@@ -347,6 +347,8 @@ constexpr TextColumn<CountRow> kCountColumns[] = {
      [](Cell& c, const CountRow& r) { c.number(r.sport); }},
     {"RPORT", 20, false, false, nullptr, [](Cell& c, const CountRow& r) { c.number(r.dport); }},
     {"CONNECTS", 10, false, false, nullptr, [](Cell& c, const CountRow& r) { c.number(r.count); }},
+    {"FAILED", 8, false, false, with<&Columns::failed>,
+     [](Cell& c, const CountRow& r) { c.number(r.failed); }},
     {"FIRST", 12, false, false, nullptr,
      [](Cell& c, const CountRow& r) { c.plain(clock_time(r.first_ns)); }},
     {"LAST", 12, false, false, nullptr,
@@ -486,14 +488,28 @@ void TextSink::lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64
 
 void TextSink::counts(std::vector<CountRow> rows) {
   sort_count_rows(rows);
+  buf_.clear();
+  write_line(out_);  // bcc: print("\n%-25s ...")
+  write_count_table(rows);
+}
+
+void TextSink::count_interval(const std::vector<CountRow>& rows, std::uint64_t wall_ns) {
+  buf_.clear();
+  write_line(out_);
+  buf_.clear();
+  buf_.append(hms(wall_ns));
+  write_line(out_);
+  write_count_table(rows);
+  out_.flush();
+}
+
+void TextSink::write_count_table(const std::vector<CountRow>& rows) {
   // The widths of the growing columns, for the whole table: measured before the header.
   std::vector<Shown<CountRow>> columns = count_columns_;
   for (const CountRow& r : rows) {
     buf_.clear();
     append_row(columns, r);
   }
-  buf_.clear();
-  write_line(out_);  // bcc: print("\n%-25s ...")
   buf_.clear();
   append_header(columns);
   write_line(out_);

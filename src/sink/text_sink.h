@@ -29,6 +29,7 @@ class TextSink final : public Sink {
   void lost(std::uint64_t delta, std::uint64_t total) override;
   void lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64_t total) override;
   void counts(std::vector<CountRow> rows) override;
+  void count_interval(const std::vector<CountRow>& rows, std::uint64_t wall_ns) override;
   void finish(const FinishInfo& info) override;
 
  private:
@@ -44,6 +45,8 @@ class TextSink final : public Sink {
   void write_line(std::ostream& os);
   template <typename Record>
   void append_header(const std::vector<Shown<Record>>& columns);
+  // A count table: its header and rows, its address columns as wide as its longest address.
+  void write_count_table(const std::vector<CountRow>& rows);
   // Whether a column grew for this row.
   template <typename Record>
   bool append_row(std::vector<Shown<Record>>& columns, const Record& record);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <iterator>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fixture.h"
@@ -108,6 +110,94 @@ TEST_F(Count, WithoutSourcePortIsOneRow) {
   auto rows = counts_for(*t, l.port());
   ASSERT_EQ(rows.size(), 1u) << t->out();
   EXPECT_EQ(rows[0]["connects"], 3) << rows[0].dump();
+}
+
+// The tables of -c --interval: one per interval (a time line, the header, the rows), each with
+// that interval's connects and failures; the last one, a part of an interval, at exit.
+struct IntervalTable {
+  std::string time;
+  std::uint64_t connects = 0, failed = 0;  // of the row for the port asked
+  bool has_row = false;
+};
+
+std::vector<IntervalTable> interval_tables(const std::string& out, const std::string& port) {
+  std::vector<IntervalTable> tables;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) {
+      tables.emplace_back();
+      continue;
+    }
+    if (tables.empty()) continue;
+    if (tables.back().time.empty()) {
+      tables.back().time = line;
+      continue;
+    }
+    std::istringstream f(line);
+    std::string laddr, raddr, rport, connects, failed;
+    f >> laddr >> raddr >> rport >> connects >> failed;
+    if (raddr == "127.0.0.1" && rport == port) {
+      tables.back().has_row = true;
+      tables.back().connects = std::stoull(connects);
+      tables.back().failed = std::stoull(failed);
+    }
+  }
+  return tables;
+}
+
+// A client connecting every 200 ms for 3.5 s, every other connect refused.
+void connect_every_200ms(int open_port, int closed_port) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 17; ++i) {
+    std::this_thread::sleep_until(start + std::chrono::milliseconds(200 * i));
+    rt::run_helper({"127.0.0.1", std::to_string(i % 2 ? closed_port : open_port)});
+  }
+  std::this_thread::sleep_until(start + std::chrono::milliseconds(3500));
+}
+
+TEST_F(Count, IntervalTablesCountEachInterval) {
+  rt::Listener l("127.0.0.1");
+  const std::string port = std::to_string(l.port());
+  auto t = start_count({"-c", "--interval", "1", "-P", port});
+  connect_every_200ms(l.port(), l.port());
+  ASSERT_EQ(t->stop(), 0) << t->err();
+  const auto tables = interval_tables(t->out(), port);
+  // Three full intervals and the part of the fourth at exit.
+  ASSERT_GE(tables.size(), 4u) << t->out();
+  for (std::size_t i = 0; i + 1 < tables.size() && i < 3; ++i) {
+    SCOPED_TRACE("table " + std::to_string(i));
+    EXPECT_EQ(tables[i].time.size(), 8u) << tables[i].time;  // HH:MM:SS
+    ASSERT_TRUE(tables[i].has_row) << t->out();
+    EXPECT_GE(tables[i].connects, 4u) << t->out();
+    EXPECT_LE(tables[i].connects, 6u) << t->out();
+    EXPECT_EQ(tables[i].failed, 0u);
+  }
+  std::uint64_t total = 0;
+  for (const auto& tb : tables) total += tb.connects;
+  EXPECT_EQ(total, 17u) << t->out();  // every connect in exactly one table, the last at exit
+}
+
+TEST_F(Count, IntervalTablesCumulativeGrowAndCountFailures) {
+  rt::Listener l("127.0.0.1");
+  const int closed = rt::closed_port("127.0.0.1");
+  auto t = start_count({"-c", "--interval", "1", "--cumulative", "-P",
+                        std::to_string(l.port()) + "," + std::to_string(closed)});
+  connect_every_200ms(l.port(), closed);
+  ASSERT_EQ(t->stop(), 0) << t->err();
+  const auto open = interval_tables(t->out(), std::to_string(l.port()));
+  const auto refused = interval_tables(t->out(), std::to_string(closed));
+  ASSERT_GE(open.size(), 4u) << t->out();
+  for (std::size_t i = 1; i < open.size(); ++i) {
+    EXPECT_GE(open[i].connects, open[i - 1].connects) << t->out();
+    EXPECT_GE(refused[i].connects, refused[i - 1].connects) << t->out();
+  }
+  EXPECT_GT(open[2].connects, open[0].connects) << t->out();
+  // The table at exit has everything: 9 established, 8 refused (every one failed).
+  EXPECT_EQ(open.back().connects, 9u) << t->out();
+  EXPECT_EQ(open.back().failed, 0u) << t->out();
+  EXPECT_EQ(refused.back().connects, 8u) << t->out();
+  EXPECT_EQ(refused.back().failed, 8u) << t->out();
 }
 
 }  // namespace

@@ -230,6 +230,9 @@ const std::vector<std::vector<std::string>> kOptions = {
     {"--shorter-than", "5s"},
     {"--accept"},
     {"--by-process"},
+    {"--interval", "1"},
+    {"--cumulative"},
+    {"--rows", "5"},
     {"-d"},
     {"--dns-cache-size", "10"},
     {"--dns-max-age", "10"},
@@ -259,6 +262,9 @@ std::vector<std::vector<std::string>> shared_with(std::vector<std::vector<std::s
                                                           "--shorter-than",
                                                           "--accept",
                                                           "--by-process",
+                                                          "--interval",
+                                                          "--cumulative",
+                                                          "--rows",
                                                           "-d",
                                                           "--dns-cache-size",
                                                           "--dns-max-age"};
@@ -292,7 +298,8 @@ const std::set<std::pair<std::string, std::string>> kImplied = {
 // Options that need another one to be given at all (refused alone).
 bool needs_partner(const std::string& o) {
   return o == "--by-process" || o == "--dns-cache-size" || o == "--dns-max-age" || o == "--quiet" ||
-         o == "--metrics-top" || o == "--exec-cache-size";
+         o == "--metrics-top" || o == "--exec-cache-size" || o == "--interval" ||
+         o == "--cumulative" || o == "--rows";
 }
 
 class PlanPairs : public ::testing::TestWithParam<ToolOptions> {};
