@@ -11,7 +11,7 @@
 #   BUILD=dir          build directory (default: <repo>/build)
 #   TRACER=path        tracer binary (default: $BUILD/tcpconnect)
 #   LOADGEN=path       load generator (default: $BUILD/bench/loadgen)
-#   MODES="untraced output count metrics lifetime accept dns bpftrace tcplife"
+#   MODES="untraced output count top metrics lifetime accept dns bpftrace tcplife"
 #                      modes to run (default: all; bpftrace and tcplife only when
 #                      installed); untraced always runs as the baseline. A peer mode
 #                      asked for but not installed is skipped with one line
@@ -57,7 +57,7 @@ BPFTRACE=${BPFTRACE:-$(command -v bpftrace || echo /usr/bin/bpftrace)}
 BPFTRACE_SETTLE_MS=${BPFTRACE_SETTLE_MS:-200}
 SCRAPE_WAIT_MS=${SCRAPE_WAIT_MS:-200}
 # The peers (bpftrace, tcplife) are in the default modes only when installed.
-default_modes="untraced output count metrics lifetime accept dns"
+default_modes="untraced output count top metrics lifetime accept dns"
 [[ ! -x $BPFTRACE ]] || default_modes+=" bpftrace"
 [[ ! -x $TCPLIFE ]] || default_modes+=" tcplife"
 MODES=${MODES:-$default_modes}
@@ -75,11 +75,16 @@ require_whole_numbers ROUNDS DURATION THREADS WARMUP READY_TIMEOUT STOP_TIMEOUT 
 ((READY_TIMEOUT >= 1 && STOP_TIMEOUT >= 1)) || die "timeouts must be >= 1"
 [[ $LATENCY == 0 || $LATENCY == 1 ]] || die "LATENCY must be 0 or 1, got '$LATENCY'"
 # Selected modes, in canonical order, untraced always included.
-all_modes=(untraced output count metrics lifetime accept dns bpftrace tcplife)
+all_modes=(untraced output count top metrics lifetime accept dns bpftrace tcplife)
 declare -A want=([untraced]=1)
 for m in $MODES; do
   case $m in
     untraced | output | count | metrics | lifetime | accept | dns) want[$m]=1 ;;
+    top)
+      if command -v script >/dev/null; then want[$m]=1; else
+        log "skipping mode top: script(1) not installed (apt-get install -y bsdutils)"
+      fi
+      ;;
     bpftrace)
       if [[ -x $BPFTRACE ]]; then want[$m]=1; else
         log "skipping mode bpftrace: $BPFTRACE not installed (apt-get install -y bpftrace, or set BPFTRACE=)"
@@ -243,6 +248,9 @@ run_traced() {
   case $mode in
     output) cmd=("$TRACER") ready=header per_conn=1 ;;
     count) cmd=("$TRACER" -c) ready=stderr per_conn=1 ;;
+    # --top draws on a terminal: script(1) gives it one (a pseudo-terminal, 80x24); its
+    # screen is script's output. The tracer is script's descendant, found once it is ready.
+    top) cmd=(env TERM=xterm script -qfec "$TRACER --top" /dev/null) ready=stderr per_conn=1 ;;
     metrics)
       port=$(free_port)
       cmd=("$TRACER" --metrics "127.0.0.1:$port" --quiet) ready=stderr per_conn=1
@@ -292,6 +300,13 @@ run_traced() {
   # bpftrace prints "Attaching" just before it attaches: give it a moment to finish.
   [[ $ready != attach ]] || sleep "$((BPFTRACE_SETTLE_MS / 1000)).$(printf '%03d' $((BPFTRACE_SETTLE_MS % 1000)))"
 
+  # --top: measure the tracer itself, and stop it (script follows) rather than script.
+  local wrapper=
+  if [[ $mode == top ]]; then
+    wrapper=$TRACER_PID
+    TRACER_PID=$(pgrep -n -f "^$TRACER --top") || die "tracer (top mode): not found under script"
+  fi
+
   # Start of the measured window: CPU time and BPF run times so far (startup excluded).
   local cpu0 bpf0=$tmp/$mode.$round.bpf0 bpf1=$tmp/$mode.$round.bpf1
   cpu0=$(cpu_ticks "$TRACER_PID") || die "tracer ($mode mode): cannot read /proc/$TRACER_PID/stat"
@@ -334,6 +349,10 @@ run_traced() {
       END { if (np) printf "%.0f\n", tot; else print "NA" }' - "$bpf0" "$bpf1")
   [[ $bpf_ns != NA ]] || log "warning: no BPF programs found in /proc/$TRACER_PID/fdinfo ($mode mode)"
 
+  if [[ -n $wrapper ]]; then
+    kill -INT "$TRACER_PID"
+    TRACER_PID=$wrapper
+  fi
   stop_tracer "tracer ($mode mode)"
 
   local lost
@@ -371,6 +390,9 @@ run_traced() {
   elif [[ $mode == bpftrace ]]; then
     # Every non-empty line except "Attaching N probe(s)..." and "Lost N events".
     events=$(awk 'NF && !/^Attaching [0-9]+ probe/ && !/^Lost [0-9]+ events/ {n++} END {print n + 0}' "$out")
+  elif [[ $mode == top ]]; then
+    # A screen, not a table to add up: the counts are those of -c, whose run checks them.
+    events=$LG_CONNECTS
   elif [[ $mode != count ]]; then
     # Every non-empty stdout line except the header (starts with PID) is one event.
     events=$(awk 'NF && !/^PID/ {n++} END {print n + 0}' "$out")
@@ -386,7 +408,7 @@ run_traced() {
   local expected=$((LG_CONNECTS * per_conn))
   # CPU per event: per output line, or per connect where there are no lines (count, metrics).
   local cpu_events=$events
-  [[ $mode != count && $mode != metrics ]] || cpu_events=$LG_CONNECTS
+  [[ $mode != count && $mode != metrics && $mode != top ]] || cpu_events=$LG_CONNECTS
   record "$round" "$mode" "$LG_RATE" "$LG_CONNECTS" "$LG_ERRORS" "$events" "$lost" "$ready_ms" "$rss" \
     "$expected" "$bpf_ns" "$cpu_ticks" "$cpu_events"
   local label=$mode what=lines

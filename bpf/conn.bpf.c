@@ -75,7 +75,7 @@ struct {
 static __always_inline bool follow_handshakes(void)
 {
 	if (count_mode)
-		return count_by_sport || count_outcomes;
+		return count_by_sport || follow_outcomes();
 	return want_sport || follow_outcomes();
 }
 
@@ -277,6 +277,8 @@ static __always_inline void report_handshake(__u64 skp, struct tc_conn *c, __u8 
 
 	if (count_outcomes && failed)
 		count_failure(skp, c);
+	if (count_handshakes)
+		count_latency(skp, c, latency);
 	if (metrics_on) {
 		metric_count(TC_MK_CONNECT, outcome, err,
 			     bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)), c->comm);
@@ -391,6 +393,12 @@ static __always_inline int on_close(__u64 skp, int oldstate)
 	duration = now - c->ts_ns;
 	if (metrics_on)
 		metric_duration(c->dir, duration);
+	if (count_closes && c->dir == TC_DIR_OUT) {
+		__u64 tx, rx;
+
+		data_bytes(sk, c, oldstate, &tx, &rx);
+		count_close(skp, c, duration, tx, rx);
+	}
 	if (want_close && !failed_only && (c->dir == TC_DIR_OUT || track_accepts) &&
 	    (!shorter_than_ns || duration < shorter_than_ns)) {
 		rec = new_record(TC_REC_CLOSE, sk, c);

@@ -30,25 +30,48 @@ struct {
 	__type(value, struct tc_count_value);
 } count_scratch SEC(".maps");
 
+/* --top and --hist: latency, lifetime and bytes by the same keys, sized by
+ * user space (TC_COUNT_ENTRIES with them, 1 otherwise). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TC_COUNT_ENTRIES);
+	__type(key, struct tc_count_key);
+	__type(value, struct tc_count_stats);
+} count_stats SEC(".maps");
+
+/* An all-zero value to store a new key with (too big for the stack; never
+ * written). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tc_count_stats);
+} count_stats_zero SEC(".maps");
+
+/* Index of the most significant bit of x (x > 0), loop-free (clang 14's BPF
+ * backend cannot lower __builtin_clzll). */
+static __always_inline __u32 msb64(__u64 x)
+{
+	__u32 m = 0, s;
+
+	s = (x > 0xffffffffULL) << 5; x >>= s; m |= s;
+	s = (x > 0xffff) << 4; x >>= s; m |= s;
+	s = (x > 0xff) << 3; x >>= s; m |= s;
+	s = (x > 0xf) << 2; x >>= s; m |= s;
+	s = (x > 0x3) << 1; x >>= s; m |= s;
+	return m | (__u32)(x >> 1);
+}
+
 /* Mirrors interval_bucket() in src/model/intervals.h: values below 8 are
- * exact; above, 8 sub-buckets per power of two. Loop-free MSB search
- * (clang 14's BPF backend cannot lower __builtin_clzll). */
+ * exact; above, 8 sub-buckets per power of two. */
 static __always_inline __u32 interval_bucket(__u64 us)
 {
-	__u64 x = us;
-	__u32 m = 0, b;
+	__u32 m, b;
 
 	if (us < 8) {
 		b = us;
 	} else {
-		__u32 s;
-
-		s = (x > 0xffffffffULL) << 5; x >>= s; m |= s;
-		s = (x > 0xffff) << 4; x >>= s; m |= s;
-		s = (x > 0xff) << 3; x >>= s; m |= s;
-		s = (x > 0xf) << 2; x >>= s; m |= s;
-		s = (x > 0x3) << 1; x >>= s; m |= s;
-		m |= x >> 1;
+		m = msb64(us);
 		b = (m - 2) * 8 + ((us >> (m - 3)) & 7);
 	}
 	/* Hide b's origin from clang so that it keeps the clamp: the verifier
@@ -134,4 +157,58 @@ __hidden void count_connect(__u64 skp, const struct tc_conn *c)
 		if (b < TC_IVL_BUCKETS)
 			__sync_fetch_and_add(&val->ivl_hist[b], 1);
 	}
+}
+
+/* The stats of the key of `c` on `skp`, stored on first use; NULL (counted
+ * lost) when the table is full. */
+static __always_inline struct tc_count_stats *stats_of(__u64 skp, const struct tc_conn *c)
+{
+	struct tc_count_key key = {};
+	struct tc_count_stats *st, *zero_val;
+	__u32 zero = 0;
+
+	count_key(skp, c, &key);
+	st = bpf_map_lookup_elem(&count_stats, &key);
+	if (st)
+		return st;
+	zero_val = bpf_map_lookup_elem(&count_stats_zero, &zero);
+	if (!zero_val)
+		return NULL;
+	/* Fails when another CPU stored the key meanwhile (found below) or the
+	 * table is full. */
+	bpf_map_update_elem(&count_stats, &key, zero_val, BPF_NOEXIST);
+	st = bpf_map_lookup_elem(&count_stats, &key);
+	if (!st)
+		__sync_fetch_and_add(&lost_events, 1);
+	return st;
+}
+
+__hidden void count_latency(__u64 skp, const struct tc_conn *c, __u64 latency_ns)
+{
+	struct tc_count_stats *st = stats_of(skp, c);
+	__u32 b;
+
+	if (!st)
+		return;
+	b = interval_bucket(latency_ns / 1000);
+	if (b < TC_IVL_BUCKETS)
+		__sync_fetch_and_add(&st->lat_hist[b], 1);
+}
+
+__hidden void count_close(__u64 skp, const struct tc_conn *c, __u64 duration_ns, __u64 tx, __u64 rx)
+{
+	struct tc_count_stats *st = stats_of(skp, c);
+	__u64 ms = duration_ns / 1000000;
+	__u32 b;
+
+	if (!st)
+		return;
+	b = ms < 2 ? 0 : msb64(ms);
+	asm volatile("" : "+r"(b));
+	if (b >= TC_LIFE_BUCKETS)
+		b = TC_LIFE_BUCKETS - 1;
+	__sync_fetch_and_add(&st->life_hist[b], 1);
+	__sync_fetch_and_add(&st->tx_bytes, tx);
+	__sync_fetch_and_add(&st->rx_bytes, rx);
+	__sync_fetch_and_add(&st->closed, 1);
 }

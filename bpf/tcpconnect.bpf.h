@@ -60,6 +60,8 @@ extern const volatile bool want_close;    /* TC_REC_CLOSE (lifetime) */
 extern const volatile bool want_accept;   /* TC_REC_ACCEPT */
 extern const volatile bool track_accepts; /* close records of accepted sockets too */
 extern const volatile bool count_outcomes; /* -c: count failed handshakes per key too */
+extern const volatile bool count_handshakes; /* --top, --hist: handshake latency per key */
+extern const volatile bool count_closes; /* --top --lifetime, --hist: lifetime, bytes per key */
 extern const volatile __u64 shorter_than_ns; /* close records: only shorter lifetimes; 0 = all */
 /* Containers: owners' namespaces and cgroups. */
 extern const volatile __u32 filter_netns;        /* network namespace inode; 0 = any */
@@ -133,6 +135,10 @@ __hidden int conn_accept_exit(long ret);
 __hidden void count_connect(__u64 skp, const struct tc_conn *c);
 /* ... and that its handshake failed (count_outcomes). */
 __hidden void count_failure(__u64 skp, const struct tc_conn *c);
+/* ... its handshake latency (count_handshakes). */
+__hidden void count_latency(__u64 skp, const struct tc_conn *c, __u64 latency_ns);
+/* ... and its close: lifetime and data bytes (count_closes). */
+__hidden void count_close(__u64 skp, const struct tc_conn *c, __u64 duration_ns, __u64 tx, __u64 rx);
 
 /* metrics.bpf.c: a connect's outcome or an accept, counted by port and task
  * name; a handshake's latency by outcome; a connection's lifetime. */
@@ -144,12 +150,13 @@ __hidden void metric_duration(__u8 dir, __u64 ns);
  * metrics: the handshake's end (outcome) and the close (lifetime). */
 static __always_inline bool follow_outcomes(void)
 {
-	return want_outcome || want_close || metrics_on || count_outcomes;
+	return want_outcome || want_close || metrics_on || count_outcomes || count_handshakes ||
+	       count_closes;
 }
 
 static __always_inline bool follow_closes(void)
 {
-	return want_close || metrics_on;
+	return want_close || metrics_on || count_closes;
 }
 
 /* dns.bpf.c */

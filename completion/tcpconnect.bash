@@ -20,7 +20,8 @@ _tcpconnect_options() {
         tcpconnlat) echo "-t --timestamp -T --time -p --pid -L --lport -4 --ipv4 -6 --ipv6 $common" ;;
         *) echo "-T --time -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6 -L -s --lport
             --source-port -c --count --outcome --failed --lifetime --shorter-than
-            --accept --by-process --interval --cumulative --rows -d --dns --dns-cache-size --dns-max-age $common" ;;
+            --accept --by-process --interval --cumulative --rows --top --hist --hist-by -d --dns
+            --dns-cache-size --dns-max-age $common" ;;
     esac
 }
 
@@ -44,6 +45,10 @@ _tcpconnect_values() {
             # A pinned BPF map, usually under /sys/fs/bpf.
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$2")
+            return 0
+            ;;
+        --hist-by)
+            mapfile -t COMPREPLY < <(compgen -W 'port process' -- "$2")
             return 0
             ;;
         --ringbuf-size)

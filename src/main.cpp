@@ -1,5 +1,6 @@
 // Wiring only: parse options, install signal handlers, run the session.
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
@@ -58,5 +59,6 @@ int main(int argc, char** argv) {
 
   tcpconnect::FdStreamBuf outbuf(1);
   std::ostream out(&outbuf);
-  return tcpconnect::run(tcpconnect::make_plan(parsed.options), out, outbuf, std::cerr);
+  return tcpconnect::run(tcpconnect::make_plan(parsed.options, isatty(STDOUT_FILENO) == 1), out,
+                         outbuf, std::cerr);
 }

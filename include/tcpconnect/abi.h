@@ -182,6 +182,22 @@ struct tc_count_value {
 	__u32 ivl_hist[TC_IVL_BUCKETS];
 };
 
+/* Lifetimes in milliseconds on a log2 scale (bcc's histograms): bucket 0
+ * holds 0 and 1 ms, bucket k (k >= 1) 2^k to 2^(k+1)-1 ms. */
+#define TC_LIFE_BUCKETS 32
+
+/* --top and --hist: more per count key, in a second table with the same
+ * keys. Handshake latency (connect to the SYN-ACK or the RST, whatever the
+ * outcome) in microseconds on the interval scale; for established connects
+ * followed to their close, the lifetime and the data bytes. */
+struct tc_count_stats {
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 closed;
+	__u32 lat_hist[TC_IVL_BUCKETS];
+	__u32 life_hist[TC_LIFE_BUCKETS];
+};
+
 /* --metrics: counters and histograms kept in the kernel (bpf/metrics.bpf.c),
  * read by user space when it refreshes the exposition. */
 enum tc_metric_kind {
@@ -250,6 +266,8 @@ static_assert(__builtin_offsetof(struct tc_dns_record, type) ==
 	      "ABI: record type offset");
 static_assert(sizeof(struct tc_count_key) == 64, "ABI: count key size");
 static_assert(sizeof(struct tc_count_value) == 40 + 4 * TC_IVL_BUCKETS, "ABI: count value size");
+static_assert(sizeof(struct tc_count_stats) == 24 + 4 * (TC_IVL_BUCKETS + TC_LIFE_BUCKETS),
+	      "ABI: count stats size");
 static_assert(sizeof(struct tc_metric_key) == 24, "ABI: metric key size");
 #endif
 

@@ -20,6 +20,7 @@
 #include "sink/metrics_output.h"
 #include "sink/metrics_server.h"
 #include "sink/sink.h"
+#include "sink/top_sink.h"
 #include "tcpconnect/abi.h"
 #include "tcpconnect/version.h"
 
@@ -132,7 +133,9 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
     outputs.push_back({std::make_unique<MetricsOutput>(*metrics), Selection{}, true});
   }
   // The lines output is last: the live ones have counted a record before it can be dropped.
-  outputs.push_back({make_sink(plan.lines, out, err), plan.lines.selection, false});
+  outputs.push_back({plan.lines.top ? std::make_unique<TopSink>(plan.lines, [] { g_stop = 1; })
+                                    : make_sink(plan.lines, out, err),
+                     plan.lines.selection, false});
   Sink& lines = *outputs.back().sink;
 
   SampleHandler on_sample = [&](std::span<const std::uint8_t> sample) {
@@ -212,9 +215,8 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   std::int64_t next_table = interval_ns ? start + interval_ns : INT64_MAX;
   CountIntervals tables;
   auto print_table = [&] {
-    lines.count_interval(
-        tables.next(tracer->read_counts(mono_to_wall), plan.lines.cumulative, plan.lines.rows),
-        static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME)));
+    lines.count_interval(tables.next(tracer->read_counts(mono_to_wall), plan.lines.cumulative, 0),
+                         static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME)));
   };
 
   // Every kind of loss: to the live outputs at once, to the lines at most once a second (all
@@ -292,15 +294,16 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
     tracer->poll(0);  // what arrived before the stop
     if (interval_ns) {
       print_table();
-    } else if (plan.lines.count) {
+    } else if (plan.lines.count || plan.lines.hist != HistBy::None) {
       lines.counts(tracer->read_counts(mono_to_wall));
     }
     if (metrics) read_metrics();
     report_lost(true);
     // The totals just reported, not fresh reads: the end record must match the notices.
-    const FinishInfo finish{
-        lost_reported,     events, tracer->skipped(), lost_execs_reported,
-        lost_dns_reported, execs,  dns_answers,       plan.lines.count ? 0 : tracer->evicted()};
+    const FinishInfo finish{lost_reported,     events,
+                            tracer->skipped(), lost_execs_reported,
+                            lost_dns_reported, execs,
+                            dns_answers,       plan.probe.count_mode ? 0 : tracer->evicted()};
     for (Output& o : outputs) o.sink->finish(finish);
     out.flush();
   }

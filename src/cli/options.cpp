@@ -55,6 +55,8 @@ constexpr const char* kTcpconnectExamples =
     "    tcpconnect --shorter-than 500ms --accept  # short-lived connections, both ways\n"
     "    tcpconnect -c --by-process  # count per process and destination, with intervals\n"
     "    tcpconnect -c --interval 1 --rows 10  # the 10 busiest destinations, every second\n"
+    "    tcpconnect --top            # live: the busiest connectors, failed %, latency (q quits)\n"
+    "    tcpconnect --hist           # histograms of handshake latency and lifetime per port\n"
     "    tcpconnect -d               # add the DNS name each destination was resolved from\n"
     "    tcpconnect --parent --cmdline  # add the parent process and the full command line\n"
     "    tcpconnect --metrics 9464 --quiet  # Prometheus metrics on 127.0.0.1:9464, no lines\n"
@@ -525,8 +527,19 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   const CLI::Option* cumulative = flag_if(own, "--cumulative", o.cumulative,
                                           "with --interval: counts since the start, not per "
                                           "interval");
-  const ValueOption rows =
-      value_if(own, "--rows", "--rows", "N", "with -c: at most N rows per table, the busiest");
+  const ValueOption rows = value_if(own, "--rows", "--rows", "N",
+                                    "with -c or --top: at most N rows per table, the busiest");
+  flag_if(own, "--top", o.top,
+          "a live full-screen table of the busiest processes and destinations, refreshed every "
+          "--interval (default 1s): rate, failed %, handshake latency (with --lifetime, bytes); "
+          "keys: q quits, s sorts, p pauses. Not on a terminal: -c --by-process --interval "
+          "tables");
+  flag_if(own, "--hist", o.hist,
+          "print log2 histograms of handshake latency (us) and connection lifetime (ms) at exit "
+          "(with --interval, every interval)");
+  const ValueOption hist_by = value_if(own, "--hist-by", "--hist-by", "KEY",
+                                       "with --hist: one histogram per destination port (port, "
+                                       "the default) or per process (process)");
   flag_if(own, "-d,--dns", o.dns,
           "add a QUERY column: the DNS name last resolved to the destination, in the same "
           "network namespace");
@@ -571,7 +584,7 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   for (const ValueOption& v :
        {pid,     port,      local_port, remote_port, uid,       duration, attach,
         ringbuf, shorter,   netns,      cgroup,      cgroupmap, mntnsmap, dns_size,
-        dns_age, exec_size, metrics,    metrics_top, interval,  rows}) {
+        dns_age, exec_size, metrics,    metrics_top, interval,  rows,     hist_by}) {
     if (v.opt) values.push_back(v);
   }
 
@@ -718,6 +731,12 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
     }
     o.rows = static_cast<std::uint32_t>(*v);
   }
+  if (auto s = single(hist_by); s.value) {
+    if (*s.value != "port" && *s.value != "process") {
+      return error("invalid value " + quote(*s.value) + " for --hist-by: expected port or process");
+    }
+    o.hist_by_process = *s.value == "process";
+  }
   if (o.shorter_than_ns) o.lifetime = true;
   if (auto s = single(netns); s.value) {
     std::string_view v = *s.value;
@@ -799,11 +818,25 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   if (exec_size_given && !o.cmdline && !o.json) {
     return needs({"--exec-cache-size"}, "--cmdline or -j/--json");
   }
-  if (!o.count) {
-    const auto names = given_names({{o.by_process, "--by-process"},
-                                    {o.interval_ns.has_value(), "--interval"},
-                                    {given(rows), "--rows"}});
-    if (!names.empty()) return needs(names, "-c/--count");
+  // Tables: -c's count table, --top's screen (the same rows) and --hist's histograms all read
+  // the kernel's count table, and print nothing per event.
+  const bool tables = o.count || o.top || o.hist;
+  if (!tables) {
+    const auto names =
+        given_names({{o.by_process, "--by-process"}, {o.interval_ns.has_value(), "--interval"}});
+    if (!names.empty()) return needs(names, "-c/--count, --top or --hist");
+  }
+  if (given(rows) && !o.count && !o.top) return needs({"--rows"}, "-c/--count or --top");
+  if (given(hist_by) && !o.hist) return needs({"--hist-by"}, "--hist");
+  if (o.top) {
+    const auto names = given_names({{o.hist, "--hist"},
+                                    {o.json, "-j/--json"},
+                                    {o.metrics_addr.has_value(), "--metrics"},
+                                    {o.cumulative, "--cumulative"}});
+    if (!names.empty()) {
+      return error("--top cannot be combined with " + join_names(names, "or") +
+                   ": it draws one live table (without a terminal: use -c --interval)");
+    }
   }
   if (cumulative && cumulative->count() > 0 && !o.interval_ns) {
     return needs({"--cumulative"}, "--interval");
@@ -812,7 +845,8 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   // -c prints one table at exit, keyed by source and destination address and destination port
   // (with -L/-s the source port too, with --by-process the process too; -j makes its rows JSON
   // records): what shapes per-event lines has no place in it.
-  if (o.count) {
+  if (tables) {
+    const char* mode = o.top ? "--top" : o.count ? "-c/--count" : "--hist";
     struct Conflict {
       std::vector<const char*> names;
       const char* why;
@@ -821,9 +855,10 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
         {given_names({{o.metrics_addr.has_value(), "--metrics"}}), ""},
         {given_names({{o.dns, "-d/--dns"}}), ""},
         {given_names({{o.container, "--container"}}), ""},
+        // --top shows the bytes of the connections that ended with --lifetime.
         {given_names({{o.outcome, "--outcome"},
                       {o.failed, "--failed"},
-                      {lifetime_given, "--lifetime"},
+                      {lifetime_given && !o.top, "--lifetime"},
                       {shorter_given, "--shorter-than"}}),
          ": the table counts connect attempts, not how they end"},
         {given_names({{o.time, "-T/--time"}, {o.timestamp, "-t/--timestamp"}}),
@@ -836,7 +871,8 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
     };
     for (const Conflict& c : conflicts) {
       if (!c.names.empty()) {
-        return error("-c/--count cannot be combined with " + join_names(c.names, "or") + c.why);
+        return error(std::string(mode) + " cannot be combined with " + join_names(c.names, "or") +
+                     c.why);
       }
     }
   }

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "model/event.h"
@@ -16,14 +15,15 @@ namespace tcpconnect {
 class CountIntervals {
  public:
   // The rows of `now` (a full read of the table) for the interval since the previous call: those
-  // with connects in it, their connects and failures in it (with `cumulative`: every row, with
-  // its totals since the start). Sorted most connects first, at most `limit` rows (0: all).
-  // FIRST, LAST, EVERY and PATTERN stay those since the start.
+  // with connects or closes in it, their connects, failures, latencies, lifetimes and bytes in
+  // it (with `cumulative`: every row, with its totals since the start). Sorted most connects
+  // first, at most `limit` rows (0: all). FIRST, LAST, EVERY and PATTERN stay those since the
+  // start.
   std::vector<CountRow> next(std::vector<CountRow> now, bool cumulative, std::size_t limit);
 
  private:
-  // The last totals of each key: connects, failed.
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> seen_;
+  // The last totals of each key.
+  std::map<std::string, CountRow> seen_;
 };
 
 }  // namespace tcpconnect

@@ -164,6 +164,16 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key,
   return row;
 }
 
+void add_count_stats(const tc_count_stats& stats, CountRow& row) {
+  row.latency.resize(TC_IVL_BUCKETS);
+  row.lifetime.resize(TC_LIFE_BUCKETS);
+  for (std::size_t b = 0; b < TC_IVL_BUCKETS; ++b) row.latency[b] += stats.lat_hist[b];
+  for (std::size_t b = 0; b < TC_LIFE_BUCKETS; ++b) row.lifetime[b] += stats.life_hist[b];
+  row.closed += stats.closed;
+  row.tx_bytes += stats.tx_bytes;
+  row.rx_bytes += stats.rx_bytes;
+}
+
 std::string format_address(int ip, const AddrBytes& bytes) {
   char buf[INET6_ADDRSTRLEN];
   const int af = ip == 4 ? AF_INET : AF_INET6;

@@ -11,6 +11,8 @@
 
 #include "model/outcome.h"
 
+struct tc_count_stats;
+
 namespace tcpconnect {
 
 using AddrBytes = std::array<std::uint8_t, 16>;
@@ -103,7 +105,18 @@ struct CountRow {
   double interval_median_s = 0;
   double regular_fraction = 0;
   bool periodic = false;
+  // --top and --hist: handshake latencies on the interval scale in us (kIntervalBuckets
+  // buckets, model/intervals.h), lifetimes of the closed ones in ms on a log2 scale
+  // (TC_LIFE_BUCKETS), their data bytes. Empty when the kernel kept none.
+  std::vector<std::uint64_t> latency;
+  std::vector<std::uint64_t> lifetime;
+  std::uint64_t closed = 0;
+  std::uint64_t tx_bytes = 0;
+  std::uint64_t rx_bytes = 0;
 };
+
+// Adds a tc_count_stats read from the kernel to `row`.
+void add_count_stats(const tc_count_stats& stats, CountRow& row);
 
 // The record type of a ring-buffer sample (enum tc_record_type), 0 if too short.
 int record_type(std::span<const std::uint8_t> sample);

@@ -63,26 +63,35 @@ const ToolOutput& output_of(Tool tool) {
 
 }  // namespace
 
-Plan make_plan(const Options& o) {
+Plan make_plan(const Options& o, bool terminal) {
   Plan p;
   const bool lines = !o.quiet;
+  // Tables (-c, --top, --hist) read the kernel's count table and print nothing per event.
+  const bool tables = o.count || o.top || o.hist;
   // Lines per event: what the process context (parent, command line, containers) is for.
-  const bool per_event = lines && !o.count;
+  const bool per_event = lines && !tables;
+  // --top refreshes every second unless told otherwise.
+  constexpr std::uint64_t kTopIntervalNs = 1'000'000'000;
 
   OutputConfig& out = p.lines;
   out.format = o.json && lines ? Format::Json : o.csv ? Format::Csv : Format::Text;
   out.layout = output_of(o.tool).layout;
   out.selection = lines_selection(o);
+  if (tables) out.selection = Selection{};  // connects are counted, not sent
   out.banner = lines;
-  out.count = o.count;
-  out.by_process = o.by_process;
-  out.interval_ns = o.interval_ns.value_or(0);
+  // --top's rows are the -c --by-process rows (the table itself where there is no terminal).
+  out.count = o.count || o.top;
+  out.top = o.top && terminal;
+  out.hist = !o.hist ? HistBy::None : o.hist_by_process ? HistBy::Process : HistBy::Port;
+  out.by_process = o.by_process || o.top;
+  out.interval_ns = o.interval_ns.value_or(o.top ? kTopIntervalNs : 0);
   out.cumulative = o.cumulative;
   out.rows = o.rows;
   Columns& c = out.columns;
   c.lport = o.lport;  // -c: the source port is part of the key
-  c.failed = o.count && o.interval_ns.has_value();
-  if (!o.count) {  // the count table has none of the per-event columns
+  c.failed = out.count && out.interval_ns;
+  c.lifetime = o.top && o.lifetime;  // --top: TX and RX of the connections that ended
+  if (!tables) {                     // the count table has none of the per-event columns
     c.time = o.time;
     c.timestamp = o.timestamp;
     c.uid = o.print_uid;
@@ -109,11 +118,15 @@ Plan make_plan(const Options& o) {
   t.uid = o.uid.value_or(0);
   t.af = o.ipv4 ? TC_AF_INET : o.ipv6 ? TC_AF_INET6 : 0;
   t.ports = o.ports;
-  t.count_mode = o.count;
-  t.count_by_process = o.by_process;
-  t.count_by_sport = o.count && o.lport;
+  t.count_mode = tables;
+  t.count_by_process = out.by_process || out.hist == HistBy::Process;
+  t.count_by_sport = tables && o.lport;
   // Interval tables show how many connects failed: the kernel follows them to their outcome.
-  t.count_outcomes = o.count && o.interval_ns.has_value();
+  t.count_outcomes = c.failed;
+  // --top's latency percentiles and --hist's histograms; lifetimes and bytes for --hist and
+  // --top --lifetime.
+  t.count_handshakes = o.top || o.hist;
+  t.count_closes = o.hist || (o.top && o.lifetime);
   t.attach = o.attach;
   t.ringbuf_bytes = o.ringbuf_bytes;
   t.want_connect = ls.connect;

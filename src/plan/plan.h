@@ -28,6 +28,7 @@ struct Plan {
   bool operator==(const Plan&) const = default;
 };
 
-Plan make_plan(const Options& opts);
+// `terminal`: stdout is a terminal (--top draws there, or falls back to interval tables).
+Plan make_plan(const Options& opts, bool terminal = false);
 
 }  // namespace tcpconnect

@@ -18,8 +18,10 @@ struct TracerConfig {
   std::vector<std::uint16_t> ports;
   bool count_mode = false;
   bool count_by_process = false;
-  bool count_by_sport = false;  // -c -L/-s: the source port is part of the count key
-  bool count_outcomes = false;  // -c --interval: failed handshakes counted per key too
+  bool count_by_sport = false;    // -c -L/-s: the source port is part of the count key
+  bool count_outcomes = false;    // -c --interval: failed handshakes counted per key too
+  bool count_handshakes = false;  // --top, --hist: handshake latency per key
+  bool count_closes = false;      // --top --lifetime, --hist: lifetime and bytes per key
   AttachMode attach = AttachMode::Auto;
   std::uint32_t ringbuf_bytes = 2u << 20;  // the connection ring (--ringbuf-size)
   // The enrichment ring (DNS answers, command lines); 0: as big as the connection ring, so that

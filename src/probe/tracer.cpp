@@ -175,15 +175,16 @@ bool runs_in(Via via, AttachMode mode) {
 // end (outcome) and the close (lifetime). Mirrors follow_outcomes() and follow_closes() in
 // bpf/tcpconnect.bpf.h.
 bool follows_outcomes(const TracerConfig& c) {
-  return c.want_outcome || c.want_close || c.metrics || c.count_outcomes;
+  return c.want_outcome || c.want_close || c.metrics || c.count_outcomes || c.count_handshakes ||
+         c.count_closes;
 }
-bool follows_closes(const TracerConfig& c) { return c.want_close || c.metrics; }
+bool follows_closes(const TracerConfig& c) { return c.want_close || c.metrics || c.count_closes; }
 
 // Connects are followed past CLOSE -> SYN_SENT to learn their source port, outcome or close;
 // otherwise -c counts them and connect records are sent right there. With -c -L the count key
 // needs the port. (bpf/conn.bpf.c: follow_handshakes().)
 bool follows_handshakes(const TracerConfig& c) {
-  if (c.count_mode) return c.count_by_sport || c.count_outcomes;
+  if (c.count_mode) return c.count_by_sport || follows_outcomes(c);
   return c.want_sport || follows_outcomes(c);
 }
 
@@ -300,6 +301,8 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->count_by_process = cfg.count_by_process;
   ro->count_by_sport = cfg.count_by_sport;
   ro->count_outcomes = cfg.count_outcomes;
+  ro->count_handshakes = cfg.count_handshakes;
+  ro->count_closes = cfg.count_closes;
   ro->want_connect = cfg.want_connect;
   ro->want_sport = cfg.want_sport;
   ro->want_outcome = cfg.want_outcome;
@@ -344,6 +347,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
     if (!used) bpf_map__set_max_entries(map, 1);
   };
   size_map(a.skel->maps.counts, cfg.count_mode);
+  size_map(a.skel->maps.count_stats, cfg.count_handshakes || cfg.count_closes);
   size_map(a.skel->maps.metric_counts, cfg.metrics);
   size_map(a.skel->maps.metric_spill, cfg.metrics);
   // Connections followed past SYN_SENT, and accepted ones followed to their close.
@@ -686,6 +690,10 @@ std::vector<CountRow> Tracer::read_counts(std::int64_t mono_to_wall_ns) const {
   std::vector<CountRow> rows;
   int fd = bpf_map__fd(skel_->maps.counts);
   tc_count_value value{};
+  // --top, --hist: the second table, by the same keys.
+  const bool with_stats = bpf_map__max_entries(skel_->maps.count_stats) > 1;
+  const int stats_fd = bpf_map__fd(skel_->maps.count_stats);
+  tc_count_stats stats{};
   for_each_key<tc_count_key>(fd, [&](const tc_count_key& next) {
     if (bpf_map_lookup_elem(fd, &next, &value) == 0) {
       auto row = decode_count(
@@ -693,6 +701,8 @@ std::vector<CountRow> Tracer::read_counts(std::int64_t mono_to_wall_ns) const {
           std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(&value),
                                         sizeof(value)),
           mono_to_wall_ns);
+      if (row && with_stats && bpf_map_lookup_elem(stats_fd, &next, &stats) == 0)
+        add_count_stats(stats, *row);
       if (row) rows.push_back(std::move(*row));
     }
   });

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/event.h"
+#include "model/histograms.h"
 
 namespace tcpconnect {
 
@@ -98,6 +99,10 @@ struct OutputConfig {
   std::uint64_t interval_ns = 0;
   bool cumulative = false;
   std::size_t rows = 0;
+  // --top on a terminal: the rows drawn on a full screen every interval instead (sink/top_sink.h).
+  bool top = false;
+  // --hist: histograms of the rows' latencies and lifetimes, at exit and every interval.
+  HistBy hist = HistBy::None;
 
   bool operator==(const OutputConfig&) const = default;
 };

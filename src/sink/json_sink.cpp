@@ -33,6 +33,8 @@ void write_record(std::string& line, std::ostream& out, const Json& j) {
 
 JsonSink::JsonSink(const OutputConfig& cfg, std::ostream& out)
     : count_(cfg.count),
+      rows_(cfg.rows),
+      hist_(cfg.hist),
       by_process_(cfg.by_process),
       lport_(cfg.columns.lport),
       cumulative_(cfg.cumulative),
@@ -47,7 +49,7 @@ void JsonSink::start(const StartInfo& info) {
   j["attach"] = info.attach_method;
   j["ts_ns"] = info.ts_ns;
   j["time"] = time_.get(info.ts_ns);
-  j["mode"] = count_ ? "count" : "connect";
+  j["mode"] = count_ ? "count" : hist_ != HistBy::None ? "hist" : "connect";
   write_record(line_, out_, j);
 }
 
@@ -179,12 +181,54 @@ void JsonSink::lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64
 
 void JsonSink::counts(std::vector<CountRow> rows) {
   sort_count_rows(rows);
-  for (const CountRow& r : rows) write_count(r, nullptr);
+  if (count_)
+    for (std::size_t i = 0; i < rows.size() && (!rows_ || i < rows_); ++i)
+      write_count(rows[i], nullptr);
+  write_histograms(rows, nullptr);
 }
 
 void JsonSink::count_interval(const std::vector<CountRow>& rows, std::uint64_t wall_ns) {
-  for (const CountRow& r : rows) write_count(r, &wall_ns);
+  if (count_)
+    for (std::size_t i = 0; i < rows.size() && (!rows_ || i < rows_); ++i)
+      write_count(rows[i], &wall_ns);
+  write_histograms(rows, &wall_ns);
   out_.flush();
+}
+
+void JsonSink::write_histograms(const std::vector<CountRow>& rows,
+                                const std::uint64_t* interval_end) {
+  if (hist_ == HistBy::None) return;
+  for (const HistGroup& g : group_histograms(rows, hist_)) {
+    for (const bool latency : {true, false}) {
+      const Log2Hist& h = latency ? g.latency_us : g.lifetime_ms;
+      if (!h.total()) continue;
+      Json j;
+      j["type"] = "hist";
+      if (interval_end) {
+        j["ts_ns"] = *interval_end;
+        j["time"] = time_.get(*interval_end);
+        j["cumulative"] = cumulative_;
+      }
+      j["metric"] = latency ? "handshake_latency" : "lifetime";
+      j["unit"] = latency ? "us" : "ms";
+      if (hist_ == HistBy::Port) {
+        j["dport"] = g.port;
+      } else {
+        j["pid"] = g.pid;
+        j["comm"] = g.comm;
+      }
+      j["total"] = h.total();
+      Json buckets = Json::array();
+      for (std::size_t b = 0; b < h.buckets.size(); ++b) {
+        if (!h.buckets[b]) continue;
+        const std::uint64_t low = b == 0 ? 0 : std::uint64_t{1} << b;
+        buckets.push_back(
+            {{"low", low}, {"high", (std::uint64_t{1} << (b + 1)) - 1}, {"count", h.buckets[b]}});
+      }
+      j["buckets"] = std::move(buckets);
+      write_record(line_, out_, j);
+    }
+  }
 }
 
 // A count record; with `interval_end` (-c --interval), of the interval ending then.

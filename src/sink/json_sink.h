@@ -32,6 +32,8 @@ class JsonSink final : public Sink {
 
  private:
   void write_count(const CountRow& r, const std::uint64_t* interval_end);
+  // --hist: one record per histogram of the rows (per port or process, latency and lifetime).
+  void write_histograms(const std::vector<CountRow>& rows, const std::uint64_t* interval_end);
   // JSON text (quoted, escaped) of a task name; the last one is cached.
   // The JSON string literal of the last value seen in one field: events
   // come in runs from the same process, so most lookups are hits.
@@ -61,6 +63,8 @@ class JsonSink final : public Sink {
   };
 
   bool count_;
+  std::size_t rows_ = 0;  // --rows
+  HistBy hist_ = HistBy::None;
   bool by_process_ = false;
   bool lport_ = false;       // -c -L/-s: "sport" in count records (the source port is in the key)
   bool cumulative_ = false;  // -c --interval --cumulative

@@ -402,6 +402,8 @@ void pad(fmt::memory_buffer& buf, std::size_t from, std::size_t width, bool righ
 
 TextSink::TextSink(const OutputConfig& cfg, std::ostream& out, std::ostream& err)
     : count_(cfg.count),
+      rows_(cfg.rows),
+      hist_(cfg.hist),
       csv_(cfg.format == Format::Csv),
       columns_(shown_columns<Shown<ConnectEvent>, ConnectEvent>(
           {event_columns(cfg.layout), kOwnColumns}, cfg)),
@@ -447,8 +449,8 @@ bool TextSink::append_row(std::vector<Shown<Record>>& columns, const Record& rec
 }
 
 void TextSink::start(const StartInfo& /*info*/) {
-  // bcc prints no header in -c mode; its count table comes at exit.
-  if (count_) return;
+  // bcc prints no header in -c mode; its count table comes at exit (so do --hist's).
+  if (count_ || hist_ != HistBy::None) return;
   buf_.clear();
   append_header(columns_);
   write_line(out_);
@@ -488,9 +490,12 @@ void TextSink::lost_enrichment(Enrichment kind, std::uint64_t delta, std::uint64
 
 void TextSink::counts(std::vector<CountRow> rows) {
   sort_count_rows(rows);
-  buf_.clear();
-  write_line(out_);  // bcc: print("\n%-25s ...")
-  write_count_table(rows);
+  if (count_) {
+    buf_.clear();
+    write_line(out_);  // bcc: print("\n%-25s ...")
+    write_count_table(rows);
+  }
+  write_histograms(rows);
 }
 
 void TextSink::count_interval(const std::vector<CountRow>& rows, std::uint64_t wall_ns) {
@@ -499,11 +504,14 @@ void TextSink::count_interval(const std::vector<CountRow>& rows, std::uint64_t w
   buf_.clear();
   buf_.append(hms(wall_ns));
   write_line(out_);
-  write_count_table(rows);
+  if (count_) write_count_table(rows);
+  write_histograms(rows);
   out_.flush();
 }
 
-void TextSink::write_count_table(const std::vector<CountRow>& rows) {
+void TextSink::write_count_table(const std::vector<CountRow>& all) {
+  const std::span<const CountRow> rows(all.data(),
+                                       rows_ ? std::min(rows_, all.size()) : all.size());
   // The widths of the growing columns, for the whole table: measured before the header.
   std::vector<Shown<CountRow>> columns = count_columns_;
   for (const CountRow& r : rows) {
@@ -517,6 +525,26 @@ void TextSink::write_count_table(const std::vector<CountRow>& rows) {
     buf_.clear();
     append_row(columns, r);
     write_line(out_);
+  }
+}
+
+void TextSink::write_histograms(const std::vector<CountRow>& rows) {
+  if (hist_ == HistBy::None) return;
+  const std::vector<HistGroup> groups = group_histograms(rows, hist_);
+  if (groups.empty()) {
+    out_ << "\n(no handshake or lifetime in this interval)\n";
+    return;
+  }
+  for (const HistGroup& g : groups) {
+    const std::string who = hist_ == HistBy::Port
+                                ? fmt::format("dport = {}", g.port)
+                                : fmt::format("pid = {}, comm = {}", g.pid, escape_text(g.comm));
+    out_ << "\nHandshake latency, " << who << " (" << g.latency_us.total() << " connects)\n"
+         << format_log2_hist(g.latency_us, "usecs");
+    if (g.lifetime_ms.total()) {
+      out_ << "\nLifetime, " << who << " (" << g.lifetime_ms.total() << " connections)\n"
+           << format_log2_hist(g.lifetime_ms, "msecs");
+    }
   }
 }
 

@@ -47,12 +47,16 @@ class TextSink final : public Sink {
   void append_header(const std::vector<Shown<Record>>& columns);
   // A count table: its header and rows, its address columns as wide as its longest address.
   void write_count_table(const std::vector<CountRow>& rows);
+  // --hist: the histograms of the rows, one per port or process.
+  void write_histograms(const std::vector<CountRow>& rows);
   // Whether a column grew for this row.
   template <typename Record>
   bool append_row(std::vector<Shown<Record>>& columns, const Record& record);
 
-  bool count_;  // -c: the count table at exit, no per-event lines
-  bool csv_;    // comma-separated values (tcplife -s)
+  bool count_;        // -c: the count table at exit, no per-event lines
+  std::size_t rows_;  // --rows: at most this many rows per table (0: all)
+  HistBy hist_;       // --hist
+  bool csv_;          // comma-separated values (tcplife -s)
   std::vector<Shown<ConnectEvent>> columns_;
   std::vector<Shown<CountRow>> count_columns_;
   std::ostream& out_;

@@ -379,8 +379,8 @@ std::vector<Row> usage_rows() {
         std::string("-c/--count cannot be combined with --cmdline") + kCountKey),
       u({"-c", "--accept"}, "-c/--count cannot be combined with --accept: -c counts connects only"),
       u({"--version=1"}, "option '--version' does not take a value"),
-      u({"--by-process"}, "--by-process needs -c/--count"),
-      u({"-j", "--by-process"}, "--by-process needs -c/--count"),
+      u({"--by-process"}, "--by-process needs -c/--count, --top or --hist"),
+      u({"-j", "--by-process"}, "--by-process needs -c/--count, --top or --hist"),
       // --metrics addresses (only IP literals and ports in range).
       u({"--metrics", "abc"}, std::string("invalid address 'abc' ") + kMetrics),
       u({"--metrics", ":0"}, std::string("invalid address ':0' ") + kMetrics),

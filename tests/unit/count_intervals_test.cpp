@@ -101,8 +101,9 @@ TEST(CountIntervals, JsonHasOneRecordPerRowPerInterval) {
 }
 
 TEST(CountIntervals, OptionsNeedTheirPartners) {
-  EXPECT_EQ(parse({"--interval", "1"}).text, "tcpconnect: --interval needs -c/--count");
-  EXPECT_EQ(parse({"--rows", "5"}).text, "tcpconnect: --rows needs -c/--count");
+  EXPECT_EQ(parse({"--interval", "1"}).text,
+            "tcpconnect: --interval needs -c/--count, --top or --hist");
+  EXPECT_EQ(parse({"--rows", "5"}).text, "tcpconnect: --rows needs -c/--count or --top");
   EXPECT_EQ(parse({"-c", "--cumulative"}).text, "tcpconnect: --cumulative needs --interval");
   EXPECT_EQ(parse({"-c", "--interval", "10ms"}).text,
             "tcpconnect: invalid duration '10ms' for --interval: at least 100ms");

@@ -645,7 +645,7 @@ TEST(OptionsErrors, LifecycleCombinations) {
       {{"--shorter-than", "5s", "-c", "--lifetime", "--outcome"},
        "tcpconnect: -c/--count cannot be combined with --outcome, --lifetime or --shorter-than: "
        "the table counts connect attempts, not how they end"},
-      {{"--by-process"}, "tcpconnect: --by-process needs -c/--count"},
+      {{"--by-process"}, "tcpconnect: --by-process needs -c/--count, --top or --hist"},
       {{"--shorter-than", "0ms"}, duration_error("--shorter-than", "0ms")},
       {{"--shorter-than", "ms"}, duration_error("--shorter-than", "ms")},
   };
@@ -807,7 +807,7 @@ TEST(OptionsNeeds, NamesOnlyTheOptionsGiven) {
                "tcpconnect: --quiet and --metrics-top need --metrics");
   expect_error({"--dns-cache-size", "5"}, "tcpconnect: --dns-cache-size needs -d/--dns");
   expect_error({"--dns-max-age", "10"}, "tcpconnect: --dns-max-age needs -d/--dns");
-  expect_error({"--by-process"}, "tcpconnect: --by-process needs -c/--count");
+  expect_error({"--by-process"}, "tcpconnect: --by-process needs -c/--count, --top or --hist");
   expect_error({"--exec-cache-size", "100"},
                "tcpconnect: --exec-cache-size needs --cmdline or -j/--json");
   expect_error({"--parent", "--exec-cache-size", "100"},
