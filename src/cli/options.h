@@ -46,10 +46,10 @@ struct Options {
   bool by_process = false;                       // --by-process: -c rows keyed by PID and COMM too
   std::optional<std::uint64_t> interval_ns;      // --interval DURATION: -c tables every interval
   bool cumulative = false;       // --cumulative: counts since start, not per interval
-  std::uint32_t rows = 0;        // --rows N: at most N rows per -c table; 0 = all
   bool top = false;              // --top: a live full-screen table (the -c rows by process)
   bool hist = false;             // --hist: log2 histograms of handshake latency and lifetime
   bool hist_by_process = false;  // --hist-by process (default: port)
+  std::uint32_t rows = 0;        // --rows N: at most N rows per -c table; 0 = all
   // Containers.
   std::optional<std::uint32_t> netns;    // --netns INODE
   std::optional<std::string> cgroup;     // --cgroup PATH (cgroup v2 directory)

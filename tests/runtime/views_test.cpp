@@ -18,7 +18,6 @@
 
 namespace {
 
-using namespace std::chrono_literals;
 using rt::Tracer;
 
 class Views : public rt::RuntimeTest {};
@@ -97,7 +96,7 @@ const Hist* find_hist(const std::vector<Hist>& hists, const std::string& title) 
 // its range, per destination port.
 TEST_F(Views, HistogramsPutEachHandshakeInItsBucket) {
   rt::Listener fast("127.0.0.1", 0, false);
-  SlowListener slow(100ms);
+  SlowListener slow(std::chrono::milliseconds(100));
   const std::string fast_port = std::to_string(fast.port());
   const std::string slow_port = std::to_string(slow.port());
   auto t = std::make_unique<Tracer>(
@@ -112,7 +111,7 @@ TEST_F(Views, HistogramsPutEachHandshakeInItsBucket) {
   ASSERT_EQ(delayed.size(), 6u);
   for (const auto& c : quick) ASSERT_EQ(c.result, "ok");
   for (const auto& c : delayed) ASSERT_EQ(c.result, "ok");
-  ASSERT_GE(took, 4500ms) << "the SYNs to the full queue were not dropped";
+  ASSERT_GE(took, std::chrono::milliseconds(4500)) << "the SYNs to the full queue were not dropped";
   ASSERT_EQ(t->stop(), 0) << t->err();
 
   const auto hists = parse_hists(t->out());
@@ -171,34 +170,38 @@ TEST_F(Views, TopWithoutATerminalPrintsIntervalTables) {
   ASSERT_TRUE(t->wait_stderr("Tracing connect")) << t->err();
   const auto c = rt::run_helper({"--count", "3", "127.0.0.1", port});
   ASSERT_EQ(c.size(), 3u);
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   ASSERT_EQ(t->stop(), 0) << t->err();
   const std::string out = t->out();
   EXPECT_NE(out.find("PID     COMM             LADDR"), std::string::npos) << out;
   const std::regex row("\\n\\s*" + std::to_string(c[0].pid) +
                        R"( +conn_helper +127\.0\.0\.1 +127\.0\.0\.1 +)" + port + R"( +3 +0 )");
   EXPECT_TRUE(std::regex_search(out, row)) << out;
-  EXPECT_EQ(out.find("\x1b"), std::string::npos) << "no terminal control without a terminal";
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << "no terminal control without a terminal";
 }
 
 // tmux: a real terminal. The screen is read with capture-pane; q quits.
 class Tmux {
  public:
-  explicit Tmux(const std::string& command) {
-    name_ = "tc-top-" + std::to_string(getpid());
+  explicit Tmux(const std::string& command) : name_("tc-top-" + std::to_string(getpid())) {
     const auto r = rt::run_cmd(
-        {"/usr/bin/tmux", "new-session", "-d", "-s", name_, "-x", "150", "-y", "30", command}, 10s);
+        {"/usr/bin/tmux", "new-session", "-d", "-s", name_, "-x", "150", "-y", "30", command},
+        std::chrono::seconds(10));
     if (r.status != 0) throw std::runtime_error("tmux new-session: " + r.err);
   }
-  ~Tmux() { rt::run_cmd({"/usr/bin/tmux", "kill-session", "-t", name_}, 10s); }
+  ~Tmux() { rt::run_cmd({"/usr/bin/tmux", "kill-session", "-t", name_}, std::chrono::seconds(10)); }
   std::string screen() const {
-    return rt::run_cmd({"/usr/bin/tmux", "capture-pane", "-p", "-t", name_}, 10s).out;
+    return rt::run_cmd({"/usr/bin/tmux", "capture-pane", "-p", "-t", name_},
+                       std::chrono::seconds(10))
+        .out;
   }
   std::string format(const std::string& f) const {
-    return rt::run_cmd({"/usr/bin/tmux", "display-message", "-p", "-t", name_, f}, 10s).out;
+    return rt::run_cmd({"/usr/bin/tmux", "display-message", "-p", "-t", name_, f},
+                       std::chrono::seconds(10))
+        .out;
   }
   void keys(const std::string& k) const {
-    rt::run_cmd({"/usr/bin/tmux", "send-keys", "-t", name_, k}, 10s);
+    rt::run_cmd({"/usr/bin/tmux", "send-keys", "-t", name_, k}, std::chrono::seconds(10));
   }
 
  private:
@@ -230,7 +233,7 @@ TEST_F(Views, TopDrawsTheBusiestConnectorsAndQuitsCleanly) {
   std::thread client([&] {
     while (!stop) {
       rt::run_helper({"127.0.0.1", port});
-      std::this_thread::sleep_for(50ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
   struct Join {
@@ -247,8 +250,9 @@ TEST_F(Views, TopDrawsTheBusiestConnectorsAndQuitsCleanly) {
   std::smatch m;
   std::string screen;
   bool seen = false;
-  for (auto until = std::chrono::steady_clock::now() + 20s;
-       std::chrono::steady_clock::now() < until && !seen; std::this_thread::sleep_for(200ms)) {
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       std::chrono::steady_clock::now() < until && !seen;
+       std::this_thread::sleep_for(std::chrono::milliseconds(200))) {
     screen = tmux.screen();
     seen = std::regex_search(screen, m, row) && std::stod(m[1].str()) > 0;
   }
@@ -265,13 +269,13 @@ TEST_F(Views, TopDrawsTheBusiestConnectorsAndQuitsCleanly) {
 
   tmux.keys("s");  // sorts by the next column
   for (int i = 0; i < 50 && tmux.screen().find("by FAIL%") == std::string::npos; ++i)
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_NE(tmux.screen().find("s sort (by FAIL%)"), std::string::npos) << tmux.screen();
 
   tmux.keys("q");
   std::string rc;
   for (int i = 0; i < 100 && (rc = read_file(rc_file)).empty(); ++i)
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   unlink(rc_file.c_str());
   EXPECT_EQ(rc, "0\n") << tmux.screen();
   EXPECT_EQ(tmux.format("#{alternate_on}"), "0\n") << "the terminal was not restored";
