@@ -214,9 +214,14 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   const auto interval_ns = static_cast<std::int64_t>(plan.lines.interval_ns);
   std::int64_t next_table = interval_ns ? start + interval_ns : INT64_MAX;
   CountIntervals tables;
-  auto print_table = [&] {
-    lines.count_interval(tables.next(tracer->read_counts(mono_to_wall), plan.lines.cumulative, 0),
-                         static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME)));
+  std::int64_t last_table = start;
+  auto print_table = [&](bool at_exit) {
+    auto rows = tables.next(tracer->read_counts(mono_to_wall), plan.lines.cumulative, 0);
+    const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
+    // Stopped right after a table (--duration a multiple of the interval): nothing new.
+    if (at_exit && rows.empty() && now - last_table < 2 * kPollMs * 1'000'000) return;
+    last_table = now;
+    lines.count_interval(rows, static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME)));
   };
 
   // Every kind of loss: to the live outputs at once, to the lines at most once a second (all
@@ -271,7 +276,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
     }
     report_lost(false);
     if (clock_ns(CLOCK_MONOTONIC) >= next_table) {
-      print_table();
+      print_table(false);
       next_table += interval_ns;
     }
     if (metrics && now - last_metrics_read >= kMetricsReadNs) {
@@ -293,7 +298,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   if (!outbuf.error()) {
     tracer->poll(0);  // what arrived before the stop
     if (interval_ns) {
-      print_table();
+      print_table(true);
     } else if (plan.lines.count || plan.lines.hist != HistBy::None) {
       lines.counts(tracer->read_counts(mono_to_wall));
     }

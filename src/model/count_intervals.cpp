@@ -49,7 +49,7 @@ std::vector<CountRow> CountIntervals::next(std::vector<CountRow> now, bool cumul
     CountRow totals = r;
     if (!cumulative) since(r, before);
     before = std::move(totals);
-    if (r.count > 0 || r.closed > 0) out.push_back(std::move(r));
+    if (r.count > 0 || r.failed > 0 || r.closed > 0) out.push_back(std::move(r));
   }
   sort_count_rows(out);
   if (limit && out.size() > limit) out.resize(limit);

@@ -15,10 +15,10 @@ namespace tcpconnect {
 class CountIntervals {
  public:
   // The rows of `now` (a full read of the table) for the interval since the previous call: those
-  // with connects or closes in it, their connects, failures, latencies, lifetimes and bytes in
-  // it (with `cumulative`: every row, with its totals since the start). Sorted most connects
-  // first, at most `limit` rows (0: all). FIRST, LAST, EVERY and PATTERN stay those since the
-  // start.
+  // with connects, failures (of connects made before, too) or closes in it, their connects,
+  // failures, latencies, lifetimes and bytes in it (with `cumulative`: every row, with its totals
+  // since the start). Sorted most connects first, at most `limit` rows (0: all). FIRST, LAST, EVERY
+  // and PATTERN stay those since the start.
   std::vector<CountRow> next(std::vector<CountRow> now, bool cumulative, std::size_t limit);
 
  private:

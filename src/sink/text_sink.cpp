@@ -539,10 +539,15 @@ void TextSink::write_histograms(const std::vector<CountRow>& rows) {
     const std::string who = hist_ == HistBy::Port
                                 ? fmt::format("dport = {}", g.port)
                                 : fmt::format("pid = {}, comm = {}", g.pid, escape_text(g.comm));
-    out_ << "\nHandshake latency, " << who << " (" << g.latency_us.total() << " connects)\n"
-         << format_log2_hist(g.latency_us, "usecs");
-    if (g.lifetime_ms.total()) {
-      out_ << "\nLifetime, " << who << " (" << g.lifetime_ms.total() << " connections)\n"
+    const std::uint64_t connects = g.latency_us.total(), closed = g.lifetime_ms.total();
+    if (connects) {
+      out_ << "\nHandshake latency, " << who << " (" << connects
+           << (connects == 1 ? " connect)\n" : " connects)\n")
+           << format_log2_hist(g.latency_us, "usecs");
+    }
+    if (closed) {
+      out_ << "\nLifetime, " << who << " (" << closed
+           << (closed == 1 ? " connection)\n" : " connections)\n")
            << format_log2_hist(g.lifetime_ms, "msecs");
     }
   }

@@ -17,8 +17,11 @@ double rate(const CountRow& r, double interval_s) {
   return interval_s > 0 ? static_cast<double>(r.count) / interval_s : 0;
 }
 
+// Failures in the interval of connects made in it or before (a SYN retried for seconds): at
+// most 100%.
 double failed_pct(const CountRow& r) {
-  return r.count ? 100.0 * static_cast<double>(r.failed) / static_cast<double>(r.count) : 0;
+  if (r.failed >= r.count) return r.failed ? 100 : 0;
+  return 100.0 * static_cast<double>(r.failed) / static_cast<double>(r.count);
 }
 
 // A byte count in at most 6 characters: 512, 12.3K, 4.0M, 1.2G.
