@@ -219,7 +219,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
     auto rows = tables.next(tracer->read_counts(mono_to_wall), plan.lines.cumulative, 0);
     const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
     // Stopped right after a table (--duration a multiple of the interval): nothing new.
-    if (at_exit && rows.empty() && now - last_table < 2 * kPollMs * 1'000'000) return;
+    if (at_exit && rows.empty() && now - last_table < std::int64_t{2} * kPollMs * 1'000'000) return;
     last_table = now;
     lines.count_interval(rows, static_cast<std::uint64_t>(clock_ns(CLOCK_REALTIME)));
   };

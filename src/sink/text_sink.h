@@ -46,7 +46,7 @@ class TextSink final : public Sink {
   template <typename Record>
   void append_header(const std::vector<Shown<Record>>& columns);
   // A count table: its header and rows, its address columns as wide as its longest address.
-  void write_count_table(const std::vector<CountRow>& rows);
+  void write_count_table(const std::vector<CountRow>& all);
   // --hist: the histograms of the rows, one per port or process.
   void write_histograms(const std::vector<CountRow>& rows);
   // Whether a column grew for this row.

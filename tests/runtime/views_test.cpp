@@ -162,6 +162,40 @@ TEST_F(Views, HistogramsPerProcess) {
   EXPECT_EQ(h->total, 7u) << t->out();
 }
 
+// --hist --interval: the histograms of each interval, after its time line; the last (a part of
+// an interval) at exit.
+TEST_F(Views, HistogramsEveryInterval) {
+  rt::Listener l("127.0.0.1", 0, false);
+  const std::string port = std::to_string(l.port());
+  auto t =
+      std::make_unique<Tracer>(std::vector<std::string>{"--hist", "--interval", "1", "-P", port});
+  ASSERT_TRUE(t->wait_stderr("Tracing connect")) << t->err();
+  const auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(rt::run_helper({"--count", "5", "127.0.0.1", port}).size(), 5u);
+  std::this_thread::sleep_until(start + std::chrono::milliseconds(1500));
+  ASSERT_EQ(rt::run_helper({"--count", "3", "127.0.0.1", port}).size(), 3u);
+  std::this_thread::sleep_until(start + std::chrono::milliseconds(2300));
+  ASSERT_EQ(t->stop(), 0) << t->err();
+  // Per time line, the total of the latency histogram that follows it.
+  std::vector<std::uint64_t> totals;
+  std::istringstream in(t->out());
+  std::string line;
+  const std::regex time(R"(^\d\d:\d\d:\d\d$)");
+  const std::regex title(R"(^Handshake latency, dport = \d+ \((\d+) connects?\)$)");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_match(line, time)) totals.push_back(0);
+    if (std::regex_match(line, m, title) && !totals.empty()) totals.back() = std::stoull(m[1]);
+  }
+  ASSERT_GE(totals.size(), 3u) << t->out();
+  EXPECT_EQ(totals[0], 5u) << t->out();
+  EXPECT_EQ(totals[1], 3u) << t->out();
+  std::uint64_t sum = 0;
+  for (auto n : totals) sum += n;
+  EXPECT_EQ(sum, 8u) << t->out();
+}
+
 // Without a terminal, --top prints the interval tables of -c --by-process --interval 1.
 TEST_F(Views, TopWithoutATerminalPrintsIntervalTables) {
   rt::Listener l("127.0.0.1");
@@ -199,6 +233,10 @@ class Tmux {
     return rt::run_cmd({"/usr/bin/tmux", "display-message", "-p", "-t", name_, f},
                        std::chrono::seconds(10))
         .out;
+  }
+  void resize(int columns) const {
+    rt::run_cmd({"/usr/bin/tmux", "resize-window", "-t", name_, "-x", std::to_string(columns)},
+                std::chrono::seconds(10));
   }
   void keys(const std::string& k) const {
     rt::run_cmd({"/usr/bin/tmux", "send-keys", "-t", name_, k}, std::chrono::seconds(10));
@@ -266,6 +304,15 @@ TEST_F(Views, TopDrawsTheBusiestConnectorsAndQuitsCleanly) {
   ASSERT_EQ(kids.size(), 1u);
   const std::set<int> links = rt::link_ids_of(kids[0]);
   ASSERT_FALSE(links.empty());
+
+  // A narrower terminal: the screen is drawn again at its width.
+  ASSERT_NE(screen.find("PATTERN"), std::string::npos) << screen;
+  tmux.resize(90);
+  for (int i = 0; i < 50 && tmux.screen().find("PATTERN") != std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  screen = tmux.screen();
+  EXPECT_EQ(screen.find("PATTERN"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("CONN/s"), std::string::npos) << screen;
 
   tmux.keys("s");  // sorts by the next column
   for (int i = 0; i < 50 && tmux.screen().find("by FAIL%") == std::string::npos; ++i)
