@@ -1,11 +1,13 @@
 #include "model/event.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <tuple>
 
@@ -172,6 +174,13 @@ void add_count_stats(const tc_count_stats& stats, CountRow& row) {
   row.closed += stats.closed;
   row.tx_bytes += stats.tx_bytes;
   row.rx_bytes += stats.rx_bytes;
+}
+
+std::string format_hms(std::uint64_t wall_ns) {
+  const auto secs = static_cast<std::time_t>(wall_ns / 1'000'000'000);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  return fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 std::string format_address(int ip, const AddrBytes& bytes) {

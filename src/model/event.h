@@ -146,6 +146,9 @@ std::optional<CountRow> decode_count(std::span<const std::uint8_t> key,
 // "::1", "::ffff:10.0.0.1".
 std::string format_address(int ip, const AddrBytes& bytes);
 
+// HH:MM:SS, the local time of a wall-clock stamp (ns since the epoch): bcc's -T TIME column.
+std::string format_hms(std::uint64_t wall_ns);
+
 // Sorts count rows most frequent first; ties are ordered by IP version,
 // addresses and ports so the output is deterministic.
 void sort_count_rows(std::vector<CountRow>& rows);

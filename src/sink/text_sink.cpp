@@ -134,14 +134,6 @@ std::string_view container_column(const ConnectEvent& ev) {
 using Event = ConnectEvent;
 using Cell = TextCell;
 
-// HH:MM:SS local time of a wall-clock stamp (bcc's -T TIME column).
-std::string hms(std::uint64_t ns) {
-  const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
-  std::tm tm{};
-  localtime_r(&secs, &tm);
-  return fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 bool wide_or_csv(const OutputConfig& c) { return c.columns.wide || c.format == Format::Csv; }
 bool narrow(const OutputConfig& c) { return !wide_or_csv(c); }
 
@@ -155,7 +147,7 @@ constexpr TextColumn<Event> at_width(TextColumn<Event> col, std::size_t width) {
 // -T: the event's local time (bcc's tcplife and tcpaccept print the time of printing).
 constexpr TextColumn<Event> kTime{
     "TIME", 8, false, false, with<&Columns::time>, [](Cell& c, const Event& e) {
-      c.plain(hms(e.ts_ns));
+      c.plain(format_hms(e.ts_ns));
     }};
 // -t: seconds since the first event printed.
 constexpr TextColumn<Event> kTimestamp{
@@ -502,7 +494,7 @@ void TextSink::count_interval(const std::vector<CountRow>& rows, std::uint64_t w
   buf_.clear();
   write_line(out_);
   buf_.clear();
-  buf_.append(hms(wall_ns));
+  buf_.append(format_hms(wall_ns));
   write_line(out_);
   if (count_) write_count_table(rows);
   write_histograms(rows);

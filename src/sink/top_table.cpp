@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <ctime>
 
 #include "model/histograms.h"
 #include "model/intervals.h"
@@ -45,13 +44,6 @@ std::string latency_text(const std::vector<std::uint64_t>& hist, double q) {
 std::string destination(const CountRow& r) {
   const std::string addr = format_address(r.ip, r.daddr);
   return r.ip == 6 ? fmt::format("[{}]:{}", addr, r.dport) : fmt::format("{}:{}", addr, r.dport);
-}
-
-std::string hms(std::uint64_t wall_ns) {
-  const auto secs = static_cast<std::time_t>(wall_ns / 1'000'000'000);
-  std::tm tm{};
-  localtime_r(&secs, &tm);
-  return fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 std::string cut(std::string s, std::size_t width) {
@@ -121,7 +113,7 @@ std::vector<std::string> top_lines(std::vector<CountRow> rows, const TopView& vi
   lines.push_back(
       cut(fmt::format("tcpconnect --top - {}  every {:.1f}s  {:.1f} connects/s, {} "
                       "failed  {} keys{}{}",
-                      hms(view.wall_ns), view.interval_s,
+                      format_hms(view.wall_ns), view.interval_s,
                       view.interval_s > 0 ? static_cast<double>(connects) / view.interval_s : 0,
                       failed, rows.size(), view.lost ? fmt::format("  {} lost", view.lost) : "",
                       view.paused ? "  PAUSED" : ""),
