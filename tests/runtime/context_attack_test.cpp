@@ -50,12 +50,8 @@ void become_nobody() {
 // for up to two seconds with a builtin. None of them execs: each shows the
 // parent's whole argv in /proc/PID/cmdline.
 pid_t spawn_forking_bash(int port) {
-  const pid_t pid = fork();
-  if (pid != 0) return pid;
-  rlimit stack{256 << 20, 256 << 20};  // argv must fit in a quarter of the stack limit
-  setrlimit(RLIMIT_STACK, &stack);
-  become_nobody();
-  static const std::string script = fmt::format(
+  // Everything is built before fork(): the test process has threads (see harness.cpp spawn()).
+  const std::string script = fmt::format(
       "for i in $(seq {}); do (exec 3<>/dev/tcp/127.0.0.1/{} && read -t 2 -u 3 x) & done; wait",
       kChildren, port);
   std::vector<std::string> big(kBigArgs, std::string(kBigArgBytes, 'A'));
@@ -63,6 +59,11 @@ pid_t spawn_forking_bash(int port) {
                           const_cast<char*>(script.c_str()), const_cast<char*>("big")};
   for (auto& a : big) argv.push_back(a.data());
   argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  rlimit stack{256 << 20, 256 << 20};  // argv must fit in a quarter of the stack limit
+  setrlimit(RLIMIT_STACK, &stack);
+  become_nobody();
   execv("/bin/bash", argv.data());
   _exit(127);
 }

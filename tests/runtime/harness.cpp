@@ -38,16 +38,20 @@ pid_t spawn(const std::string& path, const std::vector<std::string>& args, int* 
   int out[2], err[2], in[2] = {-1, -1};
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) throw std::runtime_error("pipe");
   if (in_fd && pipe2(in, O_CLOEXEC)) throw std::runtime_error("pipe");
+  // Built before fork(): the test process has threads (listeners, output readers), and the
+  // child of a threaded process may only make async-signal-safe calls until it execs. An
+  // allocation there can wait forever for a lock another thread held at the fork (seen with
+  // the sanitizers' allocator: the tracer never started).
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(path.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork");
   if (pid == 0) {
     dup2(out[1], 1);
     dup2(err[1], 2);
     if (in_fd) dup2(in[0], 0);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(path.c_str()));
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
     execv(path.c_str(), argv.data());
     _exit(127);
   }
