@@ -30,6 +30,7 @@ const volatile __u32 filter_netns = 0;
 const volatile bool filter_cgroup_on = false;
 const volatile bool filter_cgroupmap_on = false;
 const volatile bool filter_mntnsmap_on = false;
+const volatile bool filter_excluded_on = false;
 const volatile bool want_dns = false;
 const volatile bool want_parent = false;
 const volatile bool want_exec = false;
@@ -73,6 +74,16 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } mntnsmap SEC(".maps");
+
+/* --container-name, --pod, --pod-namespace: cgroups user space found not to
+ * match once their runtime answered (or that hold no container). An LRU: a
+ * forgotten one costs one more record to user space, which drops it there. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TC_MAX_EXCLUDED_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} excluded_cgroups SEC(".maps");
 
 /* The connection ring (events, in conn.bpf.c) and this one are apart so
  * that no amount of enrichment can take the place of a connection record:
@@ -206,6 +217,12 @@ __hidden bool task_wanted(__u32 pid, __u32 uid)
 		__u64 id = current_mntns();
 
 		if (!bpf_map_lookup_elem(&mntnsmap, &id))
+			return false;
+	}
+	if (filter_excluded_on) {
+		__u64 id = bpf_get_current_cgroup_id();
+
+		if (bpf_map_lookup_elem(&excluded_cgroups, &id))
 			return false;
 	}
 	return true;

@@ -67,6 +67,7 @@ extern const volatile __u64 shorter_than_ns; /* close records: only shorter life
 extern const volatile __u32 filter_netns;        /* network namespace inode; 0 = any */
 extern const volatile bool filter_cgroup_on;     /* owner under the cgroup in cgroup_filter[0] */
 extern const volatile bool filter_cgroupmap_on;  /* owner's cgroup id is a key of cgroupmap */
+extern const volatile bool filter_excluded_on;   /* owner's cgroup id is not in excluded_cgroups */
 extern const volatile bool filter_mntnsmap_on;   /* owner's mount ns inode is a key of mntnsmap */
 extern const volatile bool want_dns;             /* TC_REC_DNS: answers read by resolvers */
 extern const volatile bool want_parent;          /* owners' parent PID and name */

@@ -11,8 +11,8 @@
 _tcpconnect_options() {
     local common='-h --help --version -j --json --duration -v --verbose --attach
         --ringbuf-size -u --uid -U --print-uid --netns --cgroup --cgroupmap
-        --mntnsmap --container --parent --cmdline --exec-cache-size --metrics
-        --quiet --metrics-top'
+        --mntnsmap --container --runtime-socket --container-name --pod --pod-namespace
+        --parent --cmdline --exec-cache-size --metrics --quiet --metrics-top'
     case $1 in
         tcpaccept) echo "-T --time -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6 $common" ;;
         tcplife) echo "-T --time -t --timestamp -w --wide -s --csv -p --pid -L --localport
@@ -41,8 +41,8 @@ _tcpconnect_values() {
             mapfile -t COMPREPLY < <(compgen -d -- "$2")
             return 0
             ;;
-        --cgroupmap | --mntnsmap)
-            # A pinned BPF map, usually under /sys/fs/bpf.
+        --cgroupmap | --mntnsmap | --runtime-socket)
+            # A pinned BPF map, usually under /sys/fs/bpf; a runtime's socket under /run.
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$2")
             return 0
@@ -57,8 +57,9 @@ _tcpconnect_values() {
             return 0
             ;;
         -p | --pid | -u | --uid | --duration | --netns | --exec-cache-size | \
-            --metrics | --metrics-top | --interval | --rows)
-            # A number (or ADDR:PORT, a duration such as 250ms): nothing to offer.
+            --metrics | --metrics-top | --interval | --rows | --container-name | --pod | \
+            --pod-namespace)
+            # A number (or ADDR:PORT, a duration such as 250ms, names): nothing to offer.
             COMPREPLY=()
             return 0
             ;;

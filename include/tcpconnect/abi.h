@@ -9,6 +9,8 @@
 
 #define TC_COMM_LEN 16
 #define TC_MAX_PORTS 64
+/* Cgroups the container filters (--container-name, --pod, ...) exclude in the kernel. */
+#define TC_MAX_EXCLUDED_CGROUPS 16384
 
 /* AF_INET / AF_INET6 as the kernel spells them. */
 #define TC_AF_INET 2

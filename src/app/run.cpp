@@ -37,6 +37,7 @@ std::int64_t clock_ns(clockid_t id) {
 }
 
 constexpr int kPollMs = 50;  // bounds display latency at low event rates
+constexpr int kHeldPollMs = 5;
 constexpr std::int64_t kLostReportNs = 1'000'000'000;
 // Longer than any handshake (SYN retries at their maximum back-off).
 constexpr std::uint64_t kHandshakeMaxAgeNs = 600ull * 1'000'000'000;
@@ -107,8 +108,6 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   std::uint64_t execs = 0, dns_answers = 0;  // enrichment records received
   std::uint64_t unwritten = 0;               // records not written: stdout blocked in metrics mode
 
-  Enricher enricher(plan.enrich);
-
   // Not refused: a namespace can be entered after the tracer starts. But a mistyped inode
   // would trace nothing, silently.
   if (plan.netns && !netns_exists(plan.netns)) {
@@ -138,6 +137,28 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
                      plan.lines.selection, false});
   Sink& lines = *outputs.back().sink;
 
+  LogFn log;
+  if (plan.verbose) log = [&err](const std::string& s) { err << "tcpconnect: " << s << '\n'; };
+
+  // What reaches the lines output, once enriched (possibly after waiting for a container's
+  // names).
+  const Selection& line_selection = outputs.back().selection;
+  std::unique_ptr<Tracer> tracer;
+  Enricher enricher(
+      plan.enrich,
+      [&](ConnectEvent& ev) {
+        if (metrics && outbuf.backlog() >= kMaxBacklog) {
+          unwritten++;
+          return;
+        }
+        events++;
+        lines.connect(ev);
+      },
+      [&](std::uint64_t cgroup_id) {
+        if (tracer) tracer->exclude_cgroup(cgroup_id);
+      },
+      log);
+
   SampleHandler on_sample = [&](std::span<const std::uint8_t> sample) {
     switch (record_type(sample)) {
       case TC_REC_DNS:
@@ -153,28 +174,14 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
     }
     auto ev = decode_connect(sample, mono_to_wall);
     if (!ev) return;
-    bool enriched = false;
-    for (Output& o : outputs) {
-      if (!o.selection.takes(*ev)) continue;
-      if (o.live) {
-        o.sink->connect(*ev);
-        continue;
-      }
-      if (metrics && outbuf.backlog() >= kMaxBacklog) {
-        unwritten++;
-        continue;
-      }
-      events++;
-      if (!enriched) enricher.enrich(*ev);
-      enriched = true;
-      o.sink->connect(*ev);
-    }
+    for (Output& o : outputs)
+      if (o.live && o.selection.takes(*ev)) o.sink->connect(*ev);
+    if (line_selection.takes(*ev))
+      enricher.push(std::move(*ev), static_cast<std::uint64_t>(clock_ns(CLOCK_MONOTONIC)));
   };
-  LogFn log;
-  if (plan.verbose) log = [&err](const std::string& s) { err << "tcpconnect: " << s << '\n'; };
 
   Error error;
-  auto tracer = Tracer::open(plan.probe, on_sample, log, error);
+  tracer = Tracer::open(plan.probe, on_sample, log, error);
   if (!tracer) {
     // One line, so that logs and scripts see the reason and the remedy together.
     err << "tcpconnect: " << error.message;
@@ -267,13 +274,16 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   while (!g_stop) {
     std::int64_t now = clock_ns(CLOCK_MONOTONIC);
     if (now >= deadline) break;
+    // Events waiting for their container's names are looked at every few ms.
     int timeout = static_cast<int>(
-        std::min<std::int64_t>(kPollMs, (std::min(deadline, next_table) - now) / 1'000'000 + 1));
+        std::min<std::int64_t>(enricher.holding() ? kHeldPollMs : kPollMs,
+                               (std::min(deadline, next_table) - now) / 1'000'000 + 1));
     int n = tracer->poll(timeout);
     if (n < 0 && n != -EINTR) {
       err << "tcpconnect: failed to poll ring buffer: " << std::strerror(-n) << '\n';
       return 1;
     }
+    if (enricher.holding()) enricher.release(static_cast<std::uint64_t>(clock_ns(CLOCK_MONOTONIC)));
     report_lost(false);
     if (clock_ns(CLOCK_MONOTONIC) >= next_table) {
       print_table(false);
@@ -297,6 +307,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   outbuf.set_never_block(false);
   if (!outbuf.error()) {
     tracer->poll(0);  // what arrived before the stop
+    enricher.release(static_cast<std::uint64_t>(clock_ns(CLOCK_MONOTONIC)), true);
     if (interval_ns) {
       print_table(true);
     } else if (plan.lines.count || plan.lines.hist != HistBy::None) {

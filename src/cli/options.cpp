@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
@@ -371,19 +372,23 @@ const ValueOption* find_named(const std::vector<ValueOption>& opts, const std::s
   return nullptr;
 }
 
-// Comma-separated ports of option `label` (e.g. "-P/--port").
-std::optional<ParseResult> parse_ports(const std::string& text, const std::string& label,
-                                       std::vector<std::uint16_t>& out) {
-  const std::string allowed = "expected comma-separated port numbers in 1..65535";
-  if (text.empty()) return error("invalid " + label + " value " + quote(text) + ": " + allowed);
+std::vector<std::string_view> split_commas(std::string_view rest) {
   std::vector<std::string_view> items;
-  std::string_view rest = text;
   while (true) {
     const auto comma = rest.find(',');
     items.push_back(rest.substr(0, comma));
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
+  return items;
+}
+
+// Comma-separated ports of option `label` (e.g. "-P/--port").
+std::optional<ParseResult> parse_ports(const std::string& text, const std::string& label,
+                                       std::vector<std::uint16_t>& out) {
+  const std::string allowed = "expected comma-separated port numbers in 1..65535";
+  if (text.empty()) return error("invalid " + label + " value " + quote(text) + ": " + allowed);
+  const std::vector<std::string_view> items = split_commas(text);
   if (items.size() > kMaxPorts) {
     return error("too many ports in " + label + ": " + std::to_string(items.size()) +
                  " given, at most " + std::to_string(kMaxPorts) + " allowed");
@@ -402,6 +407,32 @@ std::optional<ParseResult> parse_ports(const std::string& text, const std::strin
     }
     const auto p = static_cast<std::uint16_t>(*port);
     if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  }
+  return std::nullopt;
+}
+
+// Comma-separated container, pod or namespace names of option `label`: what docker and
+// Kubernetes allow in a name (letters, digits, '_', '.', '-'), at most 253 bytes each.
+std::optional<ParseResult> parse_names(const std::string& text, const std::string& label,
+                                       std::vector<std::string>& out) {
+  constexpr std::size_t kMaxNames = 64, kMaxName = 253;
+  const std::vector<std::string_view> items = split_commas(text);
+  if (items.size() > kMaxNames) {
+    return error("too many names in " + label + ": " + std::to_string(items.size()) +
+                 " given, at most " + std::to_string(kMaxNames) + " allowed");
+  }
+  out.clear();
+  for (std::string_view item : items) {
+    const bool ok = !item.empty() && item.size() <= kMaxName &&
+                    std::all_of(item.begin(), item.end(), [](char ch) {
+                      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
+                             ch == '.' || ch == '-';
+                    });
+    if (!ok) {
+      return error("invalid name " + quote(item) + " in " + label +
+                   ": expected letters, digits, '_', '.' or '-' (at most 253)");
+    }
+    if (std::find(out.begin(), out.end(), item) == out.end()) out.emplace_back(item);
   }
   return std::nullopt;
 }
@@ -548,7 +579,20 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
                "with -d: remember at most N address->name entries (default: 10000)");
   const ValueOption dns_age = value_if(own, "--dns-max-age", "--dns-max-age", "DURATION",
                                        "with -d: forget answers older than this (default: 1h)");
-  flag("--container", o.container, "add NETNS and CONTAINER (ID or cgroup name) columns");
+  flag("--container", o.container,
+       "add NETNS and CONTAINER (the runtime's name, else the ID or cgroup name) columns");
+  const ValueOption runtime_socket =
+      add_value(app, "--runtime-socket", "--runtime-socket", "PATH",
+                "ask this Docker Engine API socket (docker, podman) for container names "
+                "(default: /var/run/docker.sock and /run/podman/podman.sock)");
+  const ValueOption container_name =
+      add_value(app, "--container-name", "--container-name", "NAME[,NAME...]",
+                "only containers the runtime names so (exact names)");
+  const ValueOption pod = add_value(app, "--pod", "--pod", "NAME[,NAME...]",
+                                    "only containers of these Kubernetes pods (exact names)");
+  const ValueOption pod_namespace =
+      add_value(app, "--pod-namespace", "--pod-namespace", "NS[,NS...]",
+                "only containers of pods in these Kubernetes namespaces");
   flag("--parent", o.parent, "add PPID and PCOMM columns (the parent, at the time of the event)");
   flag("--cmdline", o.cmdline, "add a CMDLINE column: the full command line, captured at exec");
   const ValueOption exec_size =
@@ -582,9 +626,11 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
                 "with a unit: 64K, 4M, 1G, 16p (pages) (default: 2M)");
   std::vector<ValueOption> values;
   for (const ValueOption& v :
-       {pid,     port,      local_port, remote_port, uid,       duration, attach,
-        ringbuf, shorter,   netns,      cgroup,      cgroupmap, mntnsmap, dns_size,
-        dns_age, exec_size, metrics,    metrics_top, interval,  rows,     hist_by}) {
+       {pid,       port,           local_port,     remote_port, uid,
+        duration,  attach,         ringbuf,        shorter,     netns,
+        cgroup,    cgroupmap,      mntnsmap,       dns_size,    dns_age,
+        exec_size, metrics,        metrics_top,    interval,    rows,
+        hist_by,   runtime_socket, container_name, pod,         pod_namespace}) {
     if (v.opt) values.push_back(v);
   }
 
@@ -756,6 +802,17 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
       *target = *s.value;
     }
   }
+  if (auto s = single(runtime_socket); s.value) {
+    if (s.value->empty()) return error("option --runtime-socket needs a path");
+    o.runtime_socket = *s.value;
+  }
+  for (const auto& [opt, target] :
+       {std::pair{&container_name, &o.container_names}, std::pair{&pod, &o.pods},
+        std::pair{&pod_namespace, &o.pod_namespaces}}) {
+    if (auto s = single(*opt); s.value) {
+      if (auto err = parse_names(*s.value, opt->label, *target)) return std::move(*err);
+    }
+  }
   if (auto s = single(dns_size); s.value) {
     const auto v = parse_decimal(*s.value, 1, 10'000'000);
     if (!v) {
@@ -814,6 +871,13 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
         given_names({{given(dns_size), "--dns-cache-size"}, {given(dns_age), "--dns-max-age"}});
     if (!names.empty()) return needs(names, "-d/--dns");
   }
+  // Container names are asked for --container, JSON records and the container filters.
+  const bool container_filter =
+      !o.container_names.empty() || !o.pods.empty() || !o.pod_namespaces.empty();
+  if (o.runtime_socket && !o.container && !o.json && !container_filter) {
+    return needs({"--runtime-socket"},
+                 "--container, -j/--json, --container-name, --pod or --pod-namespace");
+  }
   // The command lines are looked up for --cmdline and for JSON records, and for nothing else.
   if (exec_size_given && !o.cmdline && !o.json) {
     return needs({"--exec-cache-size"}, "--cmdline or -j/--json");
@@ -855,6 +919,10 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
         {given_names({{o.metrics_addr.has_value(), "--metrics"}}), ""},
         {given_names({{o.dns, "-d/--dns"}}), ""},
         {given_names({{o.container, "--container"}}), ""},
+        {given_names({{!o.container_names.empty(), "--container-name"},
+                      {!o.pods.empty(), "--pod"},
+                      {!o.pod_namespaces.empty(), "--pod-namespace"}}),
+         ": containers are told apart by name in user space, per event"},
         // --top shows the bytes of the connections that ended with --lifetime.
         {given_names({{o.outcome, "--outcome"},
                       {o.failed, "--failed"},
@@ -880,25 +948,27 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   // --quiet prints no per-event output, and the metrics count every connection whatever the
   // line options select: any of them would be ignored.
   if (o.quiet) {
-    const auto names = given_names({{o.json, "-j/--json"},
-                                    {o.time, "-T/--time"},
-                                    {o.timestamp, "-t/--timestamp"},
-                                    {o.wide, "-w/--wide"},
-                                    {o.csv, "-s/--csv"},
-                                    {!o.local_ports.empty(), "-L/--localport"},
-                                    {!o.remote_ports.empty(), "-D/--remoteport"},
-                                    {o.min_latency_ns.has_value(), "min_ms"},
-                                    {o.print_uid, "-U/--print-uid"},
-                                    {o.lport, "-L/--lport"},
-                                    {o.outcome, "--outcome"},
-                                    {o.failed, "--failed"},
-                                    {lifetime_given, "--lifetime"},
-                                    {shorter_given, "--shorter-than"},
-                                    {o.accept, "--accept"},
-                                    {o.dns, "-d/--dns"},
-                                    {o.container, "--container"},
-                                    {o.parent, "--parent"},
-                                    {o.cmdline, "--cmdline"}});
+    const auto names =
+        given_names({{o.json, "-j/--json"},
+                     {o.time, "-T/--time"},
+                     {o.timestamp, "-t/--timestamp"},
+                     {o.wide, "-w/--wide"},
+                     {o.csv, "-s/--csv"},
+                     {!o.local_ports.empty(), "-L/--localport"},
+                     {!o.remote_ports.empty(), "-D/--remoteport"},
+                     {o.min_latency_ns.has_value(), "min_ms"},
+                     {o.print_uid, "-U/--print-uid"},
+                     {o.lport, "-L/--lport"},
+                     {o.outcome, "--outcome"},
+                     {o.failed, "--failed"},
+                     {lifetime_given, "--lifetime"},
+                     {shorter_given, "--shorter-than"},
+                     {o.accept, "--accept"},
+                     {o.dns, "-d/--dns"},
+                     {o.container, "--container"},
+                     {container_filter, "--container-name, --pod or --pod-namespace"},
+                     {o.parent, "--parent"},
+                     {o.cmdline, "--cmdline"}});
     if (!names.empty()) {
       return error("--quiet cannot be combined with " + join_names(names, "or") +
                    ": --quiet prints no per-event output, and --metrics counts every connection");

@@ -51,11 +51,15 @@ struct Options {
   bool hist_by_process = false;  // --hist-by process (default: port)
   std::uint32_t rows = 0;        // --rows N: at most N rows per -c table; 0 = all
   // Containers.
-  std::optional<std::uint32_t> netns;    // --netns INODE
-  std::optional<std::string> cgroup;     // --cgroup PATH (cgroup v2 directory)
-  std::optional<std::string> cgroupmap;  // --cgroupmap MAPPATH (bcc)
-  std::optional<std::string> mntnsmap;   // --mntnsmap MAPPATH (bcc)
-  bool container = false;                // --container: NETNS and CONTAINER columns
+  std::optional<std::uint32_t> netns;         // --netns INODE
+  std::optional<std::string> cgroup;          // --cgroup PATH (cgroup v2 directory)
+  std::optional<std::string> cgroupmap;       // --cgroupmap MAPPATH (bcc)
+  std::optional<std::string> mntnsmap;        // --mntnsmap MAPPATH (bcc)
+  bool container = false;                     // --container: NETNS and CONTAINER columns
+  std::optional<std::string> runtime_socket;  // --runtime-socket PATH (Engine API)
+  std::vector<std::string> container_names;   // --container-name NAME[,NAME...]
+  std::vector<std::string> pods;              // --pod NAME[,NAME...]
+  std::vector<std::string> pod_namespaces;    // --pod-namespace NS[,NS...]
   // Process context.
   bool parent = false;                    // --parent: PPID and PCOMM columns
   bool cmdline = false;                   // --cmdline: CMDLINE column

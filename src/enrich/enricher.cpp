@@ -1,16 +1,39 @@
 #include "enrich/enricher.h"
 
+#include <algorithm>
+
 #include "enrich/dns_parse.h"
 
 namespace tcpconnect {
 
-Enricher::Enricher(const EnrichConfig& cfg)
+namespace {
+constexpr std::size_t kMaxContainers = 16384;
+// Events held at most while runtimes are asked: beyond, the oldest goes on without its names.
+constexpr std::size_t kMaxHeld = 65536;
+
+bool allowed(const std::vector<std::string>& list, const std::string& value) {
+  return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
+}
+}  // namespace
+
+Enricher::Enricher(const EnrichConfig& cfg, Emit emit, Exclude exclude, Log log)
     : containers_(cfg.containers),
       dns_(cfg.dns),
+      filter_(cfg.filter),
+      wait_ns_(std::uint64_t{cfg.runtime_timeout_ms} * 1'000'000),
+      emit_(std::move(emit)),
+      exclude_(std::move(exclude)),
       cgroups_(containers_ ? cgroup2_mount() : std::nullopt),
       dns_cache_(DnsCacheLimits{cfg.dns_cache_size, cfg.dns_max_age_ns}),
       cmdlines_(cfg.cmdlines),
-      processes_(cfg.exec_cache_size) {}
+      processes_(cfg.exec_cache_size) {
+  if (containers_ && cfg.container_names) {
+    ContainerNamesConfig names;
+    names.socket = cfg.runtime_socket;
+    names.timeout_ms = cfg.runtime_timeout_ms;
+    names_ = std::make_unique<ContainerNames>(names, std::move(log));
+  }
+}
 
 void Enricher::on_exec(const ExecSample& exec) {
   if (cmdlines_) processes_.on_exec(exec.pid, exec.start_ns, argv_bytes(exec.args, exec.truncated));
@@ -22,26 +45,84 @@ void Enricher::on_dns(const DnsSample& dns) {
     dns_cache_.add(dns.netns, dns.pid, *answer, dns.mono_ns);
 }
 
-namespace {
-constexpr std::size_t kMaxContainers = 16384;
-}  // namespace
+const Enricher::CgroupInfo* Enricher::cgroup_info(std::uint64_t id) {
+  if (!containers_ || !id) return nullptr;
+  auto it = cgroup_of_.find(id);
+  if (it != cgroup_of_.end()) return &it->second;
+  // Read now, at the first event: the cgroup of a container that exits right after its
+  // connect is gone by the time a held event is emitted.
+  const std::string& path = cgroups_.path_of(id);
+  if (path.empty()) return nullptr;
+  // Bounded: cgroups come and go (one per container, per systemd unit).
+  if (cgroup_of_.size() >= kMaxContainers) cgroup_of_.clear();
+  CgroupInfo c{path, container_id_from_cgroup(path), runtime_from_cgroup(path)};
+  return &cgroup_of_.emplace(id, std::move(c)).first->second;
+}
 
-void Enricher::enrich(ConnectEvent& ev) {
+bool Enricher::pending(const CgroupInfo* c, std::uint64_t now_ns) {
+  if (!names_ || !c || c->container.empty()) return false;
+  return names_->lookup(c->container, c->runtime, now_ns).pending;
+}
+
+void Enricher::push(ConnectEvent&& ev, std::uint64_t now_ns) {
+  const bool wait = pending(cgroup_info(ev.cgroup_id), now_ns);
+  if (held_.empty() && !wait) {
+    deliver(ev, now_ns);
+    return;
+  }
+  if (held_.size() >= kMaxHeld) {
+    deliver(held_.front().ev, now_ns);
+    held_.pop_front();
+  }
+  held_.push_back({std::move(ev), wait ? now_ns + wait_ns_ : 0});
+}
+
+void Enricher::release(std::uint64_t now_ns, bool all) {
+  while (!held_.empty()) {
+    Held& h = held_.front();
+    if (!all && h.until_ns > now_ns && pending(cgroup_info(h.ev.cgroup_id), now_ns)) break;
+    deliver(h.ev, now_ns);
+    held_.pop_front();
+  }
+}
+
+void Enricher::deliver(ConnectEvent& ev, std::uint64_t now_ns) {
+  const CgroupInfo* c = cgroup_info(ev.cgroup_id);
+  enrich(ev, c, now_ns);
+  if (filter_.on()) {
+    const ContainerInfo* info = ev.container_info;
+    const bool keep = info && allowed(filter_.names, info->name) &&
+                      allowed(filter_.pods, info->pod) &&
+                      allowed(filter_.pod_namespaces, info->pod_namespace);
+    if (!keep) {
+      // For good only when the answer is final: not a container, or its runtime answered. A
+      // runtime that could not be asked may know it next time.
+      bool final = c && (c->container.empty() || info);
+      if (!final && c && names_) {
+        const auto answer = names_->lookup(c->container, c->runtime, now_ns);
+        final = !answer.pending && !answer.unreachable;
+      }
+      if (final && exclude_) exclude_(ev.cgroup_id);
+      return;
+    }
+  }
+  emit_(ev);
+}
+
+void Enricher::enrich(ConnectEvent& ev, const CgroupInfo* c, std::uint64_t now_ns) {
   if (cmdlines_) {
-    const ProcessCache::CommandLine c = processes_.command_line(ev.pid, ev.start_ns);
-    ev.cmdline = c.text;
-    ev.argv = c.args;
-    ev.argv_truncated = c.truncated;
+    const ProcessCache::CommandLine cl = processes_.command_line(ev.pid, ev.start_ns);
+    ev.cmdline = cl.text;
+    ev.argv = cl.args;
+    ev.argv_truncated = cl.truncated;
   }
   if (containers_ && ev.cgroup_id) {
-    ev.cgroup = cgroups_.path_of(ev.cgroup_id);
-    auto it = container_of_.find(ev.cgroup_id);
-    if (it == container_of_.end() && !ev.cgroup.empty()) {
-      // Bounded: cgroups come and go (one per container, per systemd unit).
-      if (container_of_.size() >= kMaxContainers) container_of_.clear();
-      it = container_of_.emplace(ev.cgroup_id, container_id_from_cgroup(ev.cgroup)).first;
-    }
-    ev.container = it != container_of_.end() ? std::string_view(it->second) : std::string_view();
+    ev.cgroup = c ? std::string_view(c->path) : std::string_view();
+    ev.container = c ? std::string_view(c->container) : std::string_view();
+    info_.reset();
+    if (names_ && c && !c->container.empty())
+      info_ = names_->lookup(c->container, c->runtime, now_ns).info;
+    ev.container_info = info_.get();
   }
   // The name a destination was resolved from; meaningless for accepted connections.
   if (dns_ && !ev.inbound) {

@@ -20,6 +20,18 @@ using AddrBytes = std::array<std::uint8_t, 16>;
 // What a record reports (enum tc_record_type).
 enum class EventKind { Connect = 1, Outcome = 2, Close = 3, Accept = 4 };
 
+// What the container runtime says of a container (src/enrich/containers.h). Any field may be
+// empty: unknown or not set.
+struct ContainerInfo {
+  std::string name;           // as `docker ps` shows it
+  std::string image;          // as the user named it when creating the container
+  std::string pod;            // Kubernetes: pod name
+  std::string pod_namespace;  // Kubernetes: the pod's namespace
+  std::string k8s_container;  // Kubernetes: the container's name in the pod spec
+
+  bool operator==(const ContainerInfo&) const = default;
+};
+
 // One TCP connection event, attributed to the task that opened (connect) or
 // accepted it, never to whatever task the kernel ran it on.
 struct ConnectEvent {
@@ -56,6 +68,8 @@ struct ConnectEvent {
   // point into the enricher's caches and are valid until its next call.
   std::string_view cgroup;     // path under the cgroup2 mount; "" unknown
   std::string_view container;  // 64-hex container ID; "" none
+  // What its runtime said of that container; null when not asked, not answered or unknown.
+  const ContainerInfo* container_info = nullptr;
   // -d: bcc's QUERY column ("name", "name (N.NNNms)", "localhost", "No DNS Query").
   std::string query;
   std::string query_name;  // -d: the name alone ("localhost" for loopback), "" unknown

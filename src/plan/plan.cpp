@@ -145,12 +145,18 @@ Plan make_plan(const Options& o, bool terminal) {
   t.cgroup = o.cgroup.value_or("");
   t.cgroupmap = o.cgroupmap.value_or("");
   t.mntnsmap = o.mntnsmap.value_or("");
+  const ContainerFilter filter{o.container_names, o.pods, o.pod_namespaces};
+  // User space decides from the runtime's names; the kernel then drops what was decided.
+  t.exclude_cgroups = per_event && filter.on();
   t.want_dns = o.dns;
   t.want_parent = per_event && (o.json || o.parent);
   t.want_exec = per_event && (o.json || o.cmdline);
 
   EnrichConfig& e = p.enrich;
-  e.containers = per_event && (o.json || o.container);
+  e.containers = per_event && (o.json || o.container || filter.on());
+  e.container_names = e.containers;
+  e.runtime_socket = o.runtime_socket.value_or("");
+  if (per_event) e.filter = filter;
   e.dns = o.dns;
   e.cmdlines = per_event && (o.json || o.cmdline);
   e.dns_cache_size = o.dns_cache_size;

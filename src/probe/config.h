@@ -48,6 +48,8 @@ struct TracerConfig {
   std::string cgroup;     // cgroup v2 directory
   std::string cgroupmap;  // pinned hash maps, 8-byte keys (bcc)
   std::string mntnsmap;
+  // Container filters: user space adds the cgroups they exclude (Tracer::exclude_cgroup).
+  bool exclude_cgroups = false;
   bool want_dns = false;     // DNS answer records (-d)
   bool want_parent = false;  // owners' parent PID and name in records
   bool want_exec = false;    // command-line records at exec

@@ -316,6 +316,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->filter_cgroup_on = filters.cgroup >= 0;
   ro->filter_cgroupmap_on = filters.cgroupmap >= 0;
   ro->filter_mntnsmap_on = filters.mntnsmap >= 0;
+  ro->filter_excluded_on = cfg.exclude_cgroups;
   ro->want_dns = cfg.want_dns;
   ro->want_parent = cfg.want_parent;
   ro->want_exec = cfg.want_exec;
@@ -349,6 +350,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   size_map(a.skel->maps.counts, cfg.count_mode);
   size_map(a.skel->maps.count_stats, cfg.count_handshakes || cfg.count_closes);
   size_map(a.skel->maps.metric_counts, cfg.metrics);
+  size_map(a.skel->maps.excluded_cgroups, cfg.exclude_cgroups);
   size_map(a.skel->maps.metric_spill, cfg.metrics);
   // Connections followed past SYN_SENT, and accepted ones followed to their close.
   size_map(a.skel->maps.conns, follows_handshakes(cfg) || follows_closes(cfg));
@@ -645,6 +647,12 @@ std::uint64_t Tracer::sweep(std::uint64_t max_age_ns) {
   std::uint64_t removed = 0;
   for (auto k : stale) removed += bpf_map_delete_elem(fd, &k) == 0;
   return removed;
+}
+
+bool Tracer::exclude_cgroup(std::uint64_t cgroup_id) {
+  const std::uint8_t one = 1;
+  return bpf_map_update_elem(bpf_map__fd(skel_->maps.excluded_cgroups), &cgroup_id, &one,
+                             BPF_ANY) == 0;
 }
 
 int Tracer::try_map_call() const {

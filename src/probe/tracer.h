@@ -61,6 +61,9 @@ class Tracer {
   // One bpf() call on a map we hold: 0 or -errno (EPERM where the kernel
   // wants CAP_BPF for every bpf() command; see app/privileges.h).
   int try_map_call() const;
+  // From now on, drops in the kernel the connections of tasks in this cgroup (with
+  // TracerConfig::exclude_cgroups). False when the table refused it.
+  bool exclude_cgroup(std::uint64_t cgroup_id);
   // Connections dropped from the kernel's LRU table before we saw them end.
   std::uint64_t evicted() const;
   // Drops handshake entries older than max_age_ns (a transition the kernel

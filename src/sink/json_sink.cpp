@@ -133,7 +133,23 @@ void JsonSink::connect(const ConnectEvent& ev) {
   fmt::format_to(it, R"(,"netns":{},"mntns":{},"cgroup_id":{},"cgroup":)", ev.netns, ev.mntns,
                  ev.cgroup_id);
   buf_.append(cgroup_.get(ev.cgroup));
-  fmt::format_to(it, R"(,"container":"{}","ppid":{},"pcomm":)", ev.container, ev.ppid);
+  fmt::format_to(it, R"(,"container":"{}")", ev.container);
+  // What the container's runtime calls it: null where it was not asked or did not answer.
+  const ContainerInfo* info = ev.container_info;
+  for (const auto& [key, value] :
+       {std::pair{R"(,"container_name":)", info ? &info->name : nullptr},
+        std::pair{R"(,"image":)", info ? &info->image : nullptr},
+        std::pair{R"(,"pod":)", info ? &info->pod : nullptr},
+        std::pair{R"(,"pod_namespace":)", info ? &info->pod_namespace : nullptr},
+        std::pair{R"(,"container_k8s":)", info ? &info->k8s_container : nullptr}}) {
+    buf_.append(std::string_view(key));
+    if (value && !value->empty()) {
+      buf_.append(string_json(*value));
+    } else {
+      buf_.append(std::string_view("null"));
+    }
+  }
+  fmt::format_to(it, R"(,"ppid":{},"pcomm":)", ev.ppid);
   buf_.append(pcomm_.get(ev.pcomm));
   buf_.append(std::string_view(R"(,"cmdline":)"));
   buf_.append(cmdline_.get(ev.cmdline.empty() ? std::string_view("?") : ev.cmdline));

@@ -16,7 +16,7 @@
 namespace tcpconnect {
 
 // Schema version written in the "start" record.
-inline constexpr int kJsonSchemaVersion = 4;
+inline constexpr int kJsonSchemaVersion = 5;
 
 class JsonSink final : public Sink {
  public:

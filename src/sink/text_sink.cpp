@@ -122,9 +122,13 @@ std::string clock_time(std::uint64_t ns) {
                      (ns / 1'000'000) % 1000);
 }
 
-// CONTAINER column: docker's 12-digit short ID, else the cgroup's own name,
-// "-" for the root cgroup or an unknown one.
+// Text in a growing column (a container's name) is cut at this many bytes.
+constexpr std::size_t kMaxGrownWidth = 64;
+
+// CONTAINER column: the name its runtime gave the container, else docker's 12-digit short ID,
+// else the cgroup's own name, "-" for the root cgroup or an unknown one.
 std::string_view container_column(const ConnectEvent& ev) {
+  if (ev.container_info && !ev.container_info->name.empty()) return ev.container_info->name;
   if (!ev.container.empty()) return ev.container.substr(0, 12);
   const auto slash = ev.cgroup.rfind('/');
   std::string_view name = slash == std::string_view::npos ? ev.cgroup : ev.cgroup.substr(slash + 1);
@@ -180,7 +184,7 @@ constexpr TextColumn<Event> kOwnColumns[] = {
      [](Cell& c, const Event& e) { c.text(e.pcomm); }},
     {"NETNS", 10, false, false, with<&Columns::container>,
      [](Cell& c, const Event& e) { c.number(e.netns); }},
-    {"CONTAINER", 12, false, false, with<&Columns::container>,
+    {"CONTAINER", 13, true, false, with<&Columns::container>,
      [](Cell& c, const Event& e) { c.text(container_column(e)); }},
     {"QUERY", 0, false, false, with<&Columns::dns>,
      [](Cell& c, const Event& e) { c.text(e.query); }},
@@ -429,7 +433,8 @@ bool TextSink::append_row(std::vector<Shown<Record>>& columns, const Record& rec
     Shown<Record>& col = columns[i];
     if (i > 0) buf_.push_back(csv_ ? ',' : ' ');
     const std::size_t from = buf_.size();
-    cell.width = col.width;
+    // A growing column's text is cut only at kMaxGrownWidth.
+    cell.width = col.column->grows ? kMaxGrownWidth : col.width;
     col.column->value(cell, record);
     if (col.column->grows && !csv_ && buf_.size() - from + 1 > col.width) {
       col.width = buf_.size() - from + 1;

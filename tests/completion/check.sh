@@ -33,7 +33,7 @@ expect() {
 
 # Each name's own options; a path to the command works as well as its name.
 expect '--time --timestamp' tcpaccept --t
-expect '--remoteport --ringbuf-size' /usr/sbin/tcplife --r
+expect '--remoteport --ringbuf-size --runtime-socket' /usr/sbin/tcplife --r
 expect '--wide' tcplife --w
 expect '--lport' tcpconnlat --lp
 expect '--lport --lifetime' tcpconnect --l
@@ -41,7 +41,7 @@ expect '--lport --lifetime' tcpconnect --l
 expect '' tcpaccept --lif
 expect '' tcpconnlat --csv
 # Ours are offered to every name.
-expect '--csv --cgroup --cgroupmap --container --cmdline' tcplife --c
+expect '--csv --cgroup --cgroupmap --container --container-name --cmdline' tcplife --c
 expect '--mntnsmap --metrics --metrics-top' tcpconnlat --m
 # Values: tcplife's -L and -D take ports (nothing to offer), tcpconnlat's -L
 # takes none (the next word is an option again).

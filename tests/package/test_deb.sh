@@ -210,7 +210,7 @@ reply=$(bash -c 'source "$1"; COMP_WORDS=(tcpconnect --attach ""); COMP_CWORD=2;
 # completes to.
 declare -A completes=(
   [tcpaccept]="--t|--time --timestamp"
-  [tcplife]="--r|--remoteport --ringbuf-size"
+  [tcplife]="--r|--remoteport --ringbuf-size --runtime-socket"
   [tcpconnlat]="-L|-L"
 )
 for name in "${NAMES[@]}"; do

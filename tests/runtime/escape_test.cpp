@@ -340,17 +340,18 @@ TEST_F(Escape, TextShowsHostileNamesEscaped) {
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines[0],
             "PID     COMM         IP SADDR            DADDR            DPORT  PPID    PCOMM        "
-            "NETNS      CONTAINER    CMDLINE");
+            "NETNS      CONTAINER     CMDLINE");
   auto mine = rt::lines_for_pid(lines, h.child());
   ASSERT_EQ(mine.size(), 1u) << out;
-  // COMM and PCOMM keep 12 bytes: the escapes that fit whole.
+  // COMM and PCOMM keep 12 bytes: the escapes that fit whole. CONTAINER grows for the whole
+  // escaped cgroup name.
   const std::string head = fmt::format(
       "{:<7} \\xc2\\x9b2J   4  127.0.0.1        127.0.0.1        {:<6} {:<7} \\xe2\\x80\\xae "
       "{:<10} ",
       h.child(), l.port(), h.parent(), netns_inode());
   const std::string cmdline = "escape-child \\xc2\\x9b2J \\xe2\\x80\\xae \\x9b \\x1b]0;x\\x07";
   if (cg->why().empty()) {
-    EXPECT_EQ(mine[0], head + "\\x9b\\x1b]0;x " + cmdline);
+    EXPECT_EQ(mine[0], head + "\\x9b\\x1b]0;x\\x07  " + cmdline);
   } else {
     EXPECT_EQ(mine[0].substr(0, head.size()), head) << mine[0];
     EXPECT_EQ(mine[0].substr(mine[0].size() - cmdline.size() - 1), " " + cmdline) << mine[0];

@@ -112,7 +112,7 @@ TEST(JsonSink, StartRecord) {
   o.json = true;
   JsonSink sink(lines_config(o), out);
   sink.start(StartInfo{"0.1.0", "tp_btf", 1'700'000'000'000'000'000ULL});
-  EXPECT_EQ(out.str(), R"({"type":"start","version":4,"tool_version":"0.1.0","attach":"tp_btf",)"
+  EXPECT_EQ(out.str(), R"({"type":"start","version":5,"tool_version":"0.1.0","attach":"tp_btf",)"
                        R"("ts_ns":1700000000000000000,"time":"2023-11-14T22:13:20.000000+00:00",)"
                        R"("mode":"connect"})"
                        "\n");
@@ -125,7 +125,7 @@ TEST(JsonSink, StartRecord) {
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0]["mode"], "count");
   EXPECT_EQ(recs[0]["attach"], "raw_tp");
-  EXPECT_EQ(recs[0]["version"], 4);
+  EXPECT_EQ(recs[0]["version"], 5);
 }
 
 TEST(JsonSink, ConnectRecordIPv4) {
@@ -139,7 +139,8 @@ TEST(JsonSink, ConnectRecordIPv4) {
             R"("time":"2023-11-14T22:13:20.123456+00:00","pid":1234,"tid":1240,"uid":1000,)"
             R"("comm":"curl","af":4,"saddr":"10.0.0.1","sport":40000,"daddr":"93.184.216.34",)"
             R"("dport":80,"dir":"out","netns":0,"mntns":0,"cgroup_id":0,"cgroup":"",)"
-            R"("container":"","ppid":0,"pcomm":"","cmdline":"?","argv":null})"
+            R"("container":"","container_name":null,"image":null,"pod":null,"pod_namespace":null,)"
+            R"("container_k8s":null,"ppid":0,"pcomm":"","cmdline":"?","argv":null})"
             "\n");
   const auto recs = parse_lines(out.str());
   ASSERT_EQ(recs.size(), 1u);
@@ -169,10 +170,33 @@ TEST(JsonSink, ConnectRecordIPv6FieldOrder) {
   sink.connect(ev);
   const auto lines = lines_of(out.str());
   ASSERT_EQ(lines.size(), 1u);
-  const std::vector<std::string> want_keys = {
-      "type",   "ts_ns",     "time",  "pid",   "tid",     "uid",   "comm",  "af",
-      "saddr",  "sport",     "daddr", "dport", "dir",     "netns", "mntns", "cgroup_id",
-      "cgroup", "container", "ppid",  "pcomm", "cmdline", "argv"};
+  const std::vector<std::string> want_keys = {"type",
+                                              "ts_ns",
+                                              "time",
+                                              "pid",
+                                              "tid",
+                                              "uid",
+                                              "comm",
+                                              "af",
+                                              "saddr",
+                                              "sport",
+                                              "daddr",
+                                              "dport",
+                                              "dir",
+                                              "netns",
+                                              "mntns",
+                                              "cgroup_id",
+                                              "cgroup",
+                                              "container",
+                                              "container_name",
+                                              "image",
+                                              "pod",
+                                              "pod_namespace",
+                                              "container_k8s",
+                                              "ppid",
+                                              "pcomm",
+                                              "cmdline",
+                                              "argv"};
   EXPECT_EQ(keys_in_order(lines[0]), want_keys);
   const json j = json::parse(lines[0]);
   EXPECT_EQ(j["af"], 6);
@@ -203,6 +227,9 @@ TEST(JsonSink, CommWithHostileBytesIsValidJson) {
 // ordered_json and dumping it with error_handler_t::replace.
 TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
   std::vector<ConnectEvent> evs;
+  // What a runtime may name a container: any bytes (labels are set by whoever runs it).
+  std::vector<ContainerInfo> infos;
+  infos.reserve(16);
   const std::string comms[] = {"curl",
                                "",
                                "0123456789abcdef",
@@ -234,6 +261,11 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
         n % 2 ? std::string_view("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
               : "";
     if (n % 2) {
+      infos.push_back({comm + "-web", "localhost/img:1\x1b[2J", n % 4 == 1 ? "pod\"x" : "",
+                       n % 4 == 1 ? "shop" : "", n % 4 == 1 ? comm : ""});
+      ev.container_info = &infos.back();
+    }
+    if (n % 2) {
       ev.ip = 6;
       ev.saddr = addr(6, "2001:db8:85a3:1234:5678:8a2e:370:7334");
       ev.daddr = addr(6, "::");
@@ -264,6 +296,18 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
     j["cgroup_id"] = ev.cgroup_id;
     j["cgroup"] = std::string(ev.cgroup);
     j["container"] = std::string(ev.container);
+    const ContainerInfo* info = ev.container_info;
+    for (const auto& [key, value] :
+         {std::pair{"container_name", info ? info->name : ""},
+          std::pair{"image", info ? info->image : ""}, std::pair{"pod", info ? info->pod : ""},
+          std::pair{"pod_namespace", info ? info->pod_namespace : ""},
+          std::pair{"container_k8s", info ? info->k8s_container : ""}}) {
+      if (value.empty()) {
+        j[key] = nullptr;
+      } else {
+        j[key] = value;
+      }
+    }
     j["ppid"] = ev.ppid;
     j["pcomm"] = ev.pcomm;
     j["cmdline"] = ev.cmdline.empty() ? std::string("?") : std::string(ev.cmdline);

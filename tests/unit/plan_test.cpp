@@ -237,6 +237,10 @@ const std::vector<std::vector<std::string>> kOptions = {
     {"--dns-cache-size", "10"},
     {"--dns-max-age", "10"},
     {"--container"},
+    {"--runtime-socket", "/run/podman/podman.sock"},
+    {"--container-name", "web-1"},
+    {"--pod", "checkout-7d9f"},
+    {"--pod-namespace", "shop"},
     {"--parent"},
     {"--cmdline"},
     {"--exec-cache-size", "10"},
@@ -299,7 +303,7 @@ const std::set<std::pair<std::string, std::string>> kImplied = {
 bool needs_partner(const std::string& o) {
   return o == "--by-process" || o == "--dns-cache-size" || o == "--dns-max-age" || o == "--quiet" ||
          o == "--metrics-top" || o == "--exec-cache-size" || o == "--interval" ||
-         o == "--cumulative" || o == "--rows";
+         o == "--cumulative" || o == "--rows" || o == "--runtime-socket";
 }
 
 class PlanPairs : public ::testing::TestWithParam<ToolOptions> {};

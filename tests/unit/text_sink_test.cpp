@@ -582,11 +582,11 @@ TEST(TextSinkDns, QueryColumnIsLast) {
   none.query = "No DNS Query";
   EXPECT_EQ(run_with(o, {named, none}),
             "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER "
-            "   QUERY\n"
+            "    QUERY\n"
             "1234    curl         4  10.0.0.1         93.184.216.34    80     0          -         "
-            "   example.com (250.400ms)\n"
+            "    example.com (250.400ms)\n"
             "4321    ssh          6  ::1              ::1              22     0          -         "
-            "   No DNS Query\n");
+            "    No DNS Query\n");
   o.container = false;
   EXPECT_EQ(
       run_with(o, {named}),
@@ -637,11 +637,14 @@ TEST(TextSink, HostileTextInEveryColumnIsEscaped) {
   ev.cgroup = "/x/\x9b\x1b]0;x\x07";  // raw C1, OSC
   ev.query = "a\x1b[2J.example (300.001ms)";
   ev.cmdline = "sh -c \x1b]0;x\x07 \xe2\x81\xa6 back\\slash";
+  // CONTAINER grows for the whole escaped name (the header is printed again at the new width).
   EXPECT_EQ(run_with(o, {ev}),
             "PID     COMM         IP SADDR            DADDR            DPORT  PPID    PCOMM        "
-            "NETNS      CONTAINER    QUERY CMDLINE\n"
+            "NETNS      CONTAINER     QUERY CMDLINE\n"
+            "PID     COMM         IP SADDR            DADDR            DPORT  PPID    PCOMM        "
+            "NETNS      CONTAINER         QUERY CMDLINE\n"
             "1234    \\xc2\\x9b2J   4  10.0.0.1         93.184.216.34    80     1       "
-            "\\xe2\\x80\\xae 7          \\x9b\\x1b]0;x "
+            "\\xe2\\x80\\xae 7          \\x9b\\x1b]0;x\\x07  "
             "a\\x1b[2J.example (300.001ms) sh -c \\x1b]0;x\\x07 \\xe2\\x81\\xa6 back\\\\slash\n");
 }
 
@@ -655,8 +658,9 @@ TEST(TextSink, ContainerFromCgroupNameIsEscaped) {
   EXPECT_EQ(
       run_with(o, {ev}),
       "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER\n"
+      "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER\n"
       "1234    curl         4  10.0.0.1         93.184.216.34    80     0          "
-      "caf\xc3\xa9\n");
+      "caf\xc3\xa9\\xe2\\x80\\x8f\n");
 }
 
 }  // namespace
