@@ -35,6 +35,7 @@ const volatile bool want_dns = false;
 const volatile bool want_parent = false;
 const volatile bool want_exec = false;
 const volatile bool metrics_on = false;
+const volatile bool metrics_by_cgroup = false;
 const volatile __u64 wakeup_interval_ns = 50000000;
 const volatile __u64 wakeup_bytes = 1 << 20;
 const volatile __u64 enrich_wakeup_bytes = 1 << 20;

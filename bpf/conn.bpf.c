@@ -29,6 +29,41 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
 
+/* --metrics-container: cgroups already announced (TC_REC_CGROUP). An LRU: a
+ * forgotten one is announced again, which user space takes as a no-op. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TC_MAX_SEEN_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} seen_cgroups SEC(".maps");
+
+__hidden void announce_cgroup(__u64 cgroup_id)
+{
+	struct tc_cgroup_record *rec;
+	__u64 pid_tgid;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&seen_cgroups, &cgroup_id))
+		return;
+	if (bpf_map_update_elem(&seen_cgroups, &cgroup_id, &one, BPF_NOEXIST) != 0)
+		return; /* another CPU announces it */
+	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec) {
+		/* Announced at the next connect instead; counted all the same. */
+		bpf_map_delete_elem(&seen_cgroups, &cgroup_id);
+		return;
+	}
+	pid_tgid = bpf_get_current_pid_tgid();
+	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->type = TC_REC_CGROUP;
+	rec->ts_ns = bpf_ktime_get_ns();
+	rec->pid = pid_tgid >> 32;
+	rec->tid = (__u32)pid_tgid;
+	rec->cgroup_id = cgroup_id;
+	bpf_ringbuf_submit(rec, 0);
+}
+
 /* Keyed by struct sock *. User space picks the type before load: when
  * connections are followed to their close (--lifetime) it is an LRU hash, so
  * that a connection whose close we never see (a program run skipped by the
@@ -163,6 +198,8 @@ static __always_inline int on_syn_sent(__u64 skp)
 	}
 	if (records_wanted())
 		owner_ids(&c);
+	else if (metrics_by_cgroup)
+		c.cgroup_id = bpf_get_current_cgroup_id();
 	if (!track(skp, &c))
 		return 0;
 	slot = bpf_map_lookup_elem(&last_syn_sent, &zero);
@@ -280,8 +317,9 @@ static __always_inline void report_handshake(__u64 skp, struct tc_conn *c, __u8 
 	if (count_handshakes)
 		count_latency(skp, c, latency);
 	if (metrics_on) {
-		metric_count(TC_MK_CONNECT, outcome, err,
-			     bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)), c->comm);
+		count_metric(TC_MK_CONNECT, outcome, err,
+			     bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)), c->comm,
+			     c->cgroup_id);
 		metric_latency(outcome, latency);
 	}
 	if (want_outcome && (failed || !failed_only)) {
@@ -588,7 +626,8 @@ static __always_inline void report_early_failure(struct connect_call *call, int 
 		char comm[TC_COMM_LEN];
 
 		bpf_get_current_comm(comm, sizeof(comm));
-		metric_count(TC_MK_CONNECT, TC_OUT_ERROR, err, dport, comm);
+		count_metric(TC_MK_CONNECT, TC_OUT_ERROR, err, dport, comm,
+			     metrics_by_cgroup ? bpf_get_current_cgroup_id() : 0);
 	}
 	if (want_outcome)
 		send_early_failure(TC_REC_OUTCOME, call, sk, af, dport, err);
@@ -674,7 +713,8 @@ __hidden int conn_accept_exit(long ret)
 	if (records_wanted())
 		owner_ids(&c);
 	if (metrics_on)
-		metric_count(TC_MK_ACCEPT, TC_OUT_ESTABLISHED, 0, lport, c.comm);
+		count_metric(TC_MK_ACCEPT, TC_OUT_ESTABLISHED, 0, lport, c.comm,
+			     metrics_by_cgroup ? bpf_get_current_cgroup_id() : 0);
 	if ((metrics_on || track_accepts) && !track(skp, &c))
 		return 0;
 	if (!want_accept)

@@ -54,20 +54,16 @@ static __always_inline bool add_to(void *map, const struct tc_metric_key *key)
 	return true;
 }
 
-__hidden void metric_count(__u8 kind, __u8 outcome, __u32 err, __u16 port, const char *comm)
+__hidden void metric_count(struct tc_metric_key *key)
 {
-	struct tc_metric_key key = {};
-
-	key.kind = kind;
-	key.outcome = outcome;
-	key.err = err;
-	key.port = port;
-	__builtin_memcpy(key.comm, comm, sizeof(key.comm));
-	if (add_to(&metric_counts, &key))
+	if (!metrics_by_cgroup)
+		key->cgroup_id = 0;
+	if (add_to(&metric_counts, key))
 		return;
-	key.port = 0;
-	__builtin_memset(key.comm, 0, sizeof(key.comm));
-	if (!add_to(&metric_spill, &key))
+	key->port = 0;
+	key->cgroup_id = 0;
+	__builtin_memset(key->comm, 0, sizeof(key->comm));
+	if (!add_to(&metric_spill, key))
 		__sync_fetch_and_add(&lost_events, 1);
 }
 

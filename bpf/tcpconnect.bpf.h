@@ -73,6 +73,7 @@ extern const volatile bool want_dns;             /* TC_REC_DNS: answers read by 
 extern const volatile bool want_parent;          /* owners' parent PID and name */
 extern const volatile bool want_exec;            /* TC_REC_EXEC: command lines at exec */
 extern const volatile bool metrics_on;           /* --metrics: aggregate in the kernel */
+extern const volatile bool metrics_by_cgroup;    /* --metrics-container: counters per cgroup */
 /* Wake the reader at most this often unless the ring is filling up: keeps
  * wake-ups batched at high rates and lines prompt at low rates. */
 extern const volatile __u64 wakeup_interval_ns;
@@ -143,7 +144,25 @@ __hidden void count_close(__u64 skp, const struct tc_conn *c, __u64 duration_ns,
 
 /* metrics.bpf.c: a connect's outcome or an accept, counted by port and task
  * name; a handshake's latency by outcome; a connection's lifetime. */
-__hidden void metric_count(__u8 kind, __u8 outcome, __u32 err, __u16 port, const char *comm);
+__hidden void metric_count(struct tc_metric_key *key);
+__hidden void announce_cgroup(__u64 cgroup_id);
+
+/* One connect or accept for the metrics' counters, by its labels. */
+static __always_inline void count_metric(__u8 kind, __u8 outcome, __u32 err, __u16 port,
+					 const char *comm, __u64 cgroup_id)
+{
+	struct tc_metric_key key = {};
+
+	key.kind = kind;
+	key.outcome = outcome;
+	key.err = err;
+	key.port = port;
+	__builtin_memcpy(key.comm, comm, sizeof(key.comm));
+	key.cgroup_id = cgroup_id;
+	if (metrics_by_cgroup && cgroup_id)
+		announce_cgroup(cgroup_id);
+	metric_count(&key);
+}
 __hidden void metric_latency(__u8 outcome, __u64 ns);
 __hidden void metric_duration(__u8 dir, __u64 ns);
 

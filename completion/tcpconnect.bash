@@ -12,7 +12,7 @@ _tcpconnect_options() {
     local common='-h --help --version -j --json --duration -v --verbose --attach
         --ringbuf-size -u --uid -U --print-uid --netns --cgroup --cgroupmap
         --mntnsmap --container --runtime-socket --container-name --pod --pod-namespace
-        --parent --cmdline --exec-cache-size --metrics --quiet --metrics-top'
+        --parent --cmdline --exec-cache-size --metrics --quiet --metrics-top --metrics-container'
     case $1 in
         tcpaccept) echo "-T --time -t --timestamp -p --pid -P --port -4 --ipv4 -6 --ipv6 $common" ;;
         tcplife) echo "-T --time -t --timestamp -w --wide -s --csv -p --pid -L --localport

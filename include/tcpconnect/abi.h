@@ -9,8 +9,10 @@
 
 #define TC_COMM_LEN 16
 #define TC_MAX_PORTS 64
-/* Cgroups the container filters (--container-name, --pod, ...) exclude in the kernel. */
+/* Cgroups the container filters (--container-name, --pod, ...) exclude in the kernel, and
+ * cgroups --metrics-container has announced to user space. */
 #define TC_MAX_EXCLUDED_CGROUPS 16384
+#define TC_MAX_SEEN_CGROUPS 16384
 
 /* AF_INET / AF_INET6 as the kernel spells them. */
 #define TC_AF_INET 2
@@ -24,6 +26,7 @@ enum tc_record_type {
 	TC_REC_ACCEPT = 4,  /* passive connection accepted */
 	TC_REC_DNS = 5,     /* a DNS answer read by a resolver client (struct tc_dns_record) */
 	TC_REC_EXEC = 6,    /* a process exec'd: its command line (struct tc_exec_record) */
+	TC_REC_CGROUP = 7,  /* --metrics-container: a cgroup counted for the first time */
 };
 
 /* How the real source port was learned for a connect record. The port is
@@ -107,6 +110,19 @@ struct tc_exec_record {
 	__u32 pad;
 	__u64 start_ns; /* start_boottime of the exec'ing process (see tc_connect_record) */
 	__u8 args[TC_CMDLINE_MAX];
+};
+
+/* --metrics-container: the first connect or accept counted for a cgroup, so that user space
+ * looks the cgroup and its container up while they exist (a short-lived container is often
+ * gone by the next read of the counters). */
+struct tc_cgroup_record {
+	__u64 ts_ns;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u8 type; /* TC_REC_CGROUP */
+	__u8 pad[3];
+	__u64 cgroup_id;
 };
 
 /* Largest DNS answer copied to user space (EDNS answers are usually <= 4096;
@@ -216,6 +232,7 @@ struct tc_metric_key {
 	__u16 port;   /* host byte order */
 	__u32 err;    /* errno of an error outcome, else 0 */
 	char comm[TC_COMM_LEN];
+	__u64 cgroup_id; /* --metrics-container: the owner's cgroup v2 id, else 0 */
 };
 
 #define TC_METRIC_ENTRIES 8192
@@ -270,7 +287,11 @@ static_assert(sizeof(struct tc_count_key) == 64, "ABI: count key size");
 static_assert(sizeof(struct tc_count_value) == 40 + 4 * TC_IVL_BUCKETS, "ABI: count value size");
 static_assert(sizeof(struct tc_count_stats) == 24 + 4 * (TC_IVL_BUCKETS + TC_LIFE_BUCKETS),
 	      "ABI: count stats size");
-static_assert(sizeof(struct tc_metric_key) == 24, "ABI: metric key size");
+static_assert(sizeof(struct tc_metric_key) == 32, "ABI: metric key size");
+static_assert(sizeof(struct tc_cgroup_record) == 32, "ABI: cgroup record size");
+static_assert(__builtin_offsetof(struct tc_cgroup_record, type) ==
+		      __builtin_offsetof(struct tc_connect_record, type),
+	      "ABI: record type offset");
 #endif
 
 #endif

@@ -57,7 +57,7 @@ void drop_privileges(const Plan& plan, const Tracer& tracer, std::ostream& err) 
                     "this kernel checks it on every bpf() call, and the connection table and "
                     "count table are read while tracing and at exit"});
   }
-  if (plan.enrich.containers) {
+  if (plan.enrich.containers || plan.enrich.metric_containers) {
     keep.push_back({CAP_DAC_READ_SEARCH, "cgroup IDs are resolved to paths by file handle"});
   }
   std::string why;
@@ -121,7 +121,8 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<MetricsServer> server;
   if (plan.metrics) {
-    metrics = std::make_unique<Metrics>(MetricsConfig{plan.metrics->top_n});
+    metrics =
+        std::make_unique<Metrics>(MetricsConfig{plan.metrics->top_n, plan.metrics->by_container});
     std::string why;
     server = MetricsServer::bind(*metrics, plan.metrics->addr, plan.metrics->port, why);
     if (!server) {
@@ -169,6 +170,10 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
         execs++;
         if (auto exec = decode_exec(sample)) enricher.on_exec(*exec);
         return;
+      case TC_REC_CGROUP:
+        if (auto id = decode_cgroup(sample))
+          enricher.on_cgroup(*id, static_cast<std::uint64_t>(clock_ns(CLOCK_MONOTONIC)));
+        return;
       default:
         break;
     }
@@ -212,7 +217,8 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   std::int64_t last_sweep = start;
   std::int64_t last_metrics_read = start - kMetricsReadNs;  // read at once
   auto read_metrics = [&] {
-    const KernelMetrics k = tracer->read_metrics();
+    KernelMetrics k = tracer->read_metrics();
+    enricher.label_metrics(k, static_cast<std::uint64_t>(clock_ns(CLOCK_MONOTONIC)));
     for (Output& o : outputs) o.sink->kernel_metrics(k);
   };
   std::int64_t last_lost_report = 0;

@@ -609,6 +609,9 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
       add_value(app, "--metrics-top", "--metrics-top", "N",
                 "with --metrics: distinct process names and ports per label before the rest "
                 "count as \"other\" (default: 20)");
+  flag("--metrics-container", o.metrics_container,
+       "with --metrics: also count by container (the runtime's name, else the short ID, \"-\" "
+       "for none), bounded like the other labels");
   const ValueOption netns = add_value(app, "--netns", "--netns", "INODE",
                                       "only sockets in this network namespace (inode, as in "
                                       "/proc/PID/ns/net -> net:[INODE])");
@@ -863,7 +866,9 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
     return error(join_names(names, "and") + (names.size() == 1 ? " needs " : " need ") + what);
   };
   if (!o.metrics_addr) {
-    const auto names = given_names({{o.quiet, "--quiet"}, {given(metrics_top), "--metrics-top"}});
+    const auto names = given_names({{o.quiet, "--quiet"},
+                                    {given(metrics_top), "--metrics-top"},
+                                    {o.metrics_container, "--metrics-container"}});
     if (!names.empty()) return needs(names, "--metrics");
   }
   if (!o.dns) {
@@ -874,9 +879,10 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
   // Container names are asked for --container, JSON records and the container filters.
   const bool container_filter =
       !o.container_names.empty() || !o.pods.empty() || !o.pod_namespaces.empty();
-  if (o.runtime_socket && !o.container && !o.json && !container_filter) {
+  if (o.runtime_socket && !o.container && !o.json && !container_filter && !o.metrics_container) {
     return needs({"--runtime-socket"},
-                 "--container, -j/--json, --container-name, --pod or --pod-namespace");
+                 "--container, -j/--json, --container-name, --pod, --pod-namespace or "
+                 "--metrics-container");
   }
   // The command lines are looked up for --cmdline and for JSON records, and for nothing else.
   if (exec_size_given && !o.cmdline && !o.json) {

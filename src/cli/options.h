@@ -60,6 +60,7 @@ struct Options {
   std::vector<std::string> container_names;   // --container-name NAME[,NAME...]
   std::vector<std::string> pods;              // --pod NAME[,NAME...]
   std::vector<std::string> pod_namespaces;    // --pod-namespace NS[,NS...]
+  bool metrics_container = false;             // --metrics-container: a container label
   // Process context.
   bool parent = false;                    // --parent: PPID and PCOMM columns
   bool cmdline = false;                   // --cmdline: CMDLINE column

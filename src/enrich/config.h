@@ -20,7 +20,8 @@ struct ContainerFilter {
 
 struct EnrichConfig {
   bool containers = false;                 // cgroup path and container ID of the owner
-  bool container_names = false;            // with containers: ask the runtime for names
+  bool metric_containers = false;          // --metrics-container: label the metrics' counters
+  bool container_names = false;            // ask the runtime for names (with either of the above)
   std::string runtime_socket;              // --runtime-socket; "" the usual paths
   std::uint32_t runtime_timeout_ms = 250;  // per question; also the longest an event waits
   ContainerFilter filter;

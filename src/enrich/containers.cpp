@@ -147,11 +147,17 @@ ContainerNames::Answer ContainerNames::lookup(const std::string& id, ContainerRu
           if (cache_.size() >= cfg_.max_entries)
             std::erase_if(cache_, [](const auto& kv) { return kv.second.done; });
         }
-        cache_[id] = Entry{};
-        queue_.push_back({id, runtime});
-        answer.pending = true;
-        if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
-        cv_.notify_one();
+        // Full of questions not answered yet (a flood of new containers): this one is not
+        // asked, and not waited for.
+        if (cache_.size() >= cfg_.max_entries) {
+          answer.unreachable = true;
+        } else {
+          cache_[id] = Entry{};
+          queue_.push_back({id, runtime});
+          answer.pending = true;
+          if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
+          cv_.notify_one();
+        }
       }
     }
   }

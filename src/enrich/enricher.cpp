@@ -18,16 +18,17 @@ bool allowed(const std::vector<std::string>& list, const std::string& value) {
 
 Enricher::Enricher(const EnrichConfig& cfg, Emit emit, Exclude exclude, Log log)
     : containers_(cfg.containers),
+      metric_containers_(cfg.metric_containers),
       dns_(cfg.dns),
       filter_(cfg.filter),
       wait_ns_(std::uint64_t{cfg.runtime_timeout_ms} * 1'000'000),
       emit_(std::move(emit)),
       exclude_(std::move(exclude)),
-      cgroups_(containers_ ? cgroup2_mount() : std::nullopt),
+      cgroups_(containers_ || metric_containers_ ? cgroup2_mount() : std::nullopt),
       dns_cache_(DnsCacheLimits{cfg.dns_cache_size, cfg.dns_max_age_ns}),
       cmdlines_(cfg.cmdlines),
       processes_(cfg.exec_cache_size) {
-  if (containers_ && cfg.container_names) {
+  if ((containers_ || metric_containers_) && cfg.container_names) {
     ContainerNamesConfig names;
     names.socket = cfg.runtime_socket;
     names.timeout_ms = cfg.runtime_timeout_ms;
@@ -45,8 +46,12 @@ void Enricher::on_dns(const DnsSample& dns) {
     dns_cache_.add(dns.netns, dns.pid, *answer, dns.mono_ns);
 }
 
+void Enricher::on_cgroup(std::uint64_t cgroup_id, std::uint64_t now_ns) {
+  pending(cgroup_info(cgroup_id), now_ns);  // asks the runtime about its container
+}
+
 const Enricher::CgroupInfo* Enricher::cgroup_info(std::uint64_t id) {
-  if (!containers_ || !id) return nullptr;
+  if ((!containers_ && !metric_containers_) || !id) return nullptr;
   auto it = cgroup_of_.find(id);
   if (it != cgroup_of_.end()) return &it->second;
   // Read now, at the first event: the cgroup of a container that exits right after its
@@ -62,6 +67,31 @@ const Enricher::CgroupInfo* Enricher::cgroup_info(std::uint64_t id) {
 bool Enricher::pending(const CgroupInfo* c, std::uint64_t now_ns) {
   if (!names_ || !c || c->container.empty()) return false;
   return names_->lookup(c->container, c->runtime, now_ns).pending;
+}
+
+void Enricher::label_metrics(KernelMetrics& metrics, std::uint64_t now_ns) {
+  if (!metric_containers_) return;
+  std::erase_if(metrics.counters, [&](MetricCounter& m) {
+    if (m.spilled || !m.cgroup_id) return false;
+    auto* c = const_cast<CgroupInfo*>(cgroup_info(m.cgroup_id));
+    if (!c) {
+      m.container = "-";  // gone before it could be looked up
+      return false;
+    }
+    if (c->metric_label.empty()) {
+      if (c->container.empty()) {
+        c->metric_label = "-";
+      } else {
+        ContainerNames::Answer a;
+        if (names_) a = names_->lookup(c->container, c->runtime, now_ns);
+        if (a.pending) return true;
+        c->metric_label =
+            a.info && !a.info->name.empty() ? a.info->name : c->container.substr(0, 12);
+      }
+    }
+    m.container = c->metric_label;
+    return false;
+  });
 }
 
 void Enricher::push(ConnectEvent&& ev, std::uint64_t now_ns) {

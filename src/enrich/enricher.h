@@ -17,6 +17,7 @@
 #include "enrich/dns_cache.h"
 #include "enrich/process_cache.h"
 #include "model/event.h"
+#include "model/kernel_metrics.h"
 
 namespace tcpconnect {
 
@@ -33,6 +34,8 @@ class Enricher {
   void on_dns(const DnsSample& dns);
   // A process exec'd: remember its command line.
   void on_exec(const ExecSample& exec);
+  // --metrics-container: a cgroup counted for the first time; looked up now, while it exists.
+  void on_cgroup(std::uint64_t cgroup_id, std::uint64_t now_ns);
 
   // Takes a decoded event: enriched and emitted now, or, while its container's runtime is being
   // asked for names, held until the answer comes or the wait (the runtime timeout) is over.
@@ -42,11 +45,18 @@ class Enricher {
   void release(std::uint64_t now_ns, bool all = false);
   bool holding() const { return !held_.empty(); }
 
+  // --metrics-container: sets the `container` label of each counter from its cgroup (the
+  // runtime's name, else the 12-digit short ID, else "-" for no container). A cgroup's label is
+  // decided once. Counters of a container whose runtime is still being asked are left out of
+  // this read: the next one counts them in full, under their name.
+  void label_metrics(KernelMetrics& metrics, std::uint64_t now_ns);
+
  private:
   struct CgroupInfo {
     std::string path;
     std::string container;  // 64-hex ID, "" none
     ContainerRuntime runtime = ContainerRuntime::Unknown;
+    std::string metric_label;  // --metrics-container, once decided
   };
   struct Held {
     ConnectEvent ev;
@@ -59,8 +69,9 @@ class Enricher {
   // Fills the enrichment fields of `ev` that the options ask for.
   void enrich(ConnectEvent& ev, const CgroupInfo* c, std::uint64_t now_ns);
 
-  bool containers_;  // JSON output or --container
-  bool dns_;         // -d
+  bool containers_;         // JSON output or --container
+  bool metric_containers_;  // --metrics-container
+  bool dns_;                // -d
   ContainerFilter filter_;
   std::uint64_t wait_ns_;
   Emit emit_;

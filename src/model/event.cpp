@@ -51,6 +51,14 @@ int record_type(std::span<const std::uint8_t> sample) {
   return sample.size() > off ? sample[off] : 0;
 }
 
+std::optional<std::uint64_t> decode_cgroup(std::span<const std::uint8_t> sample) {
+  tc_cgroup_record raw;
+  if (sample.size() < sizeof(raw)) return std::nullopt;
+  std::memcpy(&raw, sample.data(), sizeof(raw));
+  if (raw.type != TC_REC_CGROUP) return std::nullopt;
+  return raw.cgroup_id;
+}
+
 std::optional<DnsSample> decode_dns(std::span<const std::uint8_t> sample) {
   constexpr std::size_t hdr = offsetof(tc_dns_record, data);
   tc_dns_record raw;

@@ -132,6 +132,9 @@ struct CountRow {
 // Adds a tc_count_stats read from the kernel to `row`.
 void add_count_stats(const tc_count_stats& stats, CountRow& row);
 
+// --metrics-container: the cgroup id of a TC_REC_CGROUP record, nullopt when malformed.
+std::optional<std::uint64_t> decode_cgroup(std::span<const std::uint8_t> sample);
+
 // The record type of a ring-buffer sample (enum tc_record_type), 0 if too short.
 int record_type(std::span<const std::uint8_t> sample);
 

@@ -16,6 +16,7 @@ bool decode_metric(std::span<const std::uint8_t> key, std::uint64_t n, bool spil
   out.err = static_cast<int>(k.err);
   out.port = k.port;
   out.comm.assign(k.comm, strnlen(k.comm, sizeof(k.comm)));
+  out.cgroup_id = k.cgroup_id;
   out.spilled = spilled;
   out.n = n;
   return true;

@@ -28,6 +28,10 @@ struct MetricCounter {
   std::string comm;  // the raw task name (escaped by each output)
   bool spilled = false;
   std::uint64_t n = 0;
+  std::uint64_t cgroup_id = 0;  // --metrics-container: the owner's cgroup, else 0
+  // --metrics-container: the `container` label, set by the enrichment stage (the runtime's
+  // name, else the short ID, else "-" for no container); "" without the option.
+  std::string container;
 
   bool operator==(const MetricCounter&) const = default;
 };

@@ -106,7 +106,8 @@ Plan make_plan(const Options& o, bool terminal) {
   }
 
   if (o.metrics_addr) {
-    p.metrics = MetricsOutputConfig{*o.metrics_addr, o.metrics_port, o.metrics_top};
+    p.metrics =
+        MetricsOutputConfig{*o.metrics_addr, o.metrics_port, o.metrics_top, o.metrics_container};
   }
 
   // The kernel sends what the lines take; the metrics are counted in the kernel (every
@@ -141,6 +142,7 @@ Plan make_plan(const Options& o, bool terminal) {
   t.failed_only = ls.failed_only;
   t.shorter_than_ns = ls.shorter_than_ns;
   t.metrics = p.metrics.has_value();
+  t.metrics_by_cgroup = t.metrics && o.metrics_container;
   t.netns = o.netns.value_or(0);
   t.cgroup = o.cgroup.value_or("");
   t.cgroupmap = o.cgroupmap.value_or("");
@@ -154,7 +156,8 @@ Plan make_plan(const Options& o, bool terminal) {
 
   EnrichConfig& e = p.enrich;
   e.containers = per_event && (o.json || o.container || filter.on());
-  e.container_names = e.containers;
+  e.metric_containers = t.metrics_by_cgroup;
+  e.container_names = e.containers || e.metric_containers;
   e.runtime_socket = o.runtime_socket.value_or("");
   if (per_event) e.filter = filter;
   e.dns = o.dns;

@@ -56,6 +56,7 @@ struct TracerConfig {
   // --metrics: counters and histograms kept in the kernel (no records for them); connections
   // are then followed to their outcome and close whatever records are asked for.
   bool metrics = false;
+  bool metrics_by_cgroup = false;  // --metrics-container: the counters' keys have the cgroup id
 
   bool operator==(const TracerConfig&) const = default;
 };

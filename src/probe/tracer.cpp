@@ -321,6 +321,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   ro->want_parent = cfg.want_parent;
   ro->want_exec = cfg.want_exec;
   ro->metrics_on = cfg.metrics;
+  ro->metrics_by_cgroup = cfg.metrics_by_cgroup;
   for (auto [map, fd] : {std::pair{a.skel->maps.cgroupmap, filters.cgroupmap},
                          std::pair{a.skel->maps.mntnsmap, filters.mntnsmap}}) {
     if (fd >= 0 && bpf_map__reuse_fd(map, fd) != 0) {
@@ -351,6 +352,7 @@ Attempt try_mode(const TracerConfig& cfg, const FilterFds& filters, AttachMode m
   size_map(a.skel->maps.count_stats, cfg.count_handshakes || cfg.count_closes);
   size_map(a.skel->maps.metric_counts, cfg.metrics);
   size_map(a.skel->maps.excluded_cgroups, cfg.exclude_cgroups);
+  size_map(a.skel->maps.seen_cgroups, cfg.metrics_by_cgroup);
   size_map(a.skel->maps.metric_spill, cfg.metrics);
   // Connections followed past SYN_SENT, and accepted ones followed to their close.
   size_map(a.skel->maps.conns, follows_handshakes(cfg) || follows_closes(cfg));

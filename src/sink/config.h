@@ -111,7 +111,8 @@ struct OutputConfig {
 struct MetricsOutputConfig {
   std::string addr;  // IP literal
   std::uint16_t port = 0;
-  std::size_t top_n = 20;  // label values per label (see sink/metrics.h)
+  std::size_t top_n = 20;     // label values per label (see sink/metrics.h)
+  bool by_container = false;  // --metrics-container: a `container` label on the counters
 
   bool operator==(const MetricsOutputConfig&) const = default;
 };

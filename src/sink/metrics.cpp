@@ -88,11 +88,12 @@ constexpr std::string_view kOtherComm = "other";
 // series owns is "other", so a task really named "other" writes its first
 // byte escaped, "\x6fther": still the name when unescaped, and no other name
 // escapes to it (a literal backslash becomes "\\").
-std::string comm_label(std::string_view comm) {
-  std::string label = escape_text(comm);
+std::string other_escaped(std::string label) {
   if (label == kOtherComm) label = "\\x6fther";
   return label;
 }
+
+std::string comm_label(std::string_view comm) { return other_escaped(escape_text(comm)); }
 
 std::string port_label(int port) { return port == kOtherPort ? "other" : std::to_string(port); }
 
@@ -123,7 +124,8 @@ class Admission {
 };
 
 // A kernel counter's identity: which series it feeds is decided at each update.
-using CounterKey = std::tuple<MetricKind, Outcome, int, std::uint16_t, std::string, bool>;
+using CounterKey =
+    std::tuple<MetricKind, Outcome, int, std::uint16_t, std::string, std::uint64_t, bool>;
 
 }  // namespace
 
@@ -132,13 +134,15 @@ struct Metrics::Impl {
 
   MetricsConfig cfg;
   mutable std::mutex mu;
-  Admission<std::string> comms;  // raw task names
+  Admission<std::string> comms;       // raw task names
+  Admission<std::string> containers;  // container labels (--metrics-container)
   Admission<std::uint16_t> dports, lports;
   // What each kernel counter had at the last update: only its growth is added to a series.
   std::map<CounterKey, std::uint64_t> seen;
-  // (outcome, dport, comm) and (lport, comm) labels; ordered, so the output is sorted.
-  std::map<std::tuple<std::string, int, std::string>, std::uint64_t> connects;
-  std::map<std::pair<int, std::string>, std::uint64_t> accepts;
+  // (outcome, dport, comm, container) and (lport, comm, container) labels (container "" without
+  // --metrics-container); ordered, so the output is sorted.
+  std::map<std::tuple<std::string, int, std::string, std::string>, std::uint64_t> connects;
+  std::map<std::tuple<int, std::string, std::string>, std::uint64_t> accepts;
   KernelMetrics hists;  // the histograms, as the kernel last reported them
   std::uint64_t lost = 0;
   std::uint64_t lost_execs = 0;
@@ -151,34 +155,50 @@ struct Metrics::Impl {
 Metrics::Metrics(MetricsConfig cfg) : impl_(std::make_unique<Impl>(cfg)) {}
 Metrics::~Metrics() = default;
 
+namespace {
+// `,container="..."` with --metrics-container, else nothing.
+std::string container_label(bool by_container, const std::string& container) {
+  if (!by_container) return {};
+  return ",container=\"" + escape_label(container) + "\"";
+}
+}  // namespace
+
 void Metrics::update(const KernelMetrics& kernel) {
   std::lock_guard<std::mutex> g(impl_->mu);
   Impl& m = *impl_;
   // Traffic per label value since start: connects and accepts together for task names.
-  std::map<std::string, std::uint64_t> by_comm;
+  std::map<std::string, std::uint64_t> by_comm, by_container;
   std::map<std::uint16_t, std::uint64_t> by_dport, by_lport;
   for (const auto& c : kernel.counters) {
     if (c.spilled) continue;
     by_comm[c.comm] += c.n;
+    by_container[c.container] += c.n;
     (c.kind == MetricKind::Connect ? by_dport : by_lport)[c.port] += c.n;
   }
   m.comms.update(by_comm, m.cfg.top_n);
+  if (m.cfg.by_container) m.containers.update(by_container, m.cfg.top_n);
   m.dports.update(by_dport, m.cfg.top_n);
   m.lports.update(by_lport, m.cfg.top_n);
 
   for (const auto& c : kernel.counters) {
-    std::uint64_t& seen = m.seen[CounterKey{c.kind, c.outcome, c.err, c.port, c.comm, c.spilled}];
+    std::uint64_t& seen =
+        m.seen[CounterKey{c.kind, c.outcome, c.err, c.port, c.comm, c.cgroup_id, c.spilled}];
     if (c.n <= seen) continue;
     const std::uint64_t growth = c.n - seen;
     seen = c.n;
     const bool own_comm = !c.spilled && m.comms.has(c.comm);
     const std::string comm = own_comm ? comm_label(c.comm) : std::string(kOtherComm);
+    std::string container;
+    if (m.cfg.by_container) {
+      const bool own = !c.spilled && m.containers.has(c.container);
+      container = own ? other_escaped(escape_text(c.container)) : std::string(kOtherComm);
+    }
     if (c.kind == MetricKind::Connect) {
       const int port = !c.spilled && m.dports.has(c.port) ? c.port : kOtherPort;
-      m.connects[std::make_tuple(outcome_label(c.outcome, c.err), port, comm)] += growth;
+      m.connects[std::make_tuple(outcome_label(c.outcome, c.err), port, comm, container)] += growth;
     } else {
       const int port = !c.spilled && m.lports.has(c.port) ? c.port : kOtherPort;
-      m.accepts[std::make_pair(port, comm)] += growth;
+      m.accepts[std::make_tuple(port, comm, container)] += growth;
     }
   }
   m.hists.latency = kernel.latency;
@@ -220,17 +240,20 @@ std::string Metrics::render() const {
             "before a SYN), by outcome, destination port and task name.",
             "counter");
   for (const auto& [key, n] : m.connects) {
-    const auto& [outcome, dport, comm] = key;
-    fmt::format_to(out, "tcpconnect_connects_total{{outcome=\"{}\",dport=\"{}\",comm=\"{}\"}} {}\n",
-                   outcome, port_label(dport), escape_label(comm), n);
+    const auto& [outcome, dport, comm, container] = key;
+    fmt::format_to(
+        out, "tcpconnect_connects_total{{outcome=\"{}\",dport=\"{}\",comm=\"{}\"{}}} {}\n", outcome,
+        port_label(dport), escape_label(comm), container_label(m.cfg.by_container, container), n);
   }
 
   help_type(out, "tcpconnect_accepts_total",
             "TCP connections accepted (accept() returned them), by local port and task name.",
             "counter");
   for (const auto& [key, n] : m.accepts) {
-    fmt::format_to(out, "tcpconnect_accepts_total{{lport=\"{}\",comm=\"{}\"}} {}\n",
-                   port_label(key.first), escape_label(key.second), n);
+    const auto& [lport, comm, container] = key;
+    fmt::format_to(out, "tcpconnect_accepts_total{{lport=\"{}\",comm=\"{}\"{}}} {}\n",
+                   port_label(lport), escape_label(comm),
+                   container_label(m.cfg.by_container, container), n);
   }
 
   // Every outcome always exists, so rate() works before the first attempt of each.

@@ -14,8 +14,8 @@
 namespace tcpconnect {
 
 struct MetricsConfig {
-  // Label cardinality bound, for each of the `comm`, `dport` and `lport` labels. At every
-  // update, the top_n busiest values of a label (by connects and accepts counted since start)
+  // Label cardinality bound, for each of the `comm`, `dport`, `lport` (and `container`) labels. At
+  // every update, the top_n busiest values of a label (by connects and accepts counted since start)
   // get their own series if they have none yet, as long as fewer than 2 * top_n values of that
   // label have one; every other value is counted under "other". A series, once exported, stays
   // (it is never removed or reset), and what "other" counted stays there: a value admitted
@@ -24,6 +24,9 @@ struct MetricsConfig {
   // task really named "other" is labelled "\\x6fther" (its escaped form, see sink/escape.h),
   // so "other" is only the overflow.
   std::size_t top_n = 20;
+  // --metrics-container: connects and accepts also by a `container` label (set on each
+  // counter by the enrichment stage), bounded like the others.
+  bool by_container = false;
 };
 
 class Metrics {

@@ -42,7 +42,7 @@ expect '' tcpaccept --lif
 expect '' tcpconnlat --csv
 # Ours are offered to every name.
 expect '--csv --cgroup --cgroupmap --container --container-name --cmdline' tcplife --c
-expect '--mntnsmap --metrics --metrics-top' tcpconnlat --m
+expect '--mntnsmap --metrics --metrics-top --metrics-container' tcpconnlat --m
 # Values: tcplife's -L and -D take ports (nothing to offer), tcpconnlat's -L
 # takes none (the next word is an option again).
 expect '' tcplife -L --l

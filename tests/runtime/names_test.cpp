@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "http.h"
 #include "netns.h"
 
 using namespace std::chrono;
@@ -305,6 +306,39 @@ TEST_F(ContainerNames, SilentSocketDoesNotHoldEvents) {
   const auto at = err.find(why);
   EXPECT_NE(at, std::string::npos) << err;
   EXPECT_EQ(err.find(why, at + 1), std::string::npos) << err;
+}
+
+// --metrics-container: the connects of a named container are counted under its name, a host
+// process's under "-".
+TEST_F(ContainerNames, MetricsCountByContainerName) {
+  rt::Listener listener("127.0.0.1", 0, false);
+  const std::string port = std::to_string(listener.port());
+  const int mport = rt::closed_port("127.0.0.1");
+  auto t = std::make_unique<Tracer>(std::vector<std::string>{
+      "--metrics", "127.0.0.1:" + std::to_string(mport), "--quiet", "--metrics-container",
+      "--metrics-top", "1000", "--runtime-socket", socket_path(), "-P", port});
+  ASSERT_TRUE(t->wait_stderr("Tracing connect")) << t->err();
+  const std::string web = name("metered");
+  connect_from(web, listener.port());
+  connect_from(web + "2", listener.port());
+  names_.push_back(web + "2");
+  rt::run_helper({"--count", "3", "127.0.0.1", port});
+  const std::string mine = R"(tcpconnect_connects_total{outcome="established",dport=")" + port +
+                           R"(",comm="nc",container=")";
+  const std::string host = R"(tcpconnect_connects_total{outcome="established",dport=")" + port +
+                           R"(",comm="conn_helper",container="-"} 3)";
+  std::string body;
+  for (int i = 0; i < 50; i++) {
+    body = rt::http_get("127.0.0.1", mport, "/metrics").body;
+    if (body.find(mine + web + "2\"} 1") != std::string::npos &&
+        body.find(host) != std::string::npos)
+      break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_NE(body.find(mine + web + "\"} 1"), std::string::npos) << body;
+  EXPECT_NE(body.find(mine + web + "2\"} 1"), std::string::npos) << body;
+  EXPECT_NE(body.find(host), std::string::npos) << body;
+  EXPECT_EQ(t->stop(), 0) << t->err();
 }
 
 }  // namespace

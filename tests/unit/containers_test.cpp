@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "plan/plan.h"
+#include "sink/metrics.h"
 #include "sink/text_sink.h"
 
 namespace tcpconnect {
@@ -101,8 +102,9 @@ TEST(Containers, OptionsAndPlan) {
        "tcpconnect: invalid name '\\x1b[2J' in --pod: expected letters, digits, '_', '.' or "
        "'-' (at most 253)"},
       {{"--runtime-socket", "/x"},
-       "tcpconnect: --runtime-socket needs --container, -j/--json, --container-name, --pod or "
-       "--pod-namespace"},
+       "tcpconnect: --runtime-socket needs --container, -j/--json, --container-name, --pod, "
+       "--pod-namespace or --metrics-container"},
+      {{"--metrics-container"}, "tcpconnect: --metrics-container needs --metrics"},
       {{"--runtime-socket", "", "--container"}, "tcpconnect: option --runtime-socket needs a path"},
       {{"-c", "--container-name", "a"},
        "tcpconnect: -c/--count cannot be combined with --container-name: containers are told "
@@ -279,6 +281,36 @@ TEST(Containers, TextColumnShowsTheNameEscaped) {
       "PID     COMM         IP SADDR            DADDR            DPORT  NETNS      CONTAINER\n"
       "7       nc           4  127.0.0.0        127.0.0.0        80     0          "
       "x\\x1b]0;owned\\x07\n");
+}
+
+// --metrics-container: a container label on connects and accepts, escaped, bounded like the
+// others (the top_n busiest are admitted, at most 2 * top_n in all; the rest is "other").
+TEST(Containers, MetricsCountByContainerLabel) {
+  Metrics m(MetricsConfig{2, true});
+  KernelMetrics k;
+  auto counter = [](MetricKind kind, std::uint16_t port, std::uint64_t cgroup, std::string label,
+                    std::uint64_t n) {
+    MetricCounter c{kind, Outcome::Established, 0, port, "curl", false, n};
+    c.cgroup_id = cgroup;
+    c.container = std::move(label);
+    return c;
+  };
+  k.counters = {counter(MetricKind::Connect, 80, 11, "web-1", 5),
+                counter(MetricKind::Connect, 80, 12, "a\"b\x1b", 4),
+                counter(MetricKind::Accept, 8080, 13, "-", 1)};
+  m.update(k);
+  const std::string text = m.render();
+  for (
+      const char* want :
+      {R"(tcpconnect_connects_total{outcome="established",dport="80",comm="curl",container="web-1"} 5)",
+       R"(tcpconnect_connects_total{outcome="established",dport="80",comm="curl",container="a\"b\\x1b"} 4)",
+       R"(tcpconnect_accepts_total{lport="8080",comm="curl",container="other"} 1)"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  }
+  // Without the option, no label.
+  Metrics plain(MetricsConfig{20, false});
+  plain.update(k);
+  EXPECT_EQ(plain.render().find("container="), std::string::npos);
 }
 
 }  // namespace

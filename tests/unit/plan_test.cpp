@@ -247,6 +247,7 @@ const std::vector<std::vector<std::string>> kOptions = {
     {"--metrics", "9464"},
     {"--quiet"},
     {"--metrics-top", "5"},
+    {"--metrics-container"},
     {"--netns", "4026531840"},
     {"--cgroup", "/sys/fs/cgroup"},
     {"--cgroupmap", "/sys/fs/bpf/x"},
@@ -303,7 +304,8 @@ const std::set<std::pair<std::string, std::string>> kImplied = {
 bool needs_partner(const std::string& o) {
   return o == "--by-process" || o == "--dns-cache-size" || o == "--dns-max-age" || o == "--quiet" ||
          o == "--metrics-top" || o == "--exec-cache-size" || o == "--interval" ||
-         o == "--cumulative" || o == "--rows" || o == "--runtime-socket";
+         o == "--cumulative" || o == "--rows" || o == "--runtime-socket" ||
+         o == "--metrics-container";
 }
 
 class PlanPairs : public ::testing::TestWithParam<ToolOptions> {};
