@@ -147,7 +147,7 @@ int run(const Plan& plan, std::ostream& out, FdStreamBuf& outbuf, std::ostream& 
   std::unique_ptr<Tracer> tracer;
   Enricher enricher(
       plan.enrich,
-      [&](ConnectEvent& ev) {
+      [&](const ConnectEvent& ev) {
         if (metrics && outbuf.backlog() >= kMaxBacklog) {
           unwritten++;
           return;

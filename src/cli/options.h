@@ -55,11 +55,11 @@ struct Options {
   std::optional<std::string> cgroup;          // --cgroup PATH (cgroup v2 directory)
   std::optional<std::string> cgroupmap;       // --cgroupmap MAPPATH (bcc)
   std::optional<std::string> mntnsmap;        // --mntnsmap MAPPATH (bcc)
-  bool container = false;                     // --container: NETNS and CONTAINER columns
   std::optional<std::string> runtime_socket;  // --runtime-socket PATH (Engine API)
   std::vector<std::string> container_names;   // --container-name NAME[,NAME...]
   std::vector<std::string> pods;              // --pod NAME[,NAME...]
   std::vector<std::string> pod_namespaces;    // --pod-namespace NS[,NS...]
+  bool container = false;                     // --container: NETNS and CONTAINER columns
   bool metrics_container = false;             // --metrics-container: a container label
   // Process context.
   bool parent = false;                    // --parent: PPID and PCOMM columns

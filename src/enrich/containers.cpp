@@ -1,11 +1,12 @@
 #include "enrich/containers.h"
 
 #include <curl/curl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <algorithm>
 #include <array>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace tcpconnect {
@@ -237,8 +238,8 @@ void ContainerNames::work() {
       s.down_until = mono_now() + cfg_.retry_down_ns;
       if (!s.said) {
         s.said = true;
-        messages_.push_back("container names: cannot ask " + path + ": " + why +
-                            "; events carry the container ID alone");
+        messages_.push_back(fmt::format(
+            "container names: cannot ask {}: {}; events carry the container ID alone", path, why));
       }
     }
     std::lock_guard<std::mutex> lock(mu_);

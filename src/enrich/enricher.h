@@ -25,7 +25,7 @@ class Enricher {
  public:
   // `emit` takes each enriched event; `exclude` hears of a cgroup whose events the container
   // filter drops, for good (the kernel can drop them from then on). `log`: -v messages.
-  using Emit = std::function<void(ConnectEvent&)>;
+  using Emit = std::function<void(const ConnectEvent&)>;
   using Exclude = std::function<void(std::uint64_t cgroup_id)>;
   using Log = std::function<void(const std::string&)>;
   Enricher(const EnrichConfig& cfg, Emit emit, Exclude exclude = {}, Log log = {});

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "model/histograms.h"
 #include "model/intervals.h"
@@ -96,13 +97,22 @@ std::vector<std::string> top_lines(std::vector<CountRow> rows, const TopView& vi
     }
     return 0;
   };
-  // Ties: the busier first, then the lower PID, for a table that does not flicker.
-  std::stable_sort(rows.begin(), rows.end(), [&key](const CountRow& a, const CountRow& b) {
-    const double ka = key(a), kb = key(b);
-    if (ka != kb) return ka > kb;
-    if (a.count != b.count) return a.count > b.count;
-    return a.pid < b.pid;
+  // The keys once per row (a latency quantile walks the row's buckets), then the rows in their
+  // order. Ties: the busier first, then the lower PID, for a table that does not flicker.
+  std::vector<std::pair<double, std::size_t>> order;
+  order.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) order.emplace_back(key(rows[i]), i);
+  std::stable_sort(order.begin(), order.end(), [&rows](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first > b.first;
+    const CountRow& ra = rows[a.second];
+    const CountRow& rb = rows[b.second];
+    if (ra.count != rb.count) return ra.count > rb.count;
+    return ra.pid < rb.pid;
   });
+  std::vector<CountRow> sorted;
+  sorted.reserve(rows.size());
+  for (const auto& [k, i] : order) sorted.push_back(std::move(rows[i]));
+  rows = std::move(sorted);
 
   std::uint64_t connects = 0, failed = 0;
   for (const CountRow& r : rows) {
