@@ -5,11 +5,13 @@
 #include <cerrno>
 #include <csignal>
 #include <iostream>
+#include <string>
 
 #include "app/run.h"
 #include "cli/options.h"
 #include "plan/plan.h"
 #include "sink/fd_stream.h"
+#include "sink/terminal.h"
 
 namespace {
 void on_signal(int) { tcpconnect::request_stop(); }
@@ -59,6 +61,15 @@ int main(int argc, char** argv) {
 
   tcpconnect::FdStreamBuf outbuf(1);
   std::ostream out(&outbuf);
-  return tcpconnect::run(tcpconnect::make_plan(parsed.options, isatty(STDOUT_FILENO) == 1), out,
-                         outbuf, std::cerr);
+  // --top draws on a terminal it knows (a terminfo entry); elsewhere it prints interval tables.
+  bool terminal = isatty(STDOUT_FILENO) == 1;
+  if (terminal && parsed.options.top) {
+    std::string why;
+    if (!tcpconnect::top_screen_available(why)) {
+      std::cerr << "tcpconnect: warning: --top cannot draw on this terminal (" << why
+                << "); printing interval tables instead\n";
+      terminal = false;
+    }
+  }
+  return tcpconnect::run(tcpconnect::make_plan(parsed.options, terminal), out, outbuf, std::cerr);
 }

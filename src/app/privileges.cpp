@@ -32,11 +32,16 @@ bool bpf_calls_need_capability(const std::function<int()>& op) {
   return r == -EPERM;
 }
 
-bool drop_capabilities(const std::vector<KeptCapability>& keep, std::string& err) {
+bool drop_capabilities(std::vector<KeptCapability>& keep, std::string& err) {
   if (capng_get_caps_process() != 0) {
     err = "cannot read this process's capabilities";
     return false;
   }
+  // Only what the process holds can be kept (a container given CAP_BPF and CAP_PERFMON alone
+  // has no CAP_DAC_READ_SEARCH): asking for more would make the whole change fail.
+  std::erase_if(keep, [](const KeptCapability& k) {
+    return !capng_have_capability(CAPNG_PERMITTED, static_cast<unsigned>(k.cap));
+  });
   // The bounding set can only shrink with CAP_SETPCAP (root has it; a
   // service given a few capabilities does not, and its bounding set is
   // already what its manager allowed).

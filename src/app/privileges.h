@@ -20,12 +20,13 @@ struct KeptCapability {
 // set; the effective set is restored before returning.
 bool bpf_calls_need_capability(const std::function<int()>& op);
 
-// Keeps only `keep` in the permitted and effective sets, clears the
+// Keeps only `keep` in the permitted and effective sets (those of them the process holds: the
+// others are removed from `keep`), clears the
 // inheritable and ambient sets, drops the rest from the bounding set when
 // allowed to (CAP_SETPCAP) and sets no_new_privs. Applies to the calling
 // thread: call it before starting any other thread. False with a reason in
 // `err` on failure.
-bool drop_capabilities(const std::vector<KeptCapability>& keep, std::string& err);
+bool drop_capabilities(std::vector<KeptCapability>& keep, std::string& err);
 
 // "cap_bpf" etc.
 std::string capability_name(int cap);
