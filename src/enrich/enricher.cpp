@@ -60,7 +60,7 @@ const Enricher::CgroupInfo* Enricher::cgroup_info(std::uint64_t id) {
   if (path.empty()) return nullptr;
   // Bounded: cgroups come and go (one per container, per systemd unit).
   if (cgroup_of_.size() >= kMaxContainers) cgroup_of_.clear();
-  CgroupInfo c{path, container_id_from_cgroup(path), runtime_from_cgroup(path)};
+  CgroupInfo c{path, container_id_from_cgroup(path), runtime_from_cgroup(path), ""};
   return &cgroup_of_.emplace(id, std::move(c)).first->second;
 }
 

@@ -290,10 +290,8 @@ TEST(Containers, MetricsCountByContainerLabel) {
   KernelMetrics k;
   auto counter = [](MetricKind kind, std::uint16_t port, std::uint64_t cgroup, std::string label,
                     std::uint64_t n) {
-    MetricCounter c{kind, Outcome::Established, 0, port, "curl", false, n};
-    c.cgroup_id = cgroup;
-    c.container = std::move(label);
-    return c;
+    return MetricCounter{kind,   Outcome::Established, 0, port, "curl", false, n,
+                         cgroup, std::move(label)};
   };
   k.counters = {counter(MetricKind::Connect, 80, 11, "web-1", 5),
                 counter(MetricKind::Connect, 80, 12, "a\"b\x1b", 4),

@@ -264,8 +264,6 @@ TEST(JsonSink, ConnectMatchesOrderedJsonDump) {
       infos.push_back({comm + "-web", "localhost/img:1\x1b[2J", n % 4 == 1 ? "pod\"x" : "",
                        n % 4 == 1 ? "shop" : "", n % 4 == 1 ? comm : ""});
       ev.container_info = &infos.back();
-    }
-    if (n % 2) {
       ev.ip = 6;
       ev.saddr = addr(6, "2001:db8:85a3:1234:5678:8a2e:370:7334");
       ev.daddr = addr(6, "::");

@@ -91,12 +91,12 @@ class Fed : public Metrics {
   void count(const ConnectEvent& ev) {
     switch (ev.kind) {
       case EventKind::Outcome:
-        bump({MetricKind::Connect, ev.outcome, ev.err, ev.dport, ev.comm, false, 1});
+        bump({MetricKind::Connect, ev.outcome, ev.err, ev.dport, ev.comm, false, 1, 0, ""});
         if (ev.latency_ns > 0)
           k_.latency[static_cast<std::size_t>(ev.outcome)].add(ev.latency_ns, kLatencyBoundsNs);
         break;
       case EventKind::Accept:
-        bump({MetricKind::Accept, Outcome::Established, 0, ev.sport, ev.comm, false, 1});
+        bump({MetricKind::Accept, Outcome::Established, 0, ev.sport, ev.comm, false, 1, 0, ""});
         break;
       case EventKind::Close:
         if (ev.outcome == Outcome::Established || ev.outcome == Outcome::Reset)
@@ -580,8 +580,8 @@ TEST(Metrics, BusyPortSeenLateGetsItsOwnSeries) {
 // Counters the kernel had no room for (spilled: no port, no name) count under "other".
 TEST(Metrics, SpilledCountersAreOther) {
   Fed m;
-  m.bump({MetricKind::Connect, Outcome::Refused, 0, 0, "", true, 5});
-  m.bump({MetricKind::Accept, Outcome::Established, 0, 0, "", true, 2});
+  m.bump({MetricKind::Connect, Outcome::Refused, 0, 0, "", true, 5, 0, ""});
+  m.bump({MetricKind::Accept, Outcome::Established, 0, 0, "", true, 2, 0, ""});
   m.refresh();
   const std::string text = m.render();
   EXPECT_EQ(samples(text, "tcpconnect_connects_total{"),
