@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -37,6 +38,7 @@ constexpr int kChildren = 100;
 constexpr int kBigArgs = 48;
 constexpr std::size_t kBigArgBytes = 131'000;
 constexpr long kRssLimitKib = 64L * 1024;
+constexpr long kRssGrowthLimitKib = 16L * 1024;
 
 // In a forked child: become user nobody with no groups.
 void become_nobody() {
@@ -115,8 +117,15 @@ TEST_F(ContextAttack, ForkedChildrenOfAHugeCommandLineStayBounded) {
     for (const auto& c : cmdlines) expect_capped(c);
     EXPECT_LT(out_bytes, 200u * 1024) << "output of " << kChildren << " connects";
     ASSERT_GT(rss_before, 0);
-    EXPECT_LT(hwm, kRssLimitKib) << "VmHWM " << hwm << " KiB (VmRSS " << rss_before
-                                 << " KiB before the children)";
+    // What the attack adds is the point (it once added 567 MB). The absolute bound holds for
+    // the normal build; under the sanitizers (ASAN_OPTIONS set) the tracer starts at about
+    // 63 MB already, shadow memory of the libraries it maps.
+    EXPECT_LT(hwm - rss_before, kRssGrowthLimitKib)
+        << "VmHWM " << hwm << " KiB (VmRSS " << rss_before << " KiB before the children)";
+    if (std::getenv("ASAN_OPTIONS") == nullptr) {
+      EXPECT_LT(hwm, kRssLimitKib)
+          << "VmHWM " << hwm << " KiB (VmRSS " << rss_before << " KiB before the children)";
+    }
     std::cout << fmt::format(
         "[ context  ] {}: VmRSS {} KiB before, VmHWM {} KiB after {} "
         "children of 6 MiB argv, {} bytes of output\n",
