@@ -583,8 +583,10 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
        "add NETNS and CONTAINER (the runtime's name, else the ID or cgroup name) columns");
   const ValueOption runtime_socket =
       add_value(app, "--runtime-socket", "--runtime-socket", "PATH",
-                "ask this Docker Engine API socket (docker, podman) for container names "
-                "(default: /var/run/docker.sock and /run/podman/podman.sock)");
+                "ask this runtime socket for container names: the Docker Engine API (docker, "
+                "podman), or the CRI (containerd, CRI-O) for cri:PATH or a socket named "
+                "containerd.sock or crio.sock (default: /var/run/docker.sock, "
+                "/run/podman/podman.sock, /run/containerd/containerd.sock, /run/crio/crio.sock)");
   const ValueOption container_name =
       add_value(app, "--container-name", "--container-name", "NAME[,NAME...]",
                 "only containers the runtime names so (exact names)");

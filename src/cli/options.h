@@ -55,7 +55,7 @@ struct Options {
   std::optional<std::string> cgroup;          // --cgroup PATH (cgroup v2 directory)
   std::optional<std::string> cgroupmap;       // --cgroupmap MAPPATH (bcc)
   std::optional<std::string> mntnsmap;        // --mntnsmap MAPPATH (bcc)
-  std::optional<std::string> runtime_socket;  // --runtime-socket PATH (Engine API)
+  std::optional<std::string> runtime_socket;  // --runtime-socket [cri:|engine:]PATH
   std::vector<std::string> container_names;   // --container-name NAME[,NAME...]
   std::vector<std::string> pods;              // --pod NAME[,NAME...]
   std::vector<std::string> pod_namespaces;    // --pod-namespace NS[,NS...]

@@ -14,7 +14,6 @@ namespace tcpconnect {
 namespace {
 
 constexpr std::size_t kMaxBody = 1 << 20;  // an inspect answer is a few KiB
-constexpr std::size_t kMaxField = 256;     // names, images and labels kept per container
 
 std::uint64_t mono_now() {
   timespec ts{};
@@ -35,9 +34,7 @@ bool has_component(std::string_view path, std::string_view prefix) {
 std::string field(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_string()) return {};
-  std::string s = it->get<std::string>();
-  if (s.size() > kMaxField) s.resize(kMaxField);
-  return s;
+  return cut_runtime_field(it->get_ref<const std::string&>());
 }
 
 std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
@@ -62,6 +59,14 @@ ContainerRuntime runtime_from_cgroup(std::string_view path) {
   return ContainerRuntime::Unknown;
 }
 
+RuntimeSocket parse_runtime_socket(std::string_view spec) {
+  if (spec.starts_with("cri:")) return {std::string(spec.substr(4)), RuntimeSocket::Api::Cri};
+  if (spec.starts_with("engine:")) return {std::string(spec.substr(7)), RuntimeSocket::Api::Engine};
+  const std::string_view base = spec.substr(spec.rfind('/') + 1);
+  const bool cri = base == "containerd.sock" || base == "crio.sock";
+  return {std::string(spec), cri ? RuntimeSocket::Api::Cri : RuntimeSocket::Api::Engine};
+}
+
 std::optional<ContainerInfo> parse_inspect(std::string_view body) {
   const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object() || !j.contains("Id")) return std::nullopt;
@@ -84,11 +89,21 @@ std::optional<ContainerInfo> parse_inspect(std::string_view body) {
 ContainerNames::ContainerNames(ContainerNamesConfig cfg, Log log)
     : cfg_(std::move(cfg)), log_(std::move(log)) {
   curl_global_init(CURL_GLOBAL_NOTHING);
+  using Api = RuntimeSocket::Api;
+  auto add = [this](RuntimeSocket where, ContainerRuntime owner) {
+    Socket s;
+    s.where = std::move(where);
+    s.owner = owner;
+    if (s.where.api == Api::Cri) s.cri = std::make_shared<CriClient>(s.where.path);
+    sockets_.push_back(std::move(s));
+  };
   if (!cfg_.socket.empty()) {
-    sockets_.push_back({cfg_.socket, ContainerRuntime::Unknown});
+    add(parse_runtime_socket(cfg_.socket), ContainerRuntime::Unknown);
   } else {
-    sockets_.push_back({"/var/run/docker.sock", ContainerRuntime::Docker});
-    sockets_.push_back({"/run/podman/podman.sock", ContainerRuntime::Podman});
+    add({"/var/run/docker.sock", Api::Engine}, ContainerRuntime::Docker);
+    add({"/run/podman/podman.sock", Api::Engine}, ContainerRuntime::Podman);
+    add({"/run/containerd/containerd.sock", Api::Cri}, ContainerRuntime::Containerd);
+    add({"/run/crio/crio.sock", Api::Cri}, ContainerRuntime::Crio);
   }
 }
 
@@ -197,6 +212,30 @@ long ContainerNames::get(const std::string& socket, const std::string& path, std
   return status;
 }
 
+RuntimeAnswer ContainerNames::ask(const Socket& socket, const std::string& id) const {
+  RuntimeAnswer a;
+  if (!exists(socket.where.path)) {
+    a.why = "no such socket";
+    return a;
+  }
+  if (socket.cri) return socket.cri->status(id, cfg_.timeout_ms);
+  std::string body;
+  const long status = get(socket.where.path, "/containers/" + id + "/json", body, a.why);
+  if (status == 200) {
+    if (auto parsed = parse_inspect(body)) {
+      a.kind = RuntimeAnswer::Kind::Found;
+      a.info = std::move(*parsed);
+    } else {
+      a.why = "not an Engine API answer";
+    }
+  } else if (status == 404) {
+    a.kind = RuntimeAnswer::Kind::NotFound;
+  } else if (status != 0) {
+    a.why = "HTTP status " + std::to_string(status);
+  }
+  return a;
+}
+
 void ContainerNames::work() {
   for (;;) {
     Request req;
@@ -210,36 +249,30 @@ void ContainerNames::work() {
     std::shared_ptr<const ContainerInfo> info;
     bool unreachable = true;
     for (std::size_t i : order_for(req.runtime)) {
-      std::string path;
+      Socket socket;
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (sockets_[i].down_until > mono_now()) continue;
-        path = sockets_[i].path;
+        socket = sockets_[i];
       }
-      std::string body, why;
-      const long status =
-          exists(path) ? get(path, "/containers/" + req.id + "/json", body, why) : 0;
-      if (why.empty() && status == 0) why = "no such socket";
-      std::lock_guard<std::mutex> lock(mu_);
-      if (status == 200) {
-        if (auto parsed = parse_inspect(body)) {
-          info = std::make_shared<const ContainerInfo>(std::move(*parsed));
-          unreachable = false;
-          break;
-        }
-        why = "not an Engine API answer";
-      } else if (status == 404) {
+      RuntimeAnswer a = ask(socket, req.id);
+      if (a.kind == RuntimeAnswer::Kind::Found) {
+        info = std::make_shared<const ContainerInfo>(std::move(a.info));
+        unreachable = false;
+        break;
+      }
+      if (a.kind == RuntimeAnswer::Kind::NotFound) {
         unreachable = false;  // this runtime does not know it: a definite answer
         continue;
-      } else if (status != 0) {
-        why = "HTTP status " + std::to_string(status);
       }
+      std::lock_guard<std::mutex> lock(mu_);
       Socket& s = sockets_[i];
       s.down_until = mono_now() + cfg_.retry_down_ns;
       if (!s.said) {
         s.said = true;
-        messages_.push_back(fmt::format(
-            "container names: cannot ask {}: {}; events carry the container ID alone", path, why));
+        messages_.push_back(
+            fmt::format("container names: cannot ask {}: {}; events carry the container ID alone",
+                        s.where.path, a.why));
       }
     }
     std::lock_guard<std::mutex> lock(mu_);

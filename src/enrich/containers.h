@@ -1,7 +1,8 @@
 // Container names from the runtime that owns a container: docker or podman through the
-// Docker-compatible Engine API on a unix socket (GET /containers/ID/json). Asked off the event
-// path, by one worker thread, with a timeout; answers are cached, bounded in number and age, and
-// kept after the container is gone.
+// Docker-compatible Engine API on a unix socket (GET /containers/ID/json), containerd and CRI-O
+// through the Kubernetes CRI (ContainerStatus, enrich/cri/client.h). Asked off the event path, by
+// one worker thread, with a timeout; answers are cached, bounded in number and age, and kept
+// after the container is gone.
 #pragma once
 
 #include <condition_variable>
@@ -17,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "enrich/cri/client.h"
 #include "model/event.h"
 
 namespace tcpconnect {
@@ -35,10 +37,22 @@ ContainerRuntime runtime_from_cgroup(std::string_view path);
 // nullopt when the body is not such an answer.
 std::optional<ContainerInfo> parse_inspect(std::string_view body);
 
+// A runtime's socket and the API it speaks.
+struct RuntimeSocket {
+  enum class Api { Engine, Cri };
+  std::string path;
+  Api api = Api::Engine;
+  bool operator==(const RuntimeSocket&) const = default;
+};
+// --runtime-socket's value: "cri:PATH" speaks the CRI, "engine:PATH" the Engine API; a bare PATH
+// speaks the CRI when it is named containerd.sock or crio.sock, else the Engine API.
+RuntimeSocket parse_runtime_socket(std::string_view spec);
+
 struct ContainerNamesConfig {
-  // Engine API sockets. Empty: the usual paths (/var/run/docker.sock, /run/podman/podman.sock),
-  // each asked first for the containers of its own runtime.
-  std::string socket;  // --runtime-socket: only this one
+  // Empty: the usual paths (/var/run/docker.sock, /run/podman/podman.sock,
+  // /run/containerd/containerd.sock, /run/crio/crio.sock), each asked first for the containers
+  // of its own runtime.
+  std::string socket;  // --runtime-socket: only this one (parse_runtime_socket)
   std::uint32_t timeout_ms = 250;
   std::size_t max_entries = 4096;
   std::uint64_t max_age_ns = 3600ull * 1'000'000'000;   // an answer is kept this long
@@ -70,10 +84,12 @@ class ContainerNames {
 
  private:
   struct Socket {
-    std::string path;
-    ContainerRuntime owner;        // asked first for this runtime's containers
-    std::uint64_t down_until = 0;  // failing: not asked before this (monotonic ns)
-    bool said = false;             // its failure was told (once)
+    RuntimeSocket where;
+    ContainerRuntime owner =
+        ContainerRuntime::Unknown;   // asked first for this runtime's containers
+    std::shared_ptr<CriClient> cri;  // Api::Cri: used by the worker only
+    std::uint64_t down_until = 0;    // failing: not asked before this (monotonic ns)
+    bool said = false;               // its failure was told (once)
   };
   struct Entry {
     std::shared_ptr<const ContainerInfo> info;
@@ -86,7 +102,9 @@ class ContainerNames {
     ContainerRuntime runtime;
   };
   void work();
-  // One GET on one socket: the HTTP status (0: no answer, `why` says why) and body.
+  // Asks one socket of one container (on the worker's thread).
+  RuntimeAnswer ask(const Socket& socket, const std::string& id) const;
+  // One GET on an Engine API socket: the HTTP status (0: no answer, `why` says why) and body.
   long get(const std::string& socket, const std::string& path, std::string& body,
            std::string& why) const;
   std::vector<std::size_t> order_for(ContainerRuntime runtime) const;

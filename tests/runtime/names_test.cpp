@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -339,6 +340,125 @@ TEST_F(ContainerNames, MetricsCountByContainerName) {
   EXPECT_NE(body.find(mine + web + "2\"} 1"), std::string::npos) << body;
   EXPECT_NE(body.find(host), std::string::npos) << body;
   EXPECT_EQ(t->stop(), 0) << t->err();
+}
+
+// --- Kubernetes names through the CRI ---------------------------------------------------------
+// A private containerd with its CRI plugin (tests/runtime/cri-runtime.sh, Debian's containerd and
+// runc, an image made here and imported locally), driven as kubelet would by cri_helper:
+// host-network pod sandboxes with one container each, labelled as kubelet labels them.
+
+class CriNames : public rt::RuntimeTest {
+ protected:
+  static std::string dir() { return temp_dir() + "/cri"; }
+  static std::string socket() { return dir() + "/containerd.sock"; }
+  static std::vector<std::string> script(const char* what) {
+    return {"/usr/bin/env", "CRI_HELPER=" CRI_HELPER_BIN, CRI_RUNTIME_SH, what, dir()};
+  }
+  static void TearDownTestSuite() {
+    if (started_) rt::run_cmd(script("stop"), seconds(120));
+    started_ = false;
+    std::error_code ec;
+    std::filesystem::remove_all(dir(), ec);
+    std::filesystem::remove(temp_dir(), ec);  // when the podman tests are done with it too
+  }
+
+  void SetUp() override {
+    rt::RuntimeTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    for (const char* tool : {"/usr/bin/containerd", "/usr/bin/ctr", "/usr/sbin/runc"}) {
+      if (access(tool, X_OK) == 0) continue;
+      if (std::getenv("CI")) FAIL() << tool << " is not installed (scripts/dev installs it)";
+      GTEST_SKIP() << tool << " is not installed";
+    }
+    if (!started_) {
+      started_ = true;
+      const auto r = rt::run_cmd(script("start"), seconds(120));
+      ASSERT_EQ(r.status, 0) << r.out << r.err;
+    }
+  }
+  void TearDown() override {
+    for (const std::string& id : sandboxes_)
+      rt::run_cmd({CRI_HELPER_BIN, socket(), "rm", id}, seconds(60));
+  }
+
+  // A pod whose one container connects once to the port on loopback, then waits a second.
+  void pod_connects(const std::string& pod, const std::string& ns, const std::string& container,
+                    int port) {
+    const auto r = rt::run_cmd(
+        {"/usr/bin/env", "CRI_CGROUP_PARENT=" + cgroup_parent(), "CRI_LOG_DIR=" + dir() + "/logs",
+         CRI_HELPER_BIN, socket(), "run", pod, ns, container, kCriImage, "/bin/sh", "-c",
+         fmt::format("nc -w 2 127.0.0.1 {} </dev/null; sleep 1", port)},
+        seconds(60));
+    std::istringstream out(r.out);
+    for (std::string what, id; out >> what >> id;)
+      if (what == "sandbox") sandboxes_.push_back(id);
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+  }
+  static std::string cgroup_parent() {
+    std::ifstream in(dir() + "/cgroup-parent");
+    std::string s;
+    std::getline(in, s);
+    return s;
+  }
+
+  static constexpr const char* kCriImage = "localhost/tcpconnect-cri-busybox:1";
+  static bool started_;
+  std::vector<std::string> sandboxes_;
+};
+
+bool CriNames::started_ = false;
+
+// JSON carries the pod, its namespace and the container's names; text --container shows the
+// container's name.
+TEST_F(CriNames, JsonHasThePodAndNamespaceAndTextTheContainer) {
+  rt::Listener listener("127.0.0.1", 0, false);
+  const std::string port = std::to_string(listener.port());
+  {
+    auto t = start({"-j", "--runtime-socket", "cri:" + socket(), "-P", port}, rt::kJsonStart);
+    pod_connects("checkout-7d9f", "shop", "web", listener.port());
+    ASSERT_TRUE(t->wait_stdout("checkout-7d9f")) << t->out() << t->err();
+    const auto recs = records(*t, "connect");
+    ASSERT_EQ(recs.size(), 1u) << t->out();
+    EXPECT_EQ(recs[0]["comm"], "nc");
+    EXPECT_EQ(recs[0]["container"].get<std::string>().size(), 64u);
+    EXPECT_EQ(recs[0]["container_name"], "web");
+    EXPECT_EQ(recs[0]["image"], kCriImage);
+    EXPECT_EQ(recs[0]["pod"], "checkout-7d9f");
+    EXPECT_EQ(recs[0]["pod_namespace"], "shop");
+    EXPECT_EQ(recs[0]["container_k8s"], "web");
+  }
+  {
+    auto t = start({"--container", "--runtime-socket", "cri:" + socket(), "-P", port}, "PID");
+    pod_connects("cart-5c2b", "shop", "cart-api", listener.port());
+    ASSERT_TRUE(t->wait_stdout("cart-api")) << t->out() << t->err();
+    EXPECT_EQ(t->stop(), 0) << t->err();
+    const auto rows = rows_of(t->out_lines(), "nc");
+    ASSERT_EQ(rows.size(), 1u) << t->out();
+    ASSERT_EQ(rows[0].size(), 8u) << t->out();
+    EXPECT_EQ(rows[0][7], "cart-api");
+  }
+}
+
+// --pod and --pod-namespace keep the pod of that name in that namespace, and drop the same pod
+// name in another namespace, another pod in the namespace and a host process.
+TEST_F(CriNames, PodFiltersKeepOnlyThatPod) {
+  rt::Listener listener("127.0.0.1", 0, false);
+  const std::string port = std::to_string(listener.port());
+  // containerd.sock: the CRI, from the socket's name.
+  auto t = start({"--container", "--runtime-socket", socket(), "--pod", "checkout-7d9f",
+                  "--pod-namespace", "shop", "-P", port},
+                 "PID");
+  pod_connects("checkout-7d9f", "dev", "web-dev", listener.port());
+  pod_connects("cart-5c2b", "shop", "cart", listener.port());
+  rt::run_helper({"--count", "2", "127.0.0.1", port});
+  pod_connects("checkout-7d9f", "shop", "web-shop", listener.port());
+  ASSERT_TRUE(t->wait_stdout("web-shop")) << t->out() << t->err();
+  EXPECT_EQ(t->stop(), 0) << t->err();
+  const auto rows = rows_of(t->out_lines(), "nc");
+  ASSERT_EQ(rows.size(), 1u) << t->out();
+  ASSERT_EQ(rows[0].size(), 8u) << t->out();
+  EXPECT_EQ(rows[0][7], "web-shop");
+  EXPECT_TRUE(rows_of(t->out_lines(), "conn_helper").empty()) << t->out();
 }
 
 }  // namespace

@@ -45,10 +45,10 @@ excluded=(
   # --top's screen is drawn by user space (ncurses in tmux); what it reads from the kernel is
   # the count table of -c --interval and the latencies of --hist, whose tests stay
   'Views.TopDrawsTheBusiestConnectorsAndQuitsCleanly'
-  # podman containers and their runtime's API: the guests have no container runtime; the
-  # kernel side these tests use (cgroup ids, the excluded-cgroups table) is the one of the
-  # Containers tests that stay
-  'ContainerNames.*'
+  # podman containers and containerd's pods, asked through their runtime's API: the guests
+  # have no container runtime; the kernel side these tests use (cgroup ids, the
+  # excluded-cgroups table) is the one of the Containers tests that stay
+  'ContainerNames.*' 'CriNames.*'
 )
 EXCLUDED=${VM_EXCLUDED-$(IFS=:; echo "${excluded[*]}")}
 AUTO_FILTER=${2:-"*${EXCLUDED:+-$EXCLUDED}"}
