@@ -352,7 +352,8 @@ class CriNames : public rt::RuntimeTest {
   static std::string dir() { return temp_dir() + "/cri"; }
   static std::string socket() { return dir() + "/containerd.sock"; }
   static std::vector<std::string> script(const char* what) {
-    return {"/usr/bin/env", "CRI_HELPER=" CRI_HELPER_BIN, CRI_RUNTIME_SH, what, dir()};
+    return {"/usr/bin/env", std::string("CRI_HELPER=") + CRI_HELPER_BIN, CRI_RUNTIME_SH, what,
+            dir()};
   }
   static void TearDownTestSuite() {
     if (started_) rt::run_cmd(script("stop"), seconds(120));
