@@ -47,10 +47,10 @@ void Enricher::on_dns(const DnsSample& dns) {
 }
 
 void Enricher::on_cgroup(std::uint64_t cgroup_id, std::uint64_t now_ns) {
-  pending(cgroup_info(cgroup_id), now_ns);  // asks the runtime about its container
+  names_of(cgroup_info(cgroup_id), now_ns);  // asks the runtime about its container
 }
 
-const Enricher::CgroupInfo* Enricher::cgroup_info(std::uint64_t id) {
+Enricher::CgroupInfo* Enricher::cgroup_info(std::uint64_t id) {
   if ((!containers_ && !metric_containers_) || !id) return nullptr;
   auto it = cgroup_of_.find(id);
   if (it != cgroup_of_.end()) return &it->second;
@@ -64,16 +64,16 @@ const Enricher::CgroupInfo* Enricher::cgroup_info(std::uint64_t id) {
   return &cgroup_of_.emplace(id, std::move(c)).first->second;
 }
 
-bool Enricher::pending(const CgroupInfo* c, std::uint64_t now_ns) {
-  if (!names_ || !c || c->container.empty()) return false;
-  return names_->lookup(c->container, c->runtime, now_ns).pending;
+ContainerNames::Answer Enricher::names_of(const CgroupInfo* c, std::uint64_t now_ns) {
+  if (!names_ || !c || c->container.empty()) return {};
+  return names_->lookup(c->container, c->runtime, now_ns);
 }
 
 void Enricher::label_metrics(KernelMetrics& metrics, std::uint64_t now_ns) {
   if (!metric_containers_) return;
   std::erase_if(metrics.counters, [&](MetricCounter& m) {
     if (m.spilled || !m.cgroup_id) return false;
-    auto* c = const_cast<CgroupInfo*>(cgroup_info(m.cgroup_id));
+    CgroupInfo* c = cgroup_info(m.cgroup_id);
     if (!c) {
       m.container = "-";  // gone before it could be looked up
       return false;
@@ -82,8 +82,7 @@ void Enricher::label_metrics(KernelMetrics& metrics, std::uint64_t now_ns) {
       if (c->container.empty()) {
         c->metric_label = "-";
       } else {
-        ContainerNames::Answer a;
-        if (names_) a = names_->lookup(c->container, c->runtime, now_ns);
+        const ContainerNames::Answer a = names_of(c, now_ns);
         if (a.pending) return true;
         c->metric_label =
             a.info && !a.info->name.empty() ? a.info->name : c->container.substr(0, 12);
@@ -95,7 +94,7 @@ void Enricher::label_metrics(KernelMetrics& metrics, std::uint64_t now_ns) {
 }
 
 void Enricher::push(ConnectEvent&& ev, std::uint64_t now_ns) {
-  const bool wait = pending(cgroup_info(ev.cgroup_id), now_ns);
+  const bool wait = names_of(cgroup_info(ev.cgroup_id), now_ns).pending;
   if (held_.empty() && !wait) {
     deliver(ev, now_ns);
     return;
@@ -110,7 +109,7 @@ void Enricher::push(ConnectEvent&& ev, std::uint64_t now_ns) {
 void Enricher::release(std::uint64_t now_ns, bool all) {
   while (!held_.empty()) {
     Held& h = held_.front();
-    if (!all && h.until_ns > now_ns && pending(cgroup_info(h.ev.cgroup_id), now_ns)) break;
+    if (!all && h.until_ns > now_ns && names_of(cgroup_info(h.ev.cgroup_id), now_ns).pending) break;
     deliver(h.ev, now_ns);
     held_.pop_front();
   }
@@ -118,7 +117,9 @@ void Enricher::release(std::uint64_t now_ns, bool all) {
 
 void Enricher::deliver(ConnectEvent& ev, std::uint64_t now_ns) {
   const CgroupInfo* c = cgroup_info(ev.cgroup_id);
-  enrich(ev, c, now_ns);
+  // One answer for the whole event: its fields and the filter agree.
+  const ContainerNames::Answer names = names_of(c, now_ns);
+  enrich(ev, c, names);
   if (filter_.on()) {
     const ContainerInfo* info = ev.container_info;
     const bool keep = info && allowed(filter_.names, info->name) &&
@@ -127,11 +128,8 @@ void Enricher::deliver(ConnectEvent& ev, std::uint64_t now_ns) {
     if (!keep) {
       // For good only when the answer is final: not a container, or its runtime answered. A
       // runtime that could not be asked may know it next time.
-      bool final = c && (c->container.empty() || info);
-      if (!final && c && names_) {
-        const auto answer = names_->lookup(c->container, c->runtime, now_ns);
-        final = !answer.pending && !answer.unreachable;
-      }
+      const bool final =
+          c && (c->container.empty() || info || (!names.pending && !names.unreachable));
       if (final && exclude_) exclude_(ev.cgroup_id);
       return;
     }
@@ -139,7 +137,7 @@ void Enricher::deliver(ConnectEvent& ev, std::uint64_t now_ns) {
   emit_(ev);
 }
 
-void Enricher::enrich(ConnectEvent& ev, const CgroupInfo* c, std::uint64_t now_ns) {
+void Enricher::enrich(ConnectEvent& ev, const CgroupInfo* c, const ContainerNames::Answer& names) {
   if (cmdlines_) {
     const ProcessCache::CommandLine cl = processes_.command_line(ev.pid, ev.start_ns);
     ev.cmdline = cl.text;
@@ -149,9 +147,7 @@ void Enricher::enrich(ConnectEvent& ev, const CgroupInfo* c, std::uint64_t now_n
   if (containers_ && ev.cgroup_id) {
     ev.cgroup = c ? std::string_view(c->path) : std::string_view();
     ev.container = c ? std::string_view(c->container) : std::string_view();
-    info_.reset();
-    if (names_ && c && !c->container.empty())
-      info_ = names_->lookup(c->container, c->runtime, now_ns).info;
+    info_ = names.info;
     ev.container_info = info_.get();
   }
   // The name a destination was resolved from; meaningless for accepted connections.

@@ -62,12 +62,13 @@ class Enricher {
     ConnectEvent ev;
     std::uint64_t until_ns = 0;  // 0: waits for nothing but the events before it
   };
-  const CgroupInfo* cgroup_info(std::uint64_t id);
-  // Whether the runtime is still being asked about the container of this cgroup.
-  bool pending(const CgroupInfo* c, std::uint64_t now_ns);
+  CgroupInfo* cgroup_info(std::uint64_t id);
+  // What the runtime said of the container of this cgroup (asked the first time); empty
+  // without names, a cgroup or a container.
+  ContainerNames::Answer names_of(const CgroupInfo* c, std::uint64_t now_ns);
   void deliver(ConnectEvent& ev, std::uint64_t now_ns);
   // Fills the enrichment fields of `ev` that the options ask for.
-  void enrich(ConnectEvent& ev, const CgroupInfo* c, std::uint64_t now_ns);
+  void enrich(ConnectEvent& ev, const CgroupInfo* c, const ContainerNames::Answer& names);
 
   bool containers_;         // JSON output or --container
   bool metric_containers_;  // --metrics-container
