@@ -808,7 +808,8 @@ ParseResult parse_as(const Personality& p, int argc, const char* const* argv) {
     }
   }
   if (auto s = single(runtime_socket); s.value) {
-    if (s.value->empty()) return error("option --runtime-socket needs a path");
+    if (s.value->empty() || *s.value == "cri:" || *s.value == "engine:")
+      return error("option --runtime-socket needs a path");
     o.runtime_socket = *s.value;
   }
   for (const auto& [opt, target] :

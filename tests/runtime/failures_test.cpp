@@ -149,8 +149,14 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
       while (!stop)
         rt::run_helper({"--count", "200", "127.0.0.1", std::to_string(noise_target.port())});
     });
-    clients = rt::run_helper_in(
-        ns, {"--count", std::to_string(n), "127.0.0.1", std::to_string(server->port())});
+    try {
+      clients = rt::run_helper_in(
+          ns, {"--count", std::to_string(n), "127.0.0.1", std::to_string(server->port())});
+    } catch (...) {
+      stop = true;  // the noise thread ends before the exception reaches the test
+      noise.join();
+      throw;
+    }
     stop = true;
     noise.join();
     for (int i = 0; i < 200 && server->accepted() < n; i++)

@@ -106,6 +106,8 @@ TEST(Containers, OptionsAndPlan) {
        "--pod-namespace or --metrics-container"},
       {{"--metrics-container"}, "tcpconnect: --metrics-container needs --metrics"},
       {{"--runtime-socket", "", "--container"}, "tcpconnect: option --runtime-socket needs a path"},
+      {{"--runtime-socket", "cri:", "--container"},
+       "tcpconnect: option --runtime-socket needs a path"},
       {{"-c", "--container-name", "a"},
        "tcpconnect: -c/--count cannot be combined with --container-name: containers are told "
        "apart by name in user space, per event"},

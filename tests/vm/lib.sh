@@ -37,14 +37,17 @@ vm_install_host_packages() {
 
 # The versioned image package behind a name: 6.1 (Debian 12's default kernel,
 # linux-image-amd64), 6.12 (linux-image-6.12-amd64, from bookworm's security
-# and backports updates), or any linux-image-* package name.
+# and backports updates), 6.1-rt and 6.1-cloud (Debian 12's PREEMPT_RT and
+# cloud kernels), or any linux-image-* package name.
 vm_image_package() {
   local meta
   case $1 in
     6.1) meta=linux-image-amd64 ;;
     6.12) meta=linux-image-6.12-amd64 ;;
+    6.1-rt) meta=linux-image-rt-amd64 ;;  # PREEMPT_RT
+    6.1-cloud) meta=linux-image-cloud-amd64 ;;  # trimmed for VMs: no 9p, virtio-fs instead
     linux-image-*) meta=$1 ;;
-    *) vm_die "unknown kernel '$1' (6.1, 6.12 or a linux-image-* package)" ;;
+    *) vm_die "unknown kernel '$1' (6.1, 6.12, 6.1-rt, 6.1-cloud or a linux-image-* package)" ;;
   esac
   local dep
   dep=$(apt-cache depends "$meta" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')

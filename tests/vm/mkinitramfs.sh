@@ -1,8 +1,8 @@
 #!/bin/sh
 # mkinitramfs.sh KVER KROOT OUT
 # Builds a small busybox initramfs for kernel KVER (unpacked under KROOT, see
-# lib.sh): it mounts the host's / (virtio-9p, read-only) under a tmpfs
-# overlay, so the guest sees this machine's files and can write anywhere
+# lib.sh): it mounts the host's / (virtio-9p, or virtio-fs for kernels built
+# without 9p such as Debian's cloud kernel; read-only) under a tmpfs overlay, so the guest sees this machine's files and can write anywhere
 # (changes are thrown away; /tmp too, so a checkout under /tmp is visible to
 # the guest), mounts what the runtime tests use (proc, sys,
 # dev, tracefs, debugfs, bpffs, cgroup2, /run), puts the kernel's modules at
@@ -14,8 +14,16 @@ D=$(mktemp -d "${OUT%/*}/irfs.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 mkdir -p "$D/bin" "$D/proc" "$D/sys" "$D/dev" "$D/lower" "$D/rw" "$D/newroot" "$D/modules"
 cp /bin/busybox "$D/bin/busybox"
+# How the host's files reach the guest (run-in-guest.sh reads OUT.fs): virtio-9p where the
+# kernel has it, else virtio-fs.
+if modprobe -d "$KROOT" -S "$KVER" --show-depends 9p >/dev/null 2>&1; then
+  FS=9p MODS="virtio_pci 9pnet_virtio 9p overlay"
+else
+  FS=virtiofs MODS="virtio_pci virtiofs overlay"
+fi
+echo "$FS" >"$D/modules/fs"
 # What the initramfs itself needs, in the load order of the kernel's modules.dep.
-for mod in virtio_pci 9pnet_virtio 9p overlay; do
+for mod in $MODS; do
   modprobe -d "$KROOT" -S "$KVER" --show-depends "$mod"
 done | awk '$1=="insmod" && !seen[$2]++ {print $2}' | while read -r f; do
   b=$(basename "$f"); b=${b%.xz}; b=${b%.zst}
@@ -36,8 +44,12 @@ busybox mount -t sysfs sys /sys
 busybox mount -t devtmpfs dev /dev
 for m in $(busybox cat /modules/order); do busybox insmod /modules/$m.ko; done
 die() { echo "GUEST-INIT-ERROR: $*"; busybox poweroff -f; }
-busybox mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /lower ||
-  { busybox dmesg | busybox tail -15; die "9p mount failed"; }
+FS=$(busybox cat /modules/fs)
+if [ "$FS" = 9p ]; then
+  busybox mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /lower
+else
+  busybox mount -t virtiofs -o ro hostroot /lower
+fi || { busybox dmesg | busybox tail -15; die "$FS mount failed"; }
 busybox mount -t tmpfs -o mode=755 tmpfs /rw
 busybox mkdir -p /rw/upper /rw/work
 busybox mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot ||
@@ -65,9 +77,14 @@ printf '#!/bin/busybox sh\nexec /bin/busybox chroot /newroot /sbin/modprobe "$@"
 busybox chmod 755 /bin/modprobe
 echo /bin/modprobe >/proc/sys/kernel/modprobe
 # Writable share with the host for results (mount_tag=share).
-if busybox grep -q share /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null; then
+if [ "$FS" = 9p ]; then
+  if busybox grep -q share /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null; then
+    busybox mkdir -p $R/mnt/share
+    busybox mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share $R/mnt/share
+  fi
+else
   busybox mkdir -p $R/mnt/share
-  busybox mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share $R/mnt/share
+  busybox mount -t virtiofs share $R/mnt/share
 fi
 busybox ip link set lo up
 busybox hostname guest
@@ -83,4 +100,5 @@ busybox poweroff -f
 INIT
 chmod +x "$D/init"
 (cd "$D" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 >"$OUT.tmp")
+echo "$FS" >"$OUT.fs"
 mv "$OUT.tmp" "$OUT"

@@ -2,7 +2,11 @@
 # run-all.sh: the runtime suite on each Debian kernel under QEMU (run-suite.sh),
 # then the kernel support table (also in build/vm/summary.md). Exits non-zero
 # if any guest run failed. VM_TESTS=0 skips everything (quick local runs; CI
-# runs it). VM_KERNELS picks kernels (default "6.1 6.12").
+# runs it). VM_KERNELS picks kernels (default "6.1 6.12"; also 6.1-rt, 6.1-cloud).
+# VM_JOBS guests run at once (default: the number of CPUs): each guest's QEMU
+# runs its vCPUs on one host thread (run-in-guest.sh), so a guest keeps one CPU
+# busy; a guest's console goes to build/vm/<kernel>.suite.log, and its last
+# lines to the terminal when it ends.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [[ ${VM_TESTS:-1} == 0 ]]; then
@@ -10,12 +14,31 @@ if [[ ${VM_TESTS:-1} == 0 ]]; then
   exit 0
 fi
 mkdir -p "$VM_OUT"
+# Packages and kernels first, one at a time (apt and dpkg take locks).
+vm_install_host_packages
+for k in ${VM_KERNELS:-6.1 6.12}; do vm_fetch_kernel "$k"; done
 fail=0
 dirs=()
+declare -A running=()
+jobs_max=${VM_JOBS:-$(nproc)}
+# Waits for one guest run to end; says how it went.
+reap() {
+  local pid rc=0 k
+  wait -n -p pid "${!running[@]}" || rc=$?
+  k=${running[$pid]}
+  unset "running[$pid]"
+  echo "=== vm: $k: exit $rc (console: $VM_OUT/$k.suite.log)"
+  tail -n 25 "$VM_OUT/$k.suite.log"
+  ((rc == 0)) || fail=1
+}
 for k in ${VM_KERNELS:-6.1 6.12}; do
-  "$VM_HERE/run-suite.sh" "$k" || fail=1
+  while ((${#running[@]} >= jobs_max)); do reap; done
+  echo "=== vm: $k: started"
+  "$VM_HERE/run-suite.sh" "$k" >"$VM_OUT/$k.suite.log" 2>&1 &
+  running[$!]=$k
   dirs+=("$VM_OUT/$k")
 done
+while ((${#running[@]})); do reap; done
 # This host's row: the same probe the guests run (the suite itself runs under ctest).
 mkdir -p "$VM_OUT/host"
 MECH=$VM_OUT/mechanisms "$VM_HERE/guest-suite.sh" probe "$VM_BUILD" "$VM_OUT/host" >/dev/null 2>&1 || true

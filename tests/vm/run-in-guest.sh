@@ -64,6 +64,33 @@ if [[ ! -e $KROOT/vmlinux.tried ]]; then
 fi
 [[ -s $KROOT/vmlinux ]] && KERNEL=$KROOT/vmlinux
 
+# The host's / (read-only: the guest mounts it so, under an overlay) and SHARE: virtio-9p
+# (QEMU's own server), or virtio-fs (QEMU 7.2's virtiofsd, one per directory, and the guest's
+# memory shared with them) for kernels without 9p.
+if [[ $(cat "$IRFS.fs" 2>/dev/null || echo 9p) == virtiofs ]]; then
+  VFS=$(mktemp -d "$VM_OUT/vfs.XXXXXX")
+  VFS_PIDS=()
+  for tag in hostroot share; do
+    src=/
+    [[ $tag == share ]] && src=$SHARE
+    /usr/lib/qemu/virtiofsd --socket-path="$VFS/$tag.sock" -o source="$src" \
+      -o cache=always -o sandbox=chroot -o log_level=err >"$VFS/$tag.log" 2>&1 &
+    VFS_PIDS+=($!)
+  done
+  trap 'kill "${VFS_PIDS[@]}" 2>/dev/null; rm -rf "$VFS"' EXIT
+  for _ in $(seq 100); do
+    [[ -S $VFS/hostroot.sock && -S $VFS/share.sock ]] && break
+    sleep 0.05
+  done
+  FSARGS=(-object "memory-backend-memfd,id=mem,size=$MEM,share=on" -machine q35,memory-backend=mem
+    -chardev "socket,id=vfs0,path=$VFS/hostroot.sock" -device vhost-user-fs-pci,chardev=vfs0,tag=hostroot
+    -chardev "socket,id=vfs1,path=$VFS/share.sock" -device vhost-user-fs-pci,chardev=vfs1,tag=share)
+else
+  FSARGS=(-machine q35
+    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+    -virtfs "local,path=$SHARE,mount_tag=share,security_model=none")
+fi
+
 CMD=$(printf '%s' "$*" | base64 -w0)
 ((${#CMD} < 1800)) || { echo "run-in-guest.sh: command too long for the kernel command line; run a script" >&2; exit 2; }
 TMPLOG=
@@ -71,11 +98,9 @@ TMPLOG=
 set +e
 timeout --foreground "$TMO" qemu-system-x86_64 \
   -accel tcg,thread=${VM_TCG_THREAD:-single} -cpu max -m "$MEM" -smp "$SMP" \
-  -machine q35 -nodefaults -no-user-config -nographic -no-reboot \
+  "${FSARGS[@]}" -nodefaults -no-user-config -nographic -no-reboot \
   -bios /usr/share/qemu/qboot.rom -serial stdio -monitor none \
   -kernel "$KERNEL" -initrd "$IRFS" \
-  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-  -virtfs local,path="$SHARE",mount_tag=share,security_model=none \
   -append "console=ttyS0 quiet loglevel=${VM_LOGLEVEL:-1} panic=-1 softlockup_panic=1 mitigations=off guestcmd=$CMD" \
   </dev/null 2>&1 | sed -u 's/\r$//' | tee "$LOG"
 QRC=${PIPESTATUS[0]}

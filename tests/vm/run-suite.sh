@@ -70,7 +70,7 @@ CORE_FILTER=${VM_CORE_FILTER:-$(IFS=:; echo "${core[*]}")}
 # reports them, so the tests that count every close accept a reported skip
 # there. 6.1 counts nothing: those two tests are left out of that mode there.
 TRACEPOINT_FILTER=$CORE_FILTER
-[[ $NAME != 6.1 ]] ||
+[[ $NAME != 6.1 && $NAME != 6.1-* ]] ||
   TRACEPOINT_FILTER+="-Failures.ClosesAreAttributedToTheOwnerNotTheCurrentTask:Loss.CloseRecords"
 TRACEPOINT_FILTER=${VM_TRACEPOINT_FILTER:-$TRACEPOINT_FILTER}
 MODES=${VM_MODES:-auto tp_btf raw_tp tracepoint}
