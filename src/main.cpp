@@ -17,22 +17,23 @@ namespace {
 void on_signal(int) { tcpconnect::request_stop(); }
 
 // Started with fd 0, 1 or 2 closed (`>&-`): the next descriptor opened (a BPF
-// map, the metrics socket) would take its number and receive the output.
-// They are opened on /dev/null instead; returns whether stdout was closed.
-bool open_closed_std_fds() {
-  bool stdout_closed = false;
+// map, the metrics socket, an eventfd gRPC opens while it loads) would take its
+// number and receive the output. They are opened on /dev/null instead, from the
+// executable's preinit array: before the initializers of any library.
+bool stdout_closed = false;
+void open_closed_std_fds(int, char**, char**) {
   for (int fd = 0; fd <= 2; ++fd) {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
     if (fd == 1) stdout_closed = true;
     // The lowest free number: this one, as the ones below it are open.
-    if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd) return stdout_closed;
+    if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd) return;
   }
-  return stdout_closed;
 }
+[[gnu::section(".preinit_array"),
+  gnu::used]] void (*const preinit_std_fds)(int, char**, char**) = open_closed_std_fds;
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool stdout_closed = open_closed_std_fds();
   auto parsed = tcpconnect::parse_options(argc, argv);
   switch (parsed.kind) {
     case tcpconnect::ParseResult::Kind::Help:
