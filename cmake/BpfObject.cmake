@@ -1,5 +1,6 @@
 # bpf_object(<name> <source.bpf.c>...)
-# Compiles each BPF source with clang for the host's arch, links the units into
+# Compiles each BPF source with clang for the target's arch (CMAKE_SYSTEM_PROCESSOR: the
+# BPF bytecode is the same, the kernel types and __TARGET_ARCH_* differ), links the units into
 # one object with `bpftool gen object` (libbpf's static linker: externs and
 # __hidden functions are resolved across units), generates its libbpf skeleton,
 # and exposes an INTERFACE target <name>_skel whose include directory holds
@@ -16,11 +17,11 @@ else()
   message(FATAL_ERROR "unsupported architecture for BPF: ${CMAKE_SYSTEM_PROCESSOR}")
 endif()
 
-# The kernel's types for CO-RE, one vmlinux.h per architecture. Only bpf/x86 is in the tree;
-# another architecture needs its own, made on a machine of that architecture.
+# The kernel's types for CO-RE, one vmlinux.h per architecture: bpf/x86, and bpf/arm64 (made
+# from Debian's arm64 kernel package by scripts/gen-vmlinux-arm64, on any machine).
 set(BPF_VMLINUX_DIR ${CMAKE_SOURCE_DIR}/bpf/${BPF_ARCH})
 if(NOT EXISTS ${BPF_VMLINUX_DIR}/vmlinux.h)
-  message(FATAL_ERROR "no vmlinux.h for ${BPF_ARCH} (only bpf/x86/vmlinux.h is in the tree): "
+  message(FATAL_ERROR "no vmlinux.h for ${BPF_ARCH} (bpf/${BPF_ARCH}/vmlinux.h): "
     "generate it on a ${CMAKE_SYSTEM_PROCESSOR} machine with\n"
     "  mkdir -p bpf/${BPF_ARCH} && bpftool btf dump file /sys/kernel/btf/vmlinux format c "
     "> bpf/${BPF_ARCH}/vmlinux.h")

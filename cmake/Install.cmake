@@ -99,8 +99,23 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${CPACK_PACKAGE_CONTACT}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Library dependencies (libbpf1, libelf1, libfmt9, libcap-ng0, libstdc++6, ...)
-# are read from the binary by dpkg-shlibdeps (package dpkg-dev).
+# are read from the binary by dpkg-shlibdeps (package dpkg-dev). In a cross build
+# (scripts/cross-arm64) it finds the target's libraries too: by the ELF class and
+# machine of the binary, in the multiarch directories that the target's libc6 lists
+# in /etc/ld.so.conf.d, and then the packages that own them.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# CPack asks dpkg for the architecture, which answers the build machine's: a cross
+# build names its target's, from the target's multiarch triplet (aarch64-linux-gnu ->
+# arm64).
+if(CMAKE_CROSSCOMPILING AND NOT CPACK_DEBIAN_PACKAGE_ARCHITECTURE)
+  execute_process(COMMAND dpkg-architecture -qDEB_HOST_ARCH -t${CMAKE_LIBRARY_ARCHITECTURE}
+                  OUTPUT_VARIABLE CPACK_DEBIAN_PACKAGE_ARCHITECTURE
+                  OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _tc_rc)
+  if(NOT _tc_rc EQUAL 0 OR NOT CPACK_DEBIAN_PACKAGE_ARCHITECTURE)
+    message(FATAL_ERROR "no Debian architecture for ${CMAKE_LIBRARY_ARCHITECTURE} "
+      "(dpkg-architecture, package dpkg-dev); set CPACK_DEBIAN_PACKAGE_ARCHITECTURE")
+  endif()
+endif()
 # The Description's first line is CPACK_PACKAGE_DESCRIPTION_SUMMARY; this is the rest.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
     "tcpconnect traces the TCP connections a Linux host makes (and, on request,
