@@ -280,7 +280,7 @@ class MetricsAttack : public rt::RuntimeTest {
   // (ASAN_OPTIONS set) the tracer is at about 70 MB when ready already (shadow memory of the
   // libraries it maps): there what it grew since is bounded, by the margin the normal build has
   // (it is ready at 20 to 25 MB).
-  void expect_memory_bounded(const Tracer& t, const std::string& what) {
+  void expect_memory_bounded(const Tracer& t, const std::string& what) const {
     const long rss = rt::status_kib(t.pid(), "VmRSS"), hwm = rt::status_kib(t.pid(), "VmHWM");
     std::cerr << "note: " << what << ": tracer VmRSS " << rss << " KiB, VmHWM " << hwm << " KiB ("
               << ready_kib_ << " KiB when ready)\n";
