@@ -125,6 +125,9 @@ VM_ROOTFS_PACKAGES_ARM64=(
   libc6 libstdc++6 libgcc-s1 libbpf1 libelf1 libfmt9 libcap-ng0 libncursesw6 libtinfo6 libcurl4
   libgrpc++1.51 libprotobuf32 liburing2 zlib1g ncurses-base
   busybox-static iproute2 procps util-linux coreutils bash dash dnsmasq-base bpftool kmod iptables
+  # The essential set (the extract variant takes what --include names and its dependencies)
+  grep sed mawk findutils diffutils tar gzip hostname debianutils
+  tmux python3-minimal netcat-openbsd
 )
 vm_make_rootfs() {
   VM_ROOTFS=$VM_CACHE/rootfs-arm64
@@ -142,7 +145,8 @@ vm_make_rootfs() {
       grep -E '/debian(-security)?/ bookworm' | sort -u | awk '{print "deb " $1 " " $2 " main"}')
     ((${#mirrors[@]})) || mirrors=("deb http://deb.debian.org/debian bookworm main")
     rm -rf "$VM_ROOTFS.tmp"
-    mmdebstrap -q --variant=extract --arch=arm64 \
+    # Merged /usr, like an installed Debian 12: the tests run /usr/bin/ip, /bin/true, ...
+    mmdebstrap -q --variant=extract --arch=arm64 --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
       --include="$(IFS=,; echo "${VM_ROOTFS_PACKAGES_ARM64[*]}")" \
       bookworm "$VM_ROOTFS.tmp" "${mirrors[@]}" >&2 || vm_die "mmdebstrap failed"
     # What dash's and busybox's maintainer scripts would have made.
