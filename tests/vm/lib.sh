@@ -124,9 +124,9 @@ vm_fetch_kernel() {
 VM_ROOTFS_PACKAGES_ARM64=(
   libc6 libstdc++6 libgcc-s1 libbpf1 libelf1 libfmt9 libcap-ng0 libncursesw6 libtinfo6 libcurl4
   libgrpc++1.51 libprotobuf32 liburing2 zlib1g ncurses-base
-  busybox-static iproute2 procps util-linux coreutils bash dash dnsmasq-base bpftool kmod iptables
+  busybox-static iproute2 procps util-linux mount coreutils bash dash dnsmasq-base bpftool kmod iptables
   # The essential set (the extract variant takes what --include names and its dependencies)
-  grep sed mawk findutils diffutils tar gzip hostname debianutils
+  grep sed mawk findutils diffutils tar gzip hostname debianutils base-passwd
   tmux python3-minimal netcat-openbsd
 )
 vm_make_rootfs() {
@@ -149,8 +149,13 @@ vm_make_rootfs() {
     mmdebstrap -q --variant=extract --arch=arm64 --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
       --include="$(IFS=,; echo "${VM_ROOTFS_PACKAGES_ARM64[*]}")" \
       bookworm "$VM_ROOTFS.tmp" "${mirrors[@]}" >&2 || vm_die "mmdebstrap failed"
-    # What dash's and busybox's maintainer scripts would have made.
+    # What the maintainer scripts of dash and base-passwd would have made: /bin/sh, and
+    # the users and groups (dnsmasq runs as root by name).
     ln -sfn dash "$VM_ROOTFS.tmp/bin/sh"
+    local f
+    for f in passwd group; do
+      [[ -s $VM_ROOTFS.tmp/etc/$f ]] || cp "$VM_ROOTFS.tmp/usr/share/base-passwd/$f.master" "$VM_ROOTFS.tmp/etc/$f"
+    done
     mkdir -p "$VM_ROOTFS.tmp/work" "$VM_ROOTFS.tmp/lib/modules" "$VM_ROOTFS.tmp/mnt"
     echo "$key" >"$VM_ROOTFS.tmp/.ready"
     rm -rf "$VM_ROOTFS"
