@@ -127,7 +127,7 @@ VM_ROOTFS_PACKAGES_ARM64=(
   busybox-static iproute2 procps util-linux mount coreutils bash dash dnsmasq-base bpftool kmod iptables
   # The essential set (the extract variant takes what --include names and its dependencies)
   grep sed mawk findutils diffutils tar gzip hostname debianutils base-passwd
-  tmux python3-minimal netcat-openbsd
+  tmux python3-minimal libpython3.11-stdlib netcat-openbsd
 )
 vm_make_rootfs() {
   VM_ROOTFS=$VM_CACHE/rootfs-arm64
