@@ -1,5 +1,5 @@
 #!/bin/sh
-# mkinitramfs.sh KVER KROOT OUT
+# mkinitramfs.sh KVER KROOT OUT [ROOTFS WORK]
 # Builds a small busybox initramfs for kernel KVER (unpacked under KROOT, see
 # lib.sh): it mounts the host's / (virtio-9p, or virtio-fs for kernels built
 # without 9p such as Debian's cloud kernel; read-only) under a tmpfs overlay, so the guest sees this machine's files and can write anywhere
@@ -8,12 +8,17 @@
 # dev, tracefs, debugfs, bpffs, cgroup2, /run), puts the kernel's modules at
 # /lib/modules/KVER for on-demand loading (veth, netem, ...), runs the command
 # from the kernel command line (guestcmd=<base64>) as root and powers off.
+# With ROOTFS (a foreign architecture's user space, lib.sh's vm_make_rootfs), the lower
+# directory is that instead of the host's / (same tag, hostroot, run-in-guest.sh shares it),
+# its busybox is the initramfs's, the kernel's modules are in its /lib/modules, and the
+# host's directory WORK (tag work: the checkout and the cross-built binaries, at the paths
+# they were built with) is mounted read-only at WORK under a tmpfs overlay of its own.
 set -eu
-KVER=$1 KROOT=$2 OUT=$3
+KVER=$1 KROOT=$2 OUT=$3 ROOTFS=${4:-} WORK=${5:-}
 D=$(mktemp -d "${OUT%/*}/irfs.XXXXXX")
 trap 'rm -rf "$D"' EXIT
 mkdir -p "$D/bin" "$D/proc" "$D/sys" "$D/dev" "$D/lower" "$D/rw" "$D/newroot" "$D/modules"
-cp /bin/busybox "$D/bin/busybox"
+cp "$ROOTFS/bin/busybox" "$D/bin/busybox"
 # How the host's files reach the guest (run-in-guest.sh reads OUT.fs): virtio-9p where the
 # kernel has it, else virtio-fs.
 if modprobe -d "$KROOT" -S "$KVER" --show-depends 9p >/dev/null 2>&1; then
@@ -35,7 +40,12 @@ done | awk '$1=="insmod" && !seen[$2]++ {print $2}' | while read -r f; do
   echo "${b%.ko}" >>"$D/modules/order"
 done
 [ -s "$D/modules/order" ] || { echo "mkinitramfs: no modules found for $KVER in $KROOT" >&2; exit 1; }
-echo "$KROOT/lib/modules/$KVER" >"$D/modules/dir"
+if [ -n "$ROOTFS" ]; then
+  echo "/lib/modules/$KVER" >"$D/modules/dir"
+  echo "$WORK" >"$D/modules/work"
+else
+  echo "$KROOT/lib/modules/$KVER" >"$D/modules/dir"
+fi
 cat >"$D/init" <<'INIT'
 #!/bin/busybox sh
 export PATH=/bin
@@ -55,6 +65,15 @@ busybox mkdir -p /rw/upper /rw/work
 busybox mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot ||
   die "overlay mount failed"
 R=/newroot
+# A foreign root file system: the host's /work beside it, writable the same way.
+if [ -e /modules/work ]; then
+  W=$(busybox cat /modules/work)
+  busybox mkdir -p /wlower /rw/wupper /rw/wwork $R$W
+  busybox mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose work /wlower ||
+    die "9p mount of $W failed"
+  busybox mount -t overlay -o lowerdir=/wlower,upperdir=/rw/wupper,workdir=/rw/wwork overlay $R$W ||
+    die "overlay mount of $W failed"
+fi
 busybox mount -t proc proc $R/proc
 busybox mount -t sysfs sys $R/sys
 busybox mount -t devtmpfs dev $R/dev
@@ -69,7 +88,8 @@ busybox mount -t cgroup2 cgroup2 $R/sys/fs/cgroup
 # The kernel's modules from the unpacked package, where modprobe looks.
 KMODS=$(busybox cat /modules/dir)
 busybox mkdir -p $R/lib/modules/$(busybox uname -r)
-busybox mount --bind $R$KMODS $R/lib/modules/$(busybox uname -r) || die "no modules at $KMODS"
+[ "$KMODS" = /lib/modules/$(busybox uname -r) ] ||
+  busybox mount --bind $R$KMODS $R/lib/modules/$(busybox uname -r) || die "no modules at $KMODS"
 # The kernel runs its module loader in the root of PID 1 (this initramfs), so
 # on-demand loading (e.g. veth for `ip link add ... type veth`) goes through
 # the host's modprobe in the new root.

@@ -40,34 +40,53 @@ done
   echo "usage: $0 [-m mem] [-s smp] [-t timeout] [-l log] [-S share] KERNEL -- 'command'" >&2
   exit 2
 }
-vm_install_host_packages
+ARCH=$(vm_arch "$NAME")
+if [[ $ARCH == arm64 ]]; then
+  vm_install_host_packages "${VM_HOST_PACKAGES_ARM64[@]}"
+else
+  vm_install_host_packages
+fi
 vm_fetch_kernel "$NAME"
+# arm64: the guest's / is an arm64 user space (vm_make_rootfs), with the host's WORK (default:
+# the directory above the checkout) at the same path for the cross-built binaries.
+ROOTFS='' WORK=''
+if [[ $ARCH == arm64 ]]; then
+  vm_make_rootfs
+  vm_rootfs_modules
+  ROOTFS=$VM_ROOTFS
+  WORK=${VM_WORK:-$(dirname "$VM_ROOT")}
+fi
 mkdir -p "$VM_OUT"
 SHARE=${SHARE:-$VM_OUT/share}
 mkdir -p "$SHARE"
 
 # The initramfs depends on the kernel and on mkinitramfs.sh: rebuilt when either changes.
 IRFS=$VM_OUT/initramfs-$KVER.cpio.gz
-key="$KROOT $(sha256sum "$VM_HERE/mkinitramfs.sh" | cut -d' ' -f1)"
+key="$KROOT $(sha256sum "$VM_HERE/mkinitramfs.sh" | cut -d' ' -f1)${ROOTFS:+ $ROOTFS $WORK}"
 if [[ ! -s $IRFS || $(cat "$IRFS.key" 2>/dev/null) != "$key" ]]; then
-  "$VM_HERE/mkinitramfs.sh" "$KVER" "$KROOT" "$IRFS"
+  "$VM_HERE/mkinitramfs.sh" "$KVER" "$KROOT" "$IRFS" ${ROOTFS:+"$ROOTFS" "$WORK"}
   echo "$key" >"$IRFS.key"
 fi
 # Direct (PVH) boot of the uncompressed ELF kernel skips real mode and the
 # in-guest decompressor, several seconds under TCG; the bzImage is the fallback.
+# (arm64's vmlinuz is already an uncompressed Image that QEMU boots directly.)
 KERNEL=$KROOT/boot/vmlinuz-$KVER
-if [[ ! -e $KROOT/vmlinux.tried ]]; then
+if [[ $ARCH == amd64 && ! -e $KROOT/vmlinux.tried ]]; then
   if python3 "$VM_HERE/extract-vmlinux.py" "$KERNEL" "$KROOT/vmlinux.tmp"; then
     mv "$KROOT/vmlinux.tmp" "$KROOT/vmlinux"
   fi
   touch "$KROOT/vmlinux.tried"
 fi
-[[ -s $KROOT/vmlinux ]] && KERNEL=$KROOT/vmlinux
+[[ $ARCH == amd64 && -s $KROOT/vmlinux ]] && KERNEL=$KROOT/vmlinux
 
 # The host's / (read-only: the guest mounts it so, under an overlay) and SHARE: virtio-9p
 # (QEMU's own server), or virtio-fs (QEMU 7.2's virtiofsd, one per directory, and the guest's
 # memory shared with them) for kernels without 9p.
-if [[ $(cat "$IRFS.fs" 2>/dev/null || echo 9p) == virtiofs ]]; then
+if [[ $ARCH == arm64 ]]; then
+  FSARGS=(-virtfs "local,path=$ROOTFS,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+    -virtfs "local,path=$WORK,mount_tag=work,security_model=none,readonly=on,multidevs=remap"
+    -virtfs "local,path=$SHARE,mount_tag=share,security_model=none")
+elif [[ $(cat "$IRFS.fs" 2>/dev/null || echo 9p) == virtiofs ]]; then
   VFS=$(mktemp -d "$VM_OUT/vfs.XXXXXX")
   VFS_PIDS=()
   for tag in hostroot share; do
@@ -95,13 +114,22 @@ CMD=$(printf '%s' "$*" | base64 -w0)
 ((${#CMD} < 1800)) || { echo "run-in-guest.sh: command too long for the kernel command line; run a script" >&2; exit 2; }
 TMPLOG=
 [[ -n $LOG ]] || { LOG=$(mktemp "$VM_OUT/guest.XXXXXX.log"); TMPLOG=$LOG; }
+# arm64: QEMU's virt board, whose -kernel boot needs no firmware; VM_ARM64_CPU (default max,
+# with QEMU's cheap pointer-authentication algorithm: the architected one is slow under TCG).
+if [[ $ARCH == arm64 ]]; then
+  QEMU=(qemu-system-aarch64 -machine virt -cpu "${VM_ARM64_CPU:-max,pauth-impdef=on}")
+  CONSOLE=ttyAMA0
+else
+  QEMU=(qemu-system-x86_64 -cpu max -bios /usr/share/qemu/qboot.rom)
+  CONSOLE=ttyS0
+fi
 set +e
-timeout --foreground "$TMO" qemu-system-x86_64 \
-  -accel tcg,thread=${VM_TCG_THREAD:-single} -cpu max -m "$MEM" -smp "$SMP" \
+timeout --foreground "$TMO" "${QEMU[@]}" \
+  -accel tcg,thread=${VM_TCG_THREAD:-single} -m "$MEM" -smp "$SMP" \
   "${FSARGS[@]}" -nodefaults -no-user-config -nographic -no-reboot \
-  -bios /usr/share/qemu/qboot.rom -serial stdio -monitor none \
+  -serial stdio -monitor none \
   -kernel "$KERNEL" -initrd "$IRFS" \
-  -append "console=ttyS0 quiet loglevel=${VM_LOGLEVEL:-1} panic=-1 softlockup_panic=1 mitigations=off guestcmd=$CMD" \
+  -append "console=$CONSOLE quiet loglevel=${VM_LOGLEVEL:-1} panic=-1 softlockup_panic=1 mitigations=off guestcmd=$CMD" \
   </dev/null 2>&1 | sed -u 's/\r$//' | tee "$LOG"
 QRC=${PIPESTATUS[0]}
 set -e
