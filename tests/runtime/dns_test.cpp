@@ -214,6 +214,9 @@ TEST_F(DnsFixture, PausedHelperHasResolvedBeforeItConnects) {
   s.add_local("10.77.0.1/32");
   PendingDns p(s, {"web.test", kPortArg});
   EXPECT_EQ(p.addr(), "10.77.0.1");
+  // dnsmasq's log reaches the test through a pipe: the line can come after the answer.
+  for (int i = 0; i < 100 && s.log().find("query[A] web.test") == std::string::npos; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_NE(s.log().find("query[A] web.test"), std::string::npos) << s.log();
   auto r = p.go();
   EXPECT_EQ(r.pid, p.pid());
