@@ -13,33 +13,38 @@
  * src/probe/tracer.cpp). */
 #include "tcpconnect.bpf.h"
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Classic tracepoint records, as tracefs' format files describe them. These
- * layouts are ABI (stable since the tracepoints were added), so they are
- * written out here instead of relying on trace_event_raw_* names, which
- * differ between kernels (tcp_retransmit_skb used tcp_event_sk_skb before
- * 6.10). */
-struct tp_inet_sock_set_state {
-	__u64 common;
+/* Classic tracepoint records of sock: and tcp: events. Where their fields sit
+ * comes from the running kernel's BTF (CO-RE), not from a fixed layout: the
+ * common header before them (struct trace_entry) is 8 bytes on most kernels
+ * but 12 on PREEMPT_RT ones, which add preempt_lazy_count and so move the
+ * first pointer from offset 8 to 16. The names are the kernel's record
+ * types; tcp_retransmit_skb used the tcp_event_sk_skb class before 6.10. */
+struct trace_event_raw_inet_sock_set_state___tc {
 	const void *skaddr;
 	int oldstate;
 	int newstate;
-};
+} __attribute__((preserve_access_index));
 
-struct tp_tcp_retransmit_skb {
-	__u64 common;
-	const void *skbaddr;
+struct trace_event_raw_tcp_retransmit_skb___tc {
 	const void *skaddr;
-};
+} __attribute__((preserve_access_index));
 
-struct tp_tcp_destroy_sock {
-	__u64 common;
+struct trace_event_raw_tcp_event_sk_skb___tc {
 	const void *skaddr;
-};
+} __attribute__((preserve_access_index));
 
+struct trace_event_raw_tcp_event_sk___tc {
+	const void *skaddr;
+} __attribute__((preserve_access_index));
+
+/* Syscall records have a layout of their own (kernel/trace/trace_syscalls.c):
+ * the arguments and the return value are at offset 16 on every kernel,
+ * PREEMPT_RT included. */
 struct tp_sys_enter_connect {
 	__u64 common;
 	long syscall_nr;
@@ -88,7 +93,7 @@ int BPF_PROG(state_raw_backup, const struct sock *sk, const int oldstate, const 
 /* Perf-event tracepoints skip a program whenever any BPF program is running
  * on the CPU, so a backup cannot help there. */
 SEC("tracepoint/sock/inet_sock_set_state")
-int state_tp(struct tp_inet_sock_set_state *ctx)
+int state_tp(struct trace_event_raw_inet_sock_set_state___tc *ctx)
 {
 	return state_change((__u64)ctx->skaddr, ctx->oldstate, ctx->newstate);
 }
@@ -106,9 +111,16 @@ int BPF_PROG(retransmit_raw, const struct sock *sk)
 }
 
 SEC("tracepoint/tcp/tcp_retransmit_skb")
-int retransmit_tp(struct tp_tcp_retransmit_skb *ctx)
+int retransmit_tp(void *ctx)
 {
-	return conn_retransmit((__u64)ctx->skaddr);
+	/* Read through the helper: two direct loads at relocated offsets
+	 * are merged by the compiler into one load at a computed offset,
+	 * which the verifier refuses on a context pointer. */
+	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb___tc))
+		return conn_retransmit(
+			(__u64)BPF_CORE_READ((struct trace_event_raw_tcp_retransmit_skb___tc *)ctx, skaddr));
+	return conn_retransmit(
+		(__u64)BPF_CORE_READ((struct trace_event_raw_tcp_event_sk_skb___tc *)ctx, skaddr));
 }
 
 SEC("tp_btf/tcp_destroy_sock")
@@ -124,7 +136,7 @@ int BPF_PROG(destroy_raw, const struct sock *sk)
 }
 
 SEC("tracepoint/tcp/tcp_destroy_sock")
-int destroy_tp(struct tp_tcp_destroy_sock *ctx)
+int destroy_tp(struct trace_event_raw_tcp_event_sk___tc *ctx)
 {
 	return conn_destroy((__u64)ctx->skaddr);
 }
