@@ -119,7 +119,10 @@ TEST_F(Privileges, DefaultModeDropsEveryCapabilityInEveryThread) {
 // JSON resolves cgroup paths by file handle (CAP_DAC_READ_SEARCH); metrics
 // threads start after the drop and hold no more than the main thread.
 TEST_F(Privileges, JsonAndMetricsKeepOnlyWhatTheyUse) {
-  rt::Listener l("127.0.0.1");
+  // The listener closes each connection at once and the client holds its side: the client
+  // ends it through LAST_ACK, so its close record comes with the peer's ACK (a client that
+  // closes first can sit in FIN_WAIT2 for tcp_fin_timeout).
+  rt::Listener l("127.0.0.1", 0, /*hold=*/false);
   const int port = rt::closed_port("127.0.0.1");
   auto t = start({"-v", "-j", "--lifetime", "--accept", "-d", "--metrics", std::to_string(port),
                   "-P", std::to_string(l.port())},
@@ -128,7 +131,7 @@ TEST_F(Privileges, JsonAndMetricsKeepOnlyWhatTheyUse) {
   const std::uint64_t keep = bit(CAP_DAC_READ_SEARCH) | kept_bpf(t->err());
   EXPECT_NE(t->err().find("capabilities: kept cap_dac_read_search ("), std::string::npos)
       << t->err();
-  auto c = rt::run_helper({"127.0.0.1", std::to_string(l.port())});
+  auto c = rt::run_helper({"--hold-ms", "50", "127.0.0.1", std::to_string(l.port())});
   // The tracer counts the connect on its next poll: scrape until it shows.
   const std::string counted = fmt::format("dport=\"{}\"", l.port());
   rt::HttpResponse scrape;
@@ -150,6 +153,7 @@ TEST_F(Privileges, JsonAndMetricsKeepOnlyWhatTheyUse) {
   }
   // --metrics PORT listens on 127.0.0.1 only.
   EXPECT_EQ(listeners_on(port), std::vector<std::string>{"0100007F"});
+  ASSERT_TRUE(t->wait_stdout("\"type\":\"close\"", seconds(10))) << t->out();
   auto closes = rt::for_pid(records(*t, "close"), c[0].pid);
   ASSERT_EQ(closes.size(), 1u) << t->out();
   // The cgroup path was still resolved after the drop.
