@@ -146,7 +146,11 @@ vm_make_rootfs() {
     ((${#mirrors[@]})) || mirrors=("deb http://deb.debian.org/debian bookworm main")
     rm -rf "$VM_ROOTFS.tmp"
     # Merged /usr, like an installed Debian 12: the tests run /usr/bin/ip, /bin/true, ...
-    mmdebstrap -q --variant=extract --arch=arm64 --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+    # The setup part of mmdebstrap's merged-usr hook makes the links and records them with
+    # the host's dpkg (--root); its essential part would run the tree's arm64 dpkg, which
+    # needs binfmt handlers this host may not have.
+    mmdebstrap -q --variant=extract --arch=arm64 \
+      --setup-hook=/usr/share/mmdebstrap/hooks/merged-usr/setup00.sh \
       --include="$(IFS=,; echo "${VM_ROOTFS_PACKAGES_ARM64[*]}")" \
       bookworm "$VM_ROOTFS.tmp" "${mirrors[@]}" >&2 || vm_die "mmdebstrap failed"
     # What the maintainer scripts of dash and base-passwd would have made: /bin/sh, and

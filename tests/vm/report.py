@@ -43,9 +43,15 @@ def gtest(path):
             continue
         run += 1
         name = f"{case.get('classname')}.{case.get('name')}"
-        if case.find("failure") is not None or case.find("error") is not None:
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
             failed += 1
-            names.append(name)
+            # The test and where it failed, so the CI log says what broke (the whole
+            # message is in the guest's console log).
+            where = (bad.get("message") or "").strip().splitlines()[:4]
+            names.append(name + "".join("\n      " + l[:200] for l in where))
         elif case.get("result") == "skipped" or case.find("skipped") is not None:
             skipped += 1
         else:
@@ -74,7 +80,9 @@ def kernel(d, name, kver, seconds, guest_rc):
         modes[mode] = m
     if not modes:
         ok = False
-    res = {"kernel": name, "kver": kver, "mechanisms": found, "auto": auto, "env_failed": env_bad,
+    about = read_lines(os.path.join(d, "about")) + ["", ""]
+    res = {"kernel": name, "kver": kver, "arch": about[0] or "amd64", "auto_set": about[1],
+           "mechanisms": found, "auto": auto, "env_failed": env_bad,
            "modes": modes, "seconds": int(float(seconds)), "guest_rc": guest_rc, "ok": ok}
     with open(os.path.join(d, "result.json"), "w") as f:
         json.dump(res, f, indent=1)
@@ -99,9 +107,10 @@ def mech_text(found):
     return ", ".join(f"{k} {'yes' if v == 'yes' else 'no'}" for k, v in found.items()) or "none"
 
 
-def cell(m):
+def cell(m, mode=None, auto=None):
     if m is None:
-        return "-"
+        # A forced run of the mechanism auto picked repeats the auto run: not made.
+        return "as auto" if mode == auto else "-"
     if m["status"] == "n/a":
         return "n/a"
     text = f"{m['passed']}/{m['run']}"
@@ -114,19 +123,20 @@ def cell(m):
 
 def summary(out, host_mech, dirs):
     modes = ["auto", "tp_btf", "raw_tp", "tracepoint"]
-    rows = ["| kernel | mechanisms found | auto picks | " + " | ".join(modes) +
-            " | result | time |", "|" + "---|" * (len(modes) + 5)]
+    rows = ["| kernel | arch | mechanisms found | auto picks | tests (auto run) | " +
+            " | ".join(modes) + " | result | time |", "|" + "---|" * (len(modes) + 7)]
     found, auto = mechanisms(host_mech)
-    rows.append(f"| {platform.release()} (this host) | {mech_text(found)} | {auto} | "
-                "whole suite (ctest) | | | | see ctest | - |")
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    rows.append(f"| {platform.release()} (this host) | {arch} | {mech_text(found)} | "
+                f"{auto} | whole suite (ctest) | | | | | see ctest | - |")
     passed, failed, skipped, ok = 0, 0, 0, True
     for d in dirs:
         try:
             with open(os.path.join(d, "result.json")) as f:
                 r = json.load(f)
         except OSError:
-            rows.append(f"| {os.path.basename(d)} | - | - | " + " | ".join("-" for _ in modes) +
-                        " | FAIL (no result) | - |")
+            rows.append(f"| {os.path.basename(d)} | - | - | - | - | " +
+                        " | ".join("-" for _ in modes) + " | FAIL (no result) | - |")
             ok = False
             continue
         ok = ok and r["ok"]
@@ -135,8 +145,9 @@ def summary(out, host_mech, dirs):
                 passed += m["passed"]
                 failed += m["failed"]
                 skipped += m["skipped"]
-        rows.append(f"| Debian {r['kernel']} ({r['kver']}) | {mech_text(r['mechanisms'])} | "
-                    f"{r['auto']} | " + " | ".join(cell(r["modes"].get(m)) for m in modes) +
+        rows.append(f"| Debian {r['kernel']} ({r['kver']}) | {r.get('arch', '-')} | "
+                    f"{mech_text(r['mechanisms'])} | {r['auto']} | {r.get('auto_set', '-')} | " +
+                    " | ".join(cell(r["modes"].get(m), m, r["auto"]) for m in modes) +
                     f" | {'pass' if r['ok'] else 'FAIL'} | {r['seconds']} s |")
     text = "\n".join(rows) + "\n"
     with open(out, "w") as f:

@@ -96,7 +96,9 @@ elif [[ $(cat "$IRFS.fs" 2>/dev/null || echo 9p) == virtiofs ]]; then
       -o cache=always -o sandbox=chroot -o log_level=err >"$VFS/$tag.log" 2>&1 &
     VFS_PIDS+=($!)
   done
-  trap 'kill "${VFS_PIDS[@]}" 2>/dev/null; rm -rf "$VFS"' EXIT
+  # (|| true: virtiofsd has usually ended with the guest, and under set -e a failing kill
+  # would become the script's exit status)
+  trap 'kill "${VFS_PIDS[@]}" 2>/dev/null || true; rm -rf "$VFS"' EXIT
   for _ in $(seq 100); do
     [[ -S $VFS/hostroot.sock && -S $VFS/share.sock ]] && break
     sleep 0.05
