@@ -69,12 +69,12 @@ CORE_FILTER=${VM_CORE_FILTER:-$(IFS=:; echo "${core[*]}")}
 # tests of the auto run (the tool's own choice of mechanism), then the mechanisms forced. Auto
 # picks tp_btf on every kernel here, and a forced tp_btf runs the same programs as auto: the
 # forced runs are raw_tp and the classic tracepoint, each where the kernel has it.
-#   kernel     auto run                                 forced          guest time (alone)
-#   6.1        the whole guest set (above)              raw_tp, tracepoint   about 6 min
-#   6.12       the whole guest set                      raw_tp, tracepoint   about 6 min
-#   6.1-rt     core + Runtime.* Failures.* Count.*      raw_tp, tracepoint   about 4 min
-#   6.1-cloud  core                                     raw_tp, tracepoint   about 2.5 min
-#   arm64      core                                     tracepoint           about 2 min
+#   kernel     auto run                              forced               guest time in CI
+#   6.1        the whole guest set (above)           raw_tp, tracepoint   356 s
+#   6.12       the whole guest set                   raw_tp, tracepoint   382 s
+#   6.1-rt     core + Runtime.* Failures.* Count.*   raw_tp, tracepoint   300 s
+#   6.1-cloud  core                                  raw_tp, tracepoint   136 s
+#   arm64      core                                  tracepoint           108 s
 # The RT and cloud kernels are Debian's 6.1 with another configuration, from the same source
 # as 6.1, which runs every test: what they change is how the kernel runs our programs.
 # PREEMPT_RT runs softirqs in threads and makes BPF programs preemptible, so it gets the core set
