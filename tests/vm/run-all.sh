@@ -5,9 +5,7 @@
 # runs it). VM_KERNELS picks kernels (default "6.1 6.12 6.1-rt 6.1-cloud arm64";
 # what each runs is in run-suite.sh).
 # arm64 runs the cross build in VM_BUILD_ARM64 (default build-arm64/, made by
-# scripts/cross-arm64 build), after the x86 kernels. VM_WAIT_ARM64=FILE: that
-# build is being made elsewhere (scripts/dev test makes it in the background);
-# wait for FILE, which holds its exit code and seconds, before the arm64 guest.
+# scripts/cross-arm64 build), after the x86 kernels.
 # VM_JOBS guests run at once (default 1): each guest's QEMU runs its vCPUs on
 # one host thread (run-in-guest.sh), so a guest keeps one CPU busy. Two at a
 # time on the 2-CPU build machine slowed the guests enough to fail the tests
@@ -22,7 +20,7 @@ if [[ ${VM_TESTS:-1} == 0 ]]; then
 fi
 mkdir -p "$VM_OUT"
 KERNELS=${VM_KERNELS:-6.1 6.12 6.1-rt 6.1-cloud arm64}
-# x86 guests first: the arm64 one may wait for its build.
+# x86 guests first, then arm64 (the slowest to emulate).
 ordered=()
 for k in $KERNELS; do [[ $(vm_arch "$k") == arm64 ]] || ordered+=("$k"); done
 for k in $KERNELS; do [[ $(vm_arch "$k") != arm64 ]] || ordered+=("$k"); done
@@ -45,26 +43,11 @@ reap() {
   tail -n 25 "$VM_OUT/$k.suite.log"
   ((rc == 0)) || fail=1
 }
-# Waits for VM_WAIT_ARM64 (see above); fails if that build failed.
-arm64_built() {
-  [[ -n ${VM_WAIT_ARM64:-} ]] || return 0
-  local rc secs
-  echo "=== vm: arm64: waiting for the cross build ($VM_WAIT_ARM64)"
-  while [[ ! -s $VM_WAIT_ARM64 ]]; do sleep 2; done
-  read -r rc secs <"$VM_WAIT_ARM64"
-  ((rc == 0)) && return 0
-  echo "=== vm: arm64: not run: the cross build failed (exit $rc after $secs s; ${VM_WAIT_ARM64%.done}.log)"
-  return 1
-}
 for k in "${ordered[@]}"; do
   while ((${#running[@]} >= jobs_max)); do reap; done
   dirs+=("$VM_OUT/$k")
   build=$VM_BUILD
-  if [[ $(vm_arch "$k") == arm64 ]]; then
-    while ((${#running[@]})); do reap; done
-    arm64_built || { fail=1; continue; }
-    build=${VM_BUILD_ARM64:-$VM_ROOT/build-arm64}
-  fi
+  [[ $(vm_arch "$k") != arm64 ]] || build=${VM_BUILD_ARM64:-$VM_ROOT/build-arm64}
   echo "=== vm: $k: started"
   BUILD=$build VM_OUT=$VM_OUT "$VM_HERE/run-suite.sh" "$k" >"$VM_OUT/$k.suite.log" 2>&1 &
   running[$!]=$k
