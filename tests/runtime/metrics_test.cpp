@@ -271,8 +271,7 @@ TEST_F(Metrics, MetricsTopFoldsPorts) {
     ports.insert((*it)[1]);
   EXPECT_LE(ports.size(), 2u) << body;
   EXPECT_FALSE(ports.contains(std::to_string(a.port())) &&
-               ports.contains(std::to_string(b.port())) &&
-               ports.contains(std::to_string(c.port())))
+               ports.contains(std::to_string(b.port())) && ports.contains(std::to_string(c.port())))
       << body;
   EXPECT_EQ(t->stop(), 0) << t->err();
 }
