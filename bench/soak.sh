@@ -6,7 +6,7 @@
 # flat after the warm-up. See bench/README.md, "Soak".
 # Run as root after building:
 #   cmake --build build -j2 --target tcpconnect loadgen dnsload execload && sudo bench/soak.sh
-#   sudo DURATION=150 bench/soak.sh        # the CI-sized run
+#   sudo DURATION=120 bench/soak.sh        # the CI-sized run
 #
 # Environment (all optional):
 #   BUILD=dir            build directory (default: <repo>/build)

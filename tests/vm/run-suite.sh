@@ -24,9 +24,11 @@ NAME=$1
 # What stays is everything that loads BPF and depends on the kernel; what goes:
 excluded=(
   # no BPF program is loaded, or the logic under test is in user space only
-  # (argument checks, DNS cache ageing and sizing, HTTP clients, prometheus)
+  # (argument checks, DNS cache ageing and sizing, HTTP clients, prometheus, the metrics HTTP
+  # server facing hostile clients)
   'BadInput.*' 'DnsCli.*' 'Containers.BadArguments' 'Metrics.QuietNeedsMetrics'
   'Metrics.BadMetricsAddress' 'Metrics.PrometheusScrapes' '*FaultsNoTracefs.SyscallOptionsFailCleanly*'
+  'MetricsAttack.*'
   'Faults.MetricsKeepCountingAfterClientsHangUpMidResponse' 'Faults.ClosedStdoutMidBurstExitsQuietly'
   'Dns.MaxAgeForgetsOldAnswers' 'Dns.CacheSizeBoundsTheAnswersKept' 'Dns.TextModeShowsTheAgeOfAnOldAnswer'
   'Dns.JsonHasTheAgeOfAnOldAnswer' 'Dns.OwnProcessAnswerIsPreferred' 'Dns.LoopbackWithoutAnswerIsLocalhost'
@@ -70,11 +72,12 @@ CORE_FILTER=${VM_CORE_FILTER:-$(IFS=:; echo "${core[*]}")}
 # picks tp_btf on every kernel here, and a forced tp_btf runs the same programs as auto: the
 # forced runs are raw_tp and the classic tracepoint, each where the kernel has it.
 #   kernel     auto run                              forced               guest time in CI
-#   6.1        the whole guest set (above)           raw_tp, tracepoint   356 s
-#   6.12       the whole guest set                   raw_tp, tracepoint   382 s
-#   6.1-rt     core + Runtime.* Failures.* Count.*   raw_tp, tracepoint   300 s
-#   6.1-cloud  core                                  raw_tp, tracepoint   136 s
-#   arm64      core                                  tracepoint           108 s
+#   6.1        the whole guest set (above)           raw_tp, tracepoint   372 s
+#   6.12       the whole guest set                   tracepoint           397 s
+#   6.1-rt     core + Runtime.* Failures.* Count.*   raw_tp, tracepoint   319 s
+#   6.1-cloud  core                                  raw_tp, tracepoint   129 s
+#   arm64      core                                  tracepoint           111 s
+# (times from the run before MetricsAttack.* left the guest set and raw_tp left 6.12.)
 # The RT and cloud kernels are Debian's 6.1 with another configuration, from the same source
 # as 6.1, which runs every test: what they change is how the kernel runs our programs.
 # PREEMPT_RT runs softirqs in threads and makes BPF programs preemptible, so it gets the core set
@@ -83,7 +86,10 @@ CORE_FILTER=${VM_CORE_FILTER:-$(IFS=:; echo "${core[*]}")}
 # cloud kernel is trimmed: the probe says which mechanisms it has, and the core set runs with
 # each. Emulated arm64 runs about three times slower than an x86 guest: the core set, which
 # is what the issue asks, and the classic tracepoint, whose record layout is read through
-# CO-RE (raw_tp reads the same arguments as tp_btf).
+# CO-RE (raw_tp reads the same arguments as tp_btf). On 6.12 raw_tp is not forced either: its
+# programs are the ones 6.1's guest and the build machine's 6.18 (Runtime.EveryForcedAttach-
+# Mechanism) force on either side of it, while the classic tracepoint's records changed in
+# 6.10 (tcp_retransmit_skb), so 6.12 keeps that one.
 case $NAME in
   6.1-rt)
     AUTO_SET="core + Runtime.*, Failures.*, Count.*"
@@ -99,7 +105,7 @@ case $NAME in
     ;;
 esac
 FORCED="raw_tp tracepoint"
-[[ $NAME != arm64 ]] || FORCED="tracepoint"
+[[ $NAME != arm64 && $NAME != 6.12 ]] || FORCED="tracepoint"
 if [[ $# -ge 2 ]]; then
   AUTO_SET="filter $2"
   auto_filter=$2
