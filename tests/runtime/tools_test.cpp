@@ -153,7 +153,9 @@ TEST_F(Tools, TcplifePrintsBothEndsOfASession) {
     const auto& m = mine[0];
     ASSERT_EQ(m.size(), 9 + o) << lines[1];
     EXPECT_EQ(m[1], v6 ? "conn_helper" : "conn_helpe");  // 16 and 10 wide
-    if (v6) EXPECT_EQ(m[2], "6");
+    if (v6) {
+      EXPECT_EQ(m[2], "6");
+    }
     EXPECT_EQ(m[2 + o], addr);
     EXPECT_EQ(m[3 + o], sport);
     EXPECT_EQ(m[4 + o], addr);
