@@ -138,7 +138,8 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
   std::vector<rt::Conn> clients;
   int server_pid = 0;
   std::vector<json> closes;
-  std::uint64_t skipped = 0;
+  json end;
+  std::string tracer_err;
   {
     std::optional<rt::NsListener> server;
     server.emplace(ns, "127.0.0.1");
@@ -159,11 +160,11 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
     }
     stop = true;
     noise.join();
-    for (int i = 0; i < 200 && server->accepted() < n; i++)
+    for (int i = 0; i < 750 && server->accepted() < n; i++)
       std::this_thread::sleep_for(milliseconds(20));
     server.reset();  // the server exits, closing its side of every connection
-    // Wait (bounded) until both sides of every connection have closed.
-    for (int i = 0; i < 500; i++) {
+    // Wait (bounded; long only on a slow machine) until both sides of every connection closed.
+    for (int i = 0; i < 1500; i++) {
       const std::string out = t->out();
       std::size_t seen = 0;
       for (auto p = out.find("\"type\":\"close\""); p != std::string::npos;
@@ -175,15 +176,18 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
     closes = records(*t, "close");
     for (const auto& line : t->out_lines()) {
       auto j = json::parse(line);
-      if (j["type"] == "end") skipped = j.value("skipped", std::uint64_t{0});
+      if (j["type"] == "end") end = j;
     }
+    tracer_err = t->err();
   }
   ASSERT_EQ(clients.size(), static_cast<size_t>(n));
   const int client_pid = clients[0].pid;
   int by_client = 0, by_server = 0, other = 0;
+  std::set<int> closed_ports;  // the clients' source ports
   for (auto& j : closes) {
     if (j["pid"] == client_pid && j["dir"] == "out") {
       by_client++;
+      closed_ports.insert(j["sport"].get<int>());
     } else if (j["pid"] == server_pid && j["dir"] == "in") {
       by_server++;
     } else {
@@ -192,15 +196,30 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
       if (other > 5) break;
     }
   }
-  // Every close, unless the kernel skipped tracepoint runs (classic tracepoints do while
-  // another BPF program runs on the CPU): then no more missing than the tool reported.
-  if (skipped == 0) {
-    EXPECT_EQ(by_client, n);
-    EXPECT_EQ(by_server, n);
+  // Every close, unless some went missing and the tool said so: runs the kernel skipped
+  // (classic tracepoints skip while another BPF program runs on the CPU), records a full ring
+  // could not take (a slow reader: the sanitizers' build), entries the table dropped.
+  ASSERT_TRUE(end.is_object()) << "no end record; stderr: " << tracer_err;
+  // What the client saw of connections whose close the tool did not print, for the record.
+  std::string unclosed;
+  int n_unclosed = 0;
+  for (const auto& c : clients) {
+    if (closed_ports.count(c.sport)) continue;
+    if (++n_unclosed <= 10) unclosed += fmt::format(" {}:{}", c.sport, c.result);
+  }
+  const std::string why =
+      fmt::format("{}; {} clients' closes not printed (port:result):{}; stderr: {}", end.dump(),
+                  n_unclosed, unclosed, tracer_err);
+  const auto missing = end.value("skipped", std::uint64_t{0}) +
+                       end.value("lost", std::uint64_t{0}) +
+                       end.value("untracked", std::uint64_t{0});
+  if (missing == 0) {
+    EXPECT_EQ(by_client, n) << why;
+    EXPECT_EQ(by_server, n) << why;
   } else {
     EXPECT_LE(by_client, n);
     EXPECT_LE(by_server, n);
-    EXPECT_GE(by_client + by_server + skipped, std::uint64_t{2} * n) << "skipped " << skipped;
+    EXPECT_GE(by_client + by_server + missing, std::uint64_t{2} * n) << why;
   }
   EXPECT_EQ(other, 0);
 }
