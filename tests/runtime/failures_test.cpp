@@ -140,11 +140,14 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
   std::vector<json> closes;
   json end;
   std::string tracer_err;
+  std::string phases;  // how long each step took, for a failure's message
   {
     std::optional<rt::NsListener> server;
     server.emplace(ns, "127.0.0.1");
     server_pid = server->pid();
     auto t = start({"--lifetime", "--accept", "--json", "-P", std::to_string(server->port())});
+    const auto t0 = steady_clock::now();
+    auto ms = [&] { return duration_cast<milliseconds>(steady_clock::now() - t0).count(); };
     std::atomic<bool> stop{false};
     std::thread noise([&] {
       while (!stop)
@@ -160,8 +163,10 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
     }
     stop = true;
     noise.join();
+    phases = fmt::format("connects done at {} ms", ms());
     for (int i = 0; i < 750 && server->accepted() < n; i++)
       std::this_thread::sleep_for(milliseconds(20));
+    phases += fmt::format(", {} accepted at {} ms", server->accepted(), ms());
     server.reset();  // the server exits, closing its side of every connection
     // Wait (bounded; long only on a slow machine) until both sides of every connection closed.
     for (int i = 0; i < 1500; i++) {
@@ -173,6 +178,7 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
       if (seen >= std::size_t{2} * n) break;
       std::this_thread::sleep_for(milliseconds(20));
     }
+    phases += fmt::format(", closes waited for until {} ms", ms());
     closes = records(*t, "close");
     for (const auto& line : t->out_lines()) {
       auto j = json::parse(line);
@@ -208,8 +214,8 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
     if (++n_unclosed <= 10) unclosed += fmt::format(" {}:{}", c.sport, c.result);
   }
   const std::string why =
-      fmt::format("{}; {} clients' closes not printed (port:result):{}; stderr: {}", end.dump(),
-                  n_unclosed, unclosed, tracer_err);
+      fmt::format("{}; {}; {} clients' closes not printed (port:result):{}; stderr: {}", phases,
+                  end.dump(), n_unclosed, unclosed, tracer_err);
   const auto missing = end.value("skipped", std::uint64_t{0}) +
                        end.value("lost", std::uint64_t{0}) +
                        end.value("untracked", std::uint64_t{0});
