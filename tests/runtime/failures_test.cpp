@@ -210,7 +210,7 @@ TEST_F(Failures, ClosesAreAttributedToTheOwnerNotTheCurrentTask) {
   std::string unclosed;
   int n_unclosed = 0;
   for (const auto& c : clients) {
-    if (closed_ports.count(c.sport)) continue;
+    if (closed_ports.contains(c.sport)) continue;
     if (++n_unclosed <= 10) unclosed += fmt::format(" {}:{}", c.sport, c.result);
   }
   const std::string why =
